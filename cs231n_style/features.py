@@ -1,0 +1,167 @@
+"""Pretrained SqueezeNet 1.1 as a frozen feature extractor.
+
+Gatys et al. (2016, Sec. 2) describe an image by the feature maps of a pretrained convolutional
+network. Like CS231n, this course uses SqueezeNet 1.1 (Iandola et al., 2016) instead of VGG-19:
+it is about 200 times smaller, so style transfer runs on a laptop CPU.
+
+The weights come from torchvision's weights API (``SqueezeNet1_1_Weights.IMAGENET1K_V1``) and are
+looked for in this order:
+
+1. an explicit file path (``load_squeezenet(weights_path=...)``);
+2. a file named by the environment variable ``CS231N_STYLE_WEIGHTS``;
+3. torchvision's own download cache (``$TORCH_HOME/hub/checkpoints``);
+4. torchvision's download (needs the internet; about 5 MB).
+
+A file may hold the whole model's state dict (``features.0.weight``, ..., ``classifier.1.bias``)
+or only that of ``features`` (``0.weight``, ...).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models import SqueezeNet1_1_Weights, squeezenet1_1
+
+__all__ = [
+    "WEIGHTS_ENV_VAR",
+    "load_squeezenet",
+    "extract_features",
+    "describe_layers",
+]
+
+WEIGHTS_ENV_VAR = "CS231N_STYLE_WEIGHTS"
+_WEIGHTS = SqueezeNet1_1_Weights.IMAGENET1K_V1
+
+
+def _cache_path() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(_WEIGHTS.url).name
+
+
+def _features_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a corrupt file
+        raise ValueError(f"{str(path)!r} is not a readable PyTorch weights file: {error}") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{str(path)!r} holds a {type(state).__name__}, not a state dict.")
+    if any(key.startswith("features.") for key in state):
+        state = {key.removeprefix("features."): value for key, value in state.items() if key.startswith("features.")}
+    return state
+
+
+def _frozen(features: nn.Sequential, device: torch.device | str) -> nn.Sequential:
+    for module in features:
+        if isinstance(module, nn.ReLU):
+            module.inplace = False  # so feats[i] really is layer i's output, not overwritten later
+    features.requires_grad_(False)
+    return features.eval().to(device)
+
+
+def load_squeezenet(weights_path: str | os.PathLike | None = None, device: torch.device | str = "cpu",
+                    download: bool = True) -> nn.Sequential:
+    """Return ImageNet-pretrained SqueezeNet 1.1 ``features``, frozen and in eval mode.
+
+    Args:
+        weights_path: a ``.pth`` file holding the whole model's or only ``features``' state dict.
+            If ``None``, ``$CS231N_STYLE_WEIGHTS``, then torchvision's cache, then the download.
+        device: where to put the model (see :func:`cs231n_style.get_device`).
+        download: allow torchvision to download the weights when no file is found.
+
+    Returns:
+        ``torchvision.models.squeezenet1_1().features``: an ``nn.Sequential`` of 13 layers
+        taking a normalized float32 image (N, 3, H, W), with ``requires_grad=False`` parameters.
+
+    Raises:
+        FileNotFoundError: if a given path (argument or environment variable) does not exist.
+        ValueError: if the file is not a SqueezeNet 1.1 state dict.
+        RuntimeError: if no file is found and the download fails (offline); the message says
+            how to get the file.
+    """
+    features = squeezenet1_1(weights=None).features
+    path, origin = None, None
+    if weights_path is not None:
+        path, origin = Path(weights_path).expanduser(), "weights_path"
+    elif os.environ.get(WEIGHTS_ENV_VAR):
+        path, origin = Path(os.environ[WEIGHTS_ENV_VAR]).expanduser(), f"${WEIGHTS_ENV_VAR}"
+    elif _cache_path().is_file():
+        path, origin = _cache_path(), "torchvision's cache"
+    if path is not None:
+        if not path.is_file():
+            raise FileNotFoundError(f"No weights file at {str(path)!r} (from {origin}).")
+        try:
+            features.load_state_dict(_features_state_dict(path))
+        except RuntimeError as error:
+            raise ValueError(
+                f"{str(path)!r} (from {origin}) is not a SqueezeNet 1.1 state dict: {str(error).splitlines()[0]}"
+            ) from None
+        return _frozen(features, device)
+    if not download:
+        raise RuntimeError(f"No SqueezeNet 1.1 weights file found and download=False. {_HOW_TO_GET}")
+    try:
+        model = squeezenet1_1(weights=_WEIGHTS, progress=True)
+    except Exception as error:  # URLError, HTTPError, socket errors, SSL errors...
+        raise RuntimeError(f"Downloading the SqueezeNet 1.1 weights failed ({error}). {_HOW_TO_GET}") from None
+    return _frozen(model.features, device)
+
+
+_HOW_TO_GET = (
+    f"To work offline, download {_WEIGHTS.url} on a machine with internet and either put it at "
+    f"{str(_cache_path())!r} or point ${WEIGHTS_ENV_VAR} (or weights_path=) at the file."
+)
+
+
+def extract_features(x: torch.Tensor, model: nn.Sequential, up_to: int | None = None) -> list[torch.Tensor]:
+    """Run ``x`` through ``model`` and return every layer's output (CS231n's ``extract_features``).
+
+    Args:
+        x: a normalized image batch, float tensor of shape (N, 3, H, W), on the model's device.
+        model: the ``nn.Sequential`` from :func:`load_squeezenet`.
+        up_to: index of the deepest layer needed; layers after it are not run (faster).
+            ``None`` runs them all.
+
+    Returns:
+        A list of feature maps: ``feats[i]`` is layer i's output, shape (N, C_i, H_i, W_i),
+        same dtype as ``x``. The list has ``up_to + 1`` entries (or ``len(model)``).
+
+    Raises:
+        ValueError: if ``x`` is not 4-D with 3 channels, or ``up_to`` is out of range.
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"extract_features expects an image batch of shape (N, 3, H, W); got {shape}.")
+    last = len(model) - 1 if up_to is None else up_to
+    if not 0 <= last < len(model):
+        raise ValueError(f"up_to must be in [0, {len(model) - 1}]; got {up_to}.")
+    feats = []
+    for index in range(last + 1):
+        x = model[index](x)
+        feats.append(x)
+    return feats
+
+
+def describe_layers(model: nn.Sequential, image_size: tuple[int, int] = (192, 256)) -> list[dict]:
+    """List each layer's index, name and output shape, for choosing content and style layers.
+
+    Args:
+        model: the ``nn.Sequential`` from :func:`load_squeezenet`.
+        image_size: (H, W) of the input image in pixels.
+
+    Returns:
+        One ``dict`` per layer with keys ``index`` (int), ``name`` (str, e.g. ``"Fire(128->128)"``)
+        and ``shape`` (tuple (C, H, W) of the feature map).
+    """
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        feats = extract_features(torch.zeros(1, 3, *image_size, device=device), model)
+    rows = []
+    for index, (layer, feat) in enumerate(zip(model, feats)):
+        name = type(layer).__name__
+        if hasattr(layer, "squeeze"):
+            name += f"({layer.squeeze.in_channels}->{feat.shape[1]})"
+        elif isinstance(layer, nn.Conv2d):
+            name += f"({layer.in_channels}->{layer.out_channels}, {layer.kernel_size[0]}x{layer.kernel_size[1]})"
+        rows.append({"index": index, "name": name, "shape": tuple(feat.shape[1:])})
+    return rows
