@@ -1,0 +1,255 @@
+"""Drive the style transfer panel from Python: sliders, Run, Stop, uploads, gallery and saving.
+
+Runs are tiny (32-pixel images, a few steps) so the file takes seconds on a 2-core CPU. The loss
+functions are the solution notebooks' own, loaded with cs231n_style.load_functions.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+import cs231n_style as cs
+from cs231n_style.widgets import PanelRun, StyleTransferPanel, style_transfer_panel
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = ROOT / "solutions"
+#: Where each student function is written (04 reuses them from these notebooks).
+DEFINED_IN = {"content_loss": "01_content_loss.ipynb", "gram_matrix": "02_style_loss.ipynb",
+              "style_loss": "02_style_loss.ipynb", "tv_loss": "03_tv_loss.ipynb"}
+TINY = cs.TransferSettings(image_size=32, style_size=32)
+
+
+def solution_losses() -> cs.LossFunctions:
+    """The four loss functions from the solution notebooks (04 if it defines them, else 01-03)."""
+    from cs231n_style.notebook import load_functions
+
+    try:
+        found = load_functions(SOLUTIONS / "04_style_transfer.ipynb", list(DEFINED_IN))
+        return cs.LossFunctions(**{name: getattr(found, name) for name in DEFINED_IN})
+    except (LookupError, FileNotFoundError):
+        pass
+    return cs.LossFunctions(**{name: getattr(load_functions(SOLUTIONS / notebook, [name]), name)
+                               for name, notebook in DEFINED_IN.items()})
+
+
+@pytest.fixture(scope="module")
+def losses() -> cs.LossFunctions:
+    return solution_losses()
+
+
+@pytest.fixture(scope="module")
+def model():
+    try:
+        return cs.load_squeezenet(download=False)
+    except (RuntimeError, FileNotFoundError) as error:
+        pytest.skip(f"SqueezeNet weights not available ({error}); set ${cs.WEIGHTS_ENV_VAR}.")
+
+
+@pytest.fixture
+def panel(losses, model, tmp_path):
+    panel = StyleTransferPanel(losses, model, settings=TINY, save_dir=tmp_path)
+    yield panel
+    panel.stop()
+    panel.wait(timeout=10)
+
+
+def upload(name: str, data: bytes) -> tuple[dict, ...]:
+    """What ipywidgets 8's FileUpload.value holds after the browser sends one file."""
+    return ({"name": name, "type": "", "size": len(data), "content": memoryview(data),
+             "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
+
+
+def png_bytes(size=(40, 24), color=(200, 30, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def wait_until(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(0.01)
+
+
+def test_starts_with_example_defaults_and_help_texts(losses, model):
+    panel = style_transfer_panel(losses, model)
+    content, style, settings = cs.EXAMPLE_SETTINGS["cat_swirls"]
+    assert panel.current_settings() == settings == cs.TransferSettings()
+    assert (panel.content_picker.value, panel.style_picker.value) == (content, style)
+    helps = {field.name: field.metadata["help"] for field in cs.TransferSettings.__dataclass_fields__.values()}
+    assert panel.content_weight.tooltip == helps["content_weight"]
+    assert panel.tv_weight.tooltip == helps["tv_weight"]
+    assert all(slider.tooltip == helps["style_weights"] for slider in panel.style_weights)
+    assert panel.image_size.tooltip == helps["image_size"] and panel.num_steps.tooltip == helps["num_steps"]
+    assert [s.description for s in panel.style_weights] == [f"style weight, layer {i}" for i in settings.style_layers]
+    assert isinstance(panel.content_weight, __import__("ipywidgets").FloatLogSlider)
+    assert panel.content_thumbnail.value and panel.style_thumbnail.value
+    assert not panel.run_button.disabled and panel.stop_button.disabled
+
+
+def test_example_picker_loads_images_and_weights(panel):
+    panel.example.value = "coffee_mosaic"
+    content, style, settings = cs.EXAMPLE_SETTINGS["coffee_mosaic"]
+    assert (panel.content_picker.value, panel.style_picker.value) == (content, style)
+    assert panel.current_settings() == settings
+    assert not panel.running  # auto re-run is off by default
+
+
+def test_run_uses_exactly_the_settings_set(panel, losses, model):
+    panel.content_weight.value = 0.1
+    for slider, weight in zip(panel.style_weights, (1e4, 300.0, 20.0, 2.0)):
+        slider.value = weight
+    panel.tv_weight.value = 0.02
+    panel.image_size.value = 48
+    panel.num_steps.value = 6
+    panel.init.value = "noise"
+    panel.content_picker.value, panel.style_picker.value = "coffee", "mosaic"
+    panel.run_button.click()
+    assert panel.running and panel.run_button.disabled and not panel.stop_button.disabled
+    run = panel.wait(timeout=30)
+
+    expected = TINY.replace(content_weight=0.1, style_weights=(1e4, 300.0, 20.0, 2.0), tv_weight=0.02,
+                            image_size=48, num_steps=6, init="noise")
+    assert isinstance(run, PanelRun) and panel.error is None
+    assert run.settings == expected
+    assert (run.content_name, run.style_name, run.number) == ("coffee", "mosaic", 1)
+    assert len(run.result.history["total"]) == 6 and not run.result.stopped_early
+    direct = cs.style_transfer("coffee", "mosaic", losses, model, expected, progress=False)
+    torch.testing.assert_close(run.result.image, direct.image, rtol=1e-4, atol=1e-4)
+
+    assert panel.progress.value == panel.progress.max == 6
+    assert Image.open(io.BytesIO(panel.preview.value)).size == run.result.to_pil().size
+    assert "<svg" in panel.loss_plot.value and "polyline" in panel.loss_plot.value
+    assert len(panel.gallery.children) == 1 and "coffee + mosaic" in panel.gallery.children[0].children[1].value
+    assert not panel.run_button.disabled and panel.stop_button.disabled
+    assert "done" in panel.status.value
+
+
+def test_moving_sliders_during_a_run_does_not_change_it(panel):
+    panel.num_steps.value = 60
+    panel.run_button.click()
+    wait_until(lambda: panel.progress.value >= 2)
+    panel.content_weight.value = 7.0
+    panel.tv_weight.value = 1e-4
+    panel.image_size.value = 64
+    panel.num_steps.value = 5
+    panel.run_button.click()  # a second Run while running is refused, not queued
+    assert "press Stop first" in panel.status.value
+    run = panel.wait(timeout=30)
+    assert len(panel.runs) == 1 and panel.error is None
+    assert run.settings == TINY.replace(num_steps=60)
+    assert len(run.result.history["total"]) == 60
+    assert panel.current_settings().num_steps == 5  # the sliders keep what was set
+
+
+def test_stop_ends_the_run_within_a_second(panel):
+    panel.num_steps.value = 1000
+    panel.run_button.click()
+    wait_until(lambda: panel.progress.value >= 3)
+    start = time.monotonic()
+    panel.stop_button.click()
+    run = panel.wait(timeout=5)
+    assert time.monotonic() - start < 1.0
+    assert run.result.stopped_early and 3 <= len(run.result.history["total"]) < 1000
+    assert "stopped at step" in panel.gallery.children[0].children[1].value
+    assert "stopped at step" in panel.status.value and not panel.run_button.disabled
+
+
+def test_preview_updates_at_least_every_two_seconds_at_size_192(losses, model):
+    panel = StyleTransferPanel(losses, model, settings=cs.TransferSettings(num_steps=40))
+    times = []
+    panel.preview.observe(lambda change: times.append(time.monotonic()), names="value")
+    start = time.monotonic()
+    panel.run_button.click()
+    panel.wait(timeout=60)
+    gaps = [b - a for a, b in zip([start] + times, times)]
+    assert len(times) >= 2 and max(gaps) < 2.0, gaps
+
+
+def test_saving_never_overwrites_an_existing_file(panel, tmp_path):
+    panel.num_steps.value = 2
+    panel.run_button.click()
+    run = panel.wait(timeout=30)
+    (tmp_path / "result.png").write_bytes(b"an earlier result")
+    panel.save_path.value = "result.png"
+    save_button = panel.gallery.children[0].children[2]
+    save_button.click()
+    save_button.click()
+    assert (tmp_path / "result.png").read_bytes() == b"an earlier result"
+    for name in ("result-1.png", "result-2.png"):
+        with Image.open(tmp_path / name) as saved:
+            assert saved.format == "PNG" and saved.size == run.result.to_pil().size
+    assert "result-2.png" in panel.status.value
+    assert panel.save(path="other.jpg") == tmp_path / "other.png"  # PNG whatever the name says
+    panel.save_path.value = " "
+    save_button.click()
+    assert "Not saved" in panel.status.value
+
+
+def test_a_bad_upload_gives_a_clear_message(panel):
+    panel.content_upload.value = upload("notes.txt", b"this is not an image")
+    assert "'notes.txt' is not an image" in panel.status.value and "PNG" in panel.status.value
+    assert panel.content_picker.value == "cat" and panel.content_upload.value == ()
+    panel.style_upload.value = upload("empty.png", b"")
+    assert "'empty.png' is empty" in panel.status.value and panel.style_picker.value == "swirls"
+
+    panel.content_upload.value = upload("mine.png", png_bytes())
+    assert panel.content_picker.value == "upload: mine.png"
+    assert "upload: mine.png" in panel.style_picker.options  # usable as either image
+    assert "Loaded mine.png (40x24)" in panel.status.value
+    panel.num_steps.value = 2
+    panel.run_button.click()
+    run = panel.wait(timeout=30)
+    assert run.content_name == "upload: mine.png" and run.result.image.shape == (1, 3, 32, 53)
+
+
+def test_an_error_in_a_loss_function_is_shown_and_the_panel_recovers(losses, model):
+    def broken_tv_loss(img, tv_weight):
+        raise RuntimeError("tv_loss is not finished")
+
+    panel = StyleTransferPanel(cs.LossFunctions(losses.content_loss, losses.gram_matrix, losses.style_loss,
+                                                broken_tv_loss), model, settings=TINY)
+    panel.run_button.click()
+    assert panel.wait(timeout=30) is None
+    assert isinstance(panel.error, RuntimeError)
+    assert "failed: RuntimeError: tv_loss is not finished" in panel.status.value
+    assert not panel.run_button.disabled and panel.stop_button.disabled and panel.progress.bar_style == "danger"
+
+
+def test_auto_rerun_restarts_with_the_new_value(panel):
+    panel.num_steps.value = 1000
+    panel.auto_run.value = True
+    panel.run_button.click()
+    wait_until(lambda: panel.progress.value >= 2)
+    panel.content_weight.value = 0.5  # releasing a slider restarts the run
+    wait_until(lambda: panel.progress.value >= 2)
+    panel.stop_button.click()
+    run = panel.wait(timeout=5)
+    assert [r.number for r in panel.runs] == [2]  # the replaced run leaves no gallery card
+    assert run.settings.content_weight == 0.5 and run.result.stopped_early
+
+
+def test_loss_functions_not_written_yet_are_left_out(model):
+    panel = StyleTransferPanel(cs.LossFunctions(content_loss=solution_losses().content_loss), model)
+    assert panel.tv_weight.disabled and all(slider.disabled for slider in panel.style_weights)
+    assert not panel.content_weight.disabled
+    settings = panel.current_settings()
+    assert settings.tv_weight == 0.0 and settings.style_layers == () and settings.content_weight == 0.05
+
+
+def test_constructor_checks_its_arguments(losses, model):
+    with pytest.raises(TypeError, match="LossFunctions"):
+        StyleTransferPanel({"content_loss": None}, model)
+    with pytest.raises(KeyError, match="cat_swirls"):
+        StyleTransferPanel(losses, model, example="nope")
+    with pytest.raises(ValueError, match="preview_every"):
+        StyleTransferPanel(losses, model, preview_every=0)
