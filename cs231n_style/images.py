@@ -46,7 +46,7 @@ SAMPLE_IMAGES = {
     "astronaut": _IMAGE_DIR / "astronaut.jpg",
     "swirls": _IMAGE_DIR / "swirls.png",
     "mosaic": _IMAGE_DIR / "mosaic.png",
-    "marbling": _IMAGE_DIR / "marbling.png",
+    "dots": _IMAGE_DIR / "dots.png",
 }
 
 
@@ -55,7 +55,7 @@ def sample_image(name: str) -> Path:
 
     Args:
         name: one of ``SAMPLE_IMAGES`` (``"cat"``, ``"coffee"``, ``"astronaut"``, ``"swirls"``,
-            ``"mosaic"``, ``"marbling"``).
+            ``"mosaic"``, ``"dots"``).
 
     Returns:
         A ``pathlib.Path`` to the file.

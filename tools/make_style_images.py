@@ -1,10 +1,10 @@
 """Generate the course's style images procedurally (no fetched paintings).
 
-Provenance: every pixel of ``cs231n_style/data/images/{swirls,mosaic,marbling}.png`` is made
+Provenance: every pixel of ``cs231n_style/data/images/{swirls,mosaic,dots}.png`` is made
 by this script from a fixed seed with NumPy and Pillow; nothing is downloaded. The images are
 released with the project under its licence. They imitate *kinds* of texture that make style
 transfer visible - long curved brush strokes (swirls), flat colour cells with dark lead lines
-(mosaic), and warped colour bands (marbling) - not any particular artwork.
+(mosaic), and pointillist dots (dots) - not any particular artwork.
 
 Usage::
 
@@ -76,27 +76,25 @@ def mosaic(seed: int = 2) -> Image.Image:
     return Image.fromarray(pixels.astype(np.uint8))
 
 
-def marbling(seed: int = 3) -> Image.Image:
-    """Warped colour bands, like marbled paper: smooth, flowing, high-contrast stripes."""
+def dots(seed: int = 3) -> Image.Image:
+    """Pointillist dots of warm and green colours over a pale ground, in soft colour zones."""
     rng = np.random.default_rng(seed)
-    colours = _palette(["#1b1b3a", "#693668", "#a74482", "#f84aa7", "#ff3562", "#ffb86f", "#f7f1e3"])
-    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64) / SIZE
-    warp = np.zeros_like(xx)
-    for _ in range(6):
-        fx, fy = rng.uniform(1, 5, size=2)
-        phase = rng.uniform(0, 2 * np.pi)
-        warp += rng.uniform(0.05, 0.15) * np.sin(2 * np.pi * (fx * xx + fy * yy) + phase)
-    t = (xx + 0.6 * yy + 1.2 * warp) * 4.0
-    t = t - np.floor(t)
-    position = t * (len(colours) - 1)
-    low = np.floor(position).astype(int)
-    frac = (position - low)[..., None]
-    high = np.minimum(low + 1, len(colours) - 1)
-    pixels = (1 - frac) * colours[low] + frac * colours[high]
-    return Image.fromarray(pixels.astype(np.uint8))
+    colours = _palette(["#d1495b", "#edae49", "#f4d35e", "#66a182", "#2e4057", "#00798c", "#f78c6b"])
+    image = Image.new("RGB", (SIZE, SIZE), "#f3ead8")
+    draw = ImageDraw.Draw(image)
+    zones = rng.uniform(0, SIZE, size=(9, 2))
+    zone_colour = rng.integers(0, len(colours), size=len(zones))
+    for _ in range(9000):
+        x, y = rng.uniform(0, SIZE, size=2)
+        zone = np.argmin(((zones - (x, y)) ** 2).sum(axis=1))
+        index = zone_colour[zone] if rng.random() < 0.65 else rng.integers(0, len(colours))
+        colour = np.clip(colours[index] + rng.normal(0, 15, 3), 0, 255).astype(int)
+        r = rng.uniform(2.5, 5.5)
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(colour))
+    return image
 
 
-STYLES = {"swirls": swirls, "mosaic": mosaic, "marbling": marbling}
+STYLES = {"swirls": swirls, "mosaic": mosaic, "dots": dots}
 
 
 def main() -> None:

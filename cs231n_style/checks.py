@@ -1,0 +1,420 @@
+"""One-line checks of the four functions students write, with feedback that says what is wrong.
+
+Each ``check_...(fn)`` calls the student's function on stored inputs, in float64 and float32,
+compares the result with stored reference values, checks that gradients flow back and that the
+inputs are left unmodified, and prints one verdict::
+
+    check_gram_matrix(gram_matrix)
+    gram_matrix: PASS - matches the reference values in float64 and float32 (max relative error 2.1e-16) ...
+
+When the result is wrong, the check compares it with the values that typical mistakes produce
+(a missing weight, mean instead of sum, no division by C*H*W, ...), which the reference file also
+stores, and names the mistake. The reference file ``data/reference_values.npz`` holds inputs and
+outputs only, so a check needs no network weights, images or GPU; it is made from the solution
+notebooks by ``tools/make_reference_data.py``. It does not contain the solutions.
+
+The relative error is ``max|student - reference| / max|reference|`` (elementwise for Gram matrices).
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = [
+    "REFERENCE_FILE",
+    "TOLERANCE",
+    "CheckResult",
+    "reference_values",
+    "relative_error",
+    "uses_python_loops",
+    "check_content_loss",
+    "check_gram_matrix",
+    "check_style_loss",
+    "check_tv_loss",
+    "check_all",
+]
+
+REFERENCE_FILE = Path(__file__).resolve().parent / "data" / "reference_values.npz"
+
+#: Largest relative error accepted, per dtype of the inputs.
+TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-4}
+
+#: What each stored wrong variant means, in the student's terms.
+MISTAKES = {
+    "missing_weight": "the result is off by exactly the weight: did you forget to multiply by the weight argument?",
+    "mean_not_sum": "the result equals the *mean* of the squared differences: the loss is their *sum*.",
+    "mean_no_weight": "the result equals the mean of the squared differences without the weight: use the sum, times the weight.",
+    "not_squared": "the result is the weight times the square root of the sum: use the squared distance, not the norm.",
+    "half": "the result is half the reference: remove the factor 1/2.",
+    "not_normalized": "the result is off by exactly a factor C*H*W: divide by C*H*W when normalize=True.",
+    "divided_by_hw_only": "the result is off by exactly a factor C: divide by C*H*W, not only by H*W.",
+    "divided_by_c_only": "the result is off by exactly a factor H*W: divide by C*H*W, not only by C.",
+    "divided_by_nchw": "the result is off by exactly a factor N: divide by C*H*W, not N*C*H*W.",
+    "normalized_anyway": "with normalize=False the result is still divided by C*H*W: only normalize when asked.",
+    "unweighted": "the result is the sum over layers without the style weights: multiply each layer's term by its weight.",
+    "last_layer_only": "only the last style layer counts: accumulate the loss over all style layers (+=), don't overwrite it.",
+    "first_layer_only": "only the first style layer counts: did you return inside the loop?",
+    "layer_norm_not_squared": "each layer's term is the norm of the Gram difference: use the squared distance.",
+    "vertical_only": "only vertical neighbours (rows) count: add the differences between horizontal neighbours too.",
+    "horizontal_only": "only horizontal neighbours (columns) count: add the differences between vertical neighbours too.",
+    "abs_not_squared": "the result sums absolute differences: square the differences instead.",
+}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of a check; truthy exactly when the check passed.
+
+    Attributes:
+        name: the function checked, e.g. ``"gram_matrix"``.
+        status: ``"pass"``, ``"fail"``, ``"not implemented"`` or ``"error"`` (it raised).
+        message: the verdict printed by the check.
+        relative_error: the largest relative error seen, or ``None`` if there was no result.
+    """
+
+    name: str
+    status: str
+    message: str
+    relative_error: float | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return f"CheckResult({self.name!r}, {self.status!r})"
+
+
+@lru_cache(maxsize=1)
+def _load_reference(path: str) -> dict[str, np.ndarray]:
+    with np.load(path) as data:
+        return {key: data[key] for key in data.files}
+
+
+def reference_values(path: str | Path = REFERENCE_FILE) -> dict[str, np.ndarray]:
+    """Return the stored inputs and reference outputs (float64 NumPy arrays) by key.
+
+    Keys look like ``"gram_matrix.features"``, ``"gram_matrix.expected"``, ``"tv_loss.grad"``,
+    ``"content_loss.variant.mean_not_sum"``.
+
+    Raises:
+        FileNotFoundError: if the file is missing (run ``python tools/make_reference_data.py``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No reference values at {str(path)!r}; run `python tools/make_reference_data.py`.")
+    return _load_reference(str(path))
+
+
+def relative_error(actual, expected) -> float:
+    """``max|actual - expected| / max|expected|``, computed in float64.
+
+    Args:
+        actual, expected: tensors or arrays of the same shape (any float dtype, any device).
+
+    Returns:
+        A Python ``float`` (``inf`` if ``expected`` is all zeros and ``actual`` is not).
+    """
+    a = actual.detach().cpu().double().numpy() if isinstance(actual, torch.Tensor) else np.asarray(actual, np.float64)
+    e = expected.detach().cpu().double().numpy() if isinstance(expected, torch.Tensor) else np.asarray(expected, np.float64)
+    scale = np.abs(e).max() if e.size else 0.0
+    diff = np.abs(a - e).max() if a.size else 0.0
+    if scale == 0.0:
+        return 0.0 if diff == 0.0 else float("inf")
+    return float(diff / scale)
+
+
+def uses_python_loops(fn: Callable) -> bool | None:
+    """Whether ``fn``'s source contains a ``for``/``while`` loop or a comprehension.
+
+    Returns:
+        ``True`` or ``False``, or ``None`` if the source is not available (e.g. a lambda built
+        with ``exec`` and no source).
+    """
+    try:
+        source = textwrap.dedent(inspect.getsource(fn))
+        tree = ast.parse(source)
+    except (OSError, TypeError, SyntaxError):
+        return None
+    loops = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+    return any(isinstance(node, loops) for node in ast.walk(tree))
+
+
+# --- the machinery shared by all checks ----------------------------------------------------------
+
+class _Verdict(Exception):
+    """Raised inside a check to stop at the first problem found."""
+
+    def __init__(self, status: str, message: str, error: float | None = None):
+        super().__init__(message)
+        self.status, self.message, self.error = status, message, error
+
+
+def _tensor(array: np.ndarray, dtype: torch.dtype, requires_grad: bool = False) -> torch.Tensor:
+    return torch.tensor(array, dtype=dtype, requires_grad=requires_grad)
+
+
+def _student_line(error: BaseException) -> str:
+    """The last line of the traceback that is not inside torch or this module."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if "torch" not in Path(f.filename).parts and Path(f.filename).name != "checks.py"]
+    if frames and frames[-1].line:
+        return f"\n  in your code, line {frames[-1].lineno}: {frames[-1].line.strip()}"
+    return ""
+
+
+def _call(name: str, fn: Callable, *args):
+    """Call the student's function, turning exceptions into verdicts."""
+    shapes = ", ".join(str(tuple(a.shape)) for a in args if isinstance(a, torch.Tensor))
+    try:
+        return fn(*args)
+    except NotImplementedError:
+        raise _Verdict("not implemented", f"{name}: NOT IMPLEMENTED YET - it still raises NotImplementedError. "
+                       "Replace the stub with your code, run its cell, then run this check again.") from None
+    except Exception as error:  # a student's bug can raise anything: report it, don't crash
+        text = str(error).strip().rstrip(".")
+        hint = ""
+        if "in-place" in text or "inplace" in text:
+            hint = " Don't modify the inputs in place (e.g. x /= n or x.add_()); compute new tensors."
+        elif "view size is not compatible" in text:
+            hint = " Use .reshape(...) instead of .view(...)."
+        elif "is invalid for input of size" in text or "size mismatch" in text or "must match the size" in text:
+            hint = f" The tensor inputs here have shapes {shapes}: a size in a reshape or product does not fit them."
+            if name == "gram_matrix":
+                hint += " Keep the batch axis N: reshape to (N, C, H*W)."
+        raise _Verdict("error", f"{name}: FAIL - it raised {type(error).__name__}: {text}.{hint}"
+                       f"{_student_line(error)}") from None
+
+
+def _require_tensor(name: str, out, shape: tuple, dtype: torch.dtype) -> None:
+    if not isinstance(out, torch.Tensor):
+        raise _Verdict("fail", f"{name}: FAIL - it returned a {type(out).__name__}, not a torch.Tensor. "
+                       "Use torch operations throughout (no .item(), .numpy() or math) so gradients can flow.")
+    if tuple(out.shape) != shape:
+        raise _Verdict("fail", f"{name}: FAIL - it returned shape {tuple(out.shape)}; expected {shape}"
+                       + (" (a scalar: use .sum() over everything)." if shape == () else "."))
+    if out.dtype != dtype:
+        raise _Verdict("fail", f"{name}: FAIL - for {dtype} inputs it returned {out.dtype}: "
+                       "don't hard-code a dtype; compute in the inputs' dtype.")
+
+
+def _require_unmodified(name: str, before: list[torch.Tensor], after: list[torch.Tensor]) -> None:
+    for old, new in zip(before, after):
+        if not torch.equal(old, new.detach()):
+            raise _Verdict("fail", f"{name}: FAIL - it modified an input tensor in place. "
+                           "Compute new tensors instead (x = x / n, not x /= n).")
+
+
+def _compare(name: str, out: torch.Tensor, ref: dict, prefix: str, dtype: torch.dtype,
+             expected_key: str = "expected") -> float:
+    """Compare with the reference; on a mismatch, name the mistake if a stored variant matches."""
+    tolerance = TOLERANCE[dtype]
+    error = relative_error(out, ref[f"{prefix}.{expected_key}"])
+    if error <= tolerance:
+        return error
+    variant_prefix = f"{prefix}.variant."
+    for key in ref:
+        if key.startswith(variant_prefix) and relative_error(out, ref[key]) <= max(tolerance, 1e-6):
+            mistake = key[len(variant_prefix):]
+            raise _Verdict("fail", f"{name}: FAIL - {MISTAKES[mistake]}", error)
+    hint = " style_loss calls your gram_matrix: make sure check_gram_matrix passes first." if name == "style_loss" else ""
+    raise _Verdict("fail", f"{name}: FAIL - the values differ from the reference (max relative error {error:.1e}, "
+                   f"threshold {tolerance:.0e} in {str(dtype).removeprefix('torch.')}).{hint}", error)
+
+
+def _require_gradient(name: str, out: torch.Tensor, inputs: list[torch.Tensor], expected: list[np.ndarray],
+                      upstream: torch.Tensor | None = None) -> None:
+    if not out.requires_grad:
+        raise _Verdict("fail", f"{name}: FAIL - the values are right but no gradient flows back to the inputs. "
+                       "Don't use .detach(), .item(), .numpy(), torch.tensor(...) or .data on intermediate results.")
+    grads = torch.autograd.grad(out, inputs, grad_outputs=upstream, allow_unused=True)
+    for grad, want in zip(grads, expected):
+        if grad is None or relative_error(grad, want) > 1e-6:
+            raise _Verdict("fail", f"{name}: FAIL - the values are right but the gradient is not: "
+                           "part of the computation is cut off from autograd (.detach(), .data or a NumPy detour).")
+
+
+def _run_check(name: str, body: Callable[[dict, torch.dtype], float], extra: Callable[[], None] | None = None
+               ) -> CheckResult:
+    errors = []
+    try:
+        ref = reference_values()
+        for dtype in (torch.float64, torch.float32):
+            errors.append(body(ref, dtype))
+        if extra is not None:
+            extra()
+    except _Verdict as verdict:
+        result = CheckResult(name, verdict.status, verdict.message, verdict.error)
+    else:
+        worst = max(errors)
+        result = CheckResult(name, "pass", f"{name}: PASS - matches the reference values in float64 and float32 "
+                             f"(max relative error {worst:.1e}); gradients flow back; inputs are unmodified.", worst)
+    print(result.message)
+    return result
+
+
+# --- the four checks -----------------------------------------------------------------------------
+
+def check_content_loss(content_loss: Callable) -> CheckResult:
+    """Check ``content_loss(content_weight, content_current, content_original) -> scalar tensor``.
+
+    Inputs are feature maps of shape (1, C, H, W) (float64, then float32) and a Python float
+    weight; the reference is ``content_weight * sum((current - original) ** 2)`` (Gatys et al.,
+    2016, Eq. 1, without the 1/2; CS231n's convention).
+
+    Args:
+        content_loss: the student's function.
+
+    Returns:
+        A :class:`CheckResult` (truthy if it passed). The verdict is also printed.
+    """
+    name = "content_loss"
+
+    def body(ref, dtype):
+        weight = float(ref[f"{name}.content_weight"])
+        current = _tensor(ref[f"{name}.content_current"], dtype, requires_grad=True)
+        original = _tensor(ref[f"{name}.content_original"], dtype)
+        before = [current.detach().clone(), original.clone()]
+        out = _call(name, content_loss, weight, current, original)
+        _require_tensor(name, out, (), dtype)
+        _require_unmodified(name, before, [current, original])
+        error = _compare(name, out, ref, name, dtype)
+        if dtype == torch.float64:
+            _require_gradient(name, out, [current], [ref[f"{name}.grad"]])
+        return error
+
+    return _run_check(name, body)
+
+
+def check_gram_matrix(gram_matrix: Callable) -> CheckResult:
+    """Check ``gram_matrix(features, normalize=True) -> (N, C, C) tensor``.
+
+    Inputs are feature maps of shape (2, C, H, W) with H != W (float64, then float32); the
+    reference is ``G[n] = F[n] @ F[n].T`` with ``F[n]`` of shape (C, H*W), divided by C*H*W when
+    ``normalize`` (Gatys et al., 2016, Eq. 3; CS231n's normalization). Both ``normalize=True``
+    and ``normalize=False`` are checked.
+
+    Args:
+        gram_matrix: the student's function.
+
+    Returns:
+        A :class:`CheckResult` (truthy if it passed). The verdict is also printed.
+    """
+    name = "gram_matrix"
+
+    def body(ref, dtype):
+        features = _tensor(ref[f"{name}.features"], dtype, requires_grad=True)
+        n, c, h, w = features.shape
+        before = [features.detach().clone()]
+        out = _call(name, gram_matrix, features)
+        if isinstance(out, torch.Tensor) and tuple(out.shape) in ((c, c), (1, c, c)):
+            raise _Verdict("fail", f"{name}: FAIL - for features of shape {(n, c, h, w)} it returned shape "
+                           f"{tuple(out.shape)}: keep the batch axis and compute one Gram matrix per image, "
+                           f"shape (N, C, C) = {(n, c, c)} (torch.bmm or @ on (N, C, H*W) tensors).")
+        if isinstance(out, torch.Tensor) and tuple(out.shape) == (n, h * w, h * w):
+            raise _Verdict("fail", f"{name}: FAIL - it returned shape {tuple(out.shape)}, (N, H*W, H*W): "
+                           "you multiplied F.T @ F; the Gram matrix is F @ F.T, shape (N, C, C).")
+        _require_tensor(name, out, (n, c, c), dtype)
+        _require_unmodified(name, before, [features])
+        error = _compare(name, out, ref, name, dtype)
+        out_raw = _call(name, gram_matrix, features, False)
+        _require_tensor(name, out_raw, (n, c, c), dtype)
+        error = max(error, _compare(name, out_raw, ref, name, dtype, expected_key="expected_unnormalized"))
+        if dtype == torch.float64:
+            upstream = _tensor(ref[f"{name}.grad_upstream"], dtype)
+            _require_gradient(name, out, [features], [ref[f"{name}.grad"]], upstream)
+        return error
+
+    return _run_check(name, body)
+
+
+def check_style_loss(style_loss: Callable) -> CheckResult:
+    """Check ``style_loss(feats, style_layers, style_targets, style_weights) -> scalar tensor``.
+
+    ``feats`` is a list of feature maps (1, C_l, H_l, W_l), ``style_targets`` the normalized
+    Gram matrices (1, C_l, C_l) of the style image at ``style_layers``, ``style_weights`` a list of
+    floats; the reference is ``sum_l w_l * sum((gram_matrix(feats[l]) - target_l) ** 2)``
+    (Gatys et al., 2016, Eqs. 4-5, with CS231n's weighting). The student's function calls the
+    student's own ``gram_matrix``.
+
+    Args:
+        style_loss: the student's function.
+
+    Returns:
+        A :class:`CheckResult` (truthy if it passed). The verdict is also printed.
+    """
+    name = "style_loss"
+
+    def body(ref, dtype):
+        count = int(ref[f"{name}.num_feats"])
+        layers = [int(i) for i in ref[f"{name}.style_layers"]]
+        weights = [float(w) for w in ref[f"{name}.style_weights"]]
+        feats = [_tensor(ref[f"{name}.feats.{i}"], dtype, requires_grad=i in layers) for i in range(count)]
+        targets = [_tensor(ref[f"{name}.style_targets.{j}"], dtype) for j in range(len(layers))]
+        before = [f.detach().clone() for f in feats] + [t.clone() for t in targets]
+        out = _call(name, style_loss, feats, layers, targets, weights)
+        _require_tensor(name, out, (), dtype)
+        _require_unmodified(name, before, feats + targets)
+        error = _compare(name, out, ref, name, dtype)
+        if dtype == torch.float64:
+            _require_gradient(name, out, [feats[i] for i in layers], [ref[f"{name}.grad.{i}"] for i in layers])
+        return error
+
+    return _run_check(name, body)
+
+
+def check_tv_loss(tv_loss: Callable) -> CheckResult:
+    """Check ``tv_loss(img, tv_weight) -> scalar tensor``, and that it has no Python loops.
+
+    ``img`` has shape (1, 3, H, W), H != W, normalized values (float64, then float32); the
+    reference is ``tv_weight * (sum of squared differences of vertically adjacent pixels + the
+    same for horizontally adjacent pixels)`` (total variation regularization as in Johnson et
+    al., 2016, and CS231n).
+
+    Args:
+        tv_loss: the student's function.
+
+    Returns:
+        A :class:`CheckResult` (truthy if it passed). The verdict is also printed.
+    """
+    name = "tv_loss"
+
+    def body(ref, dtype):
+        weight = float(ref[f"{name}.tv_weight"])
+        img = _tensor(ref[f"{name}.img"], dtype, requires_grad=True)
+        before = [img.detach().clone()]
+        out = _call(name, tv_loss, img, weight)
+        _require_tensor(name, out, (), dtype)
+        _require_unmodified(name, before, [img])
+        error = _compare(name, out, ref, name, dtype)
+        if dtype == torch.float64:
+            _require_gradient(name, out, [img], [ref[f"{name}.grad"]])
+        return error
+
+    def no_loops():
+        if uses_python_loops(tv_loss):
+            raise _Verdict("fail", f"{name}: FAIL - the values are right, but the code uses a Python loop or "
+                           "comprehension: use slicing (img[:, :, 1:, :] - img[:, :, :-1, :]) instead; it is "
+                           "much faster.")
+
+    return _run_check(name, body, no_loops)
+
+
+def check_all(content_loss: Callable, gram_matrix: Callable, style_loss: Callable, tv_loss: Callable) -> bool:
+    """Run all four checks; return ``True`` only if every one passed."""
+    results = [check_content_loss(content_loss), check_gram_matrix(gram_matrix),
+               check_style_loss(style_loss), check_tv_loss(tv_loss)]
+    return all(results)

@@ -1,0 +1,362 @@
+"""Find students' functions in their notebooks, and make student notebooks from solution notebooks.
+
+One mechanism finds student code everywhere: later notebooks reuse earlier ones' functions, the
+unit tests load them, and the autograder extracts them - all through :func:`extract_functions`.
+It reads only top-level ``import`` statements and ``def`` blocks; it never runs a notebook's other
+cells (no 200-step style transfer just to get a function).
+
+Cell roles live in one namespaced metadata block, ``cell.metadata["cs231n_style"]["role"]``, read
+only through the ``is_...`` predicates below (nbgrader keeps its roles the same way):
+
+* ``"solution"``: a cell defining functions the student writes; its code between
+  ``### BEGIN SOLUTION`` and ``### END SOLUTION`` (nbgrader's markers) becomes a stub;
+* ``"check"``: a check cell; its expected output is kept in student notebooks, for nbval;
+* ``"solution-only"``: dropped from student notebooks.
+
+Student notebooks are made from solution notebooks by :func:`make_student_notebook`, an ordered
+list of small steps with one signature (as nbgrader's preprocessors).
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import linecache
+import os
+import re
+import types
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+__all__ = [
+    "STUDENT_FUNCTIONS",
+    "cell_role",
+    "is_solution_cell",
+    "is_check_cell",
+    "is_solution_only_cell",
+    "read_notebook",
+    "ExtractedCode",
+    "extract_functions",
+    "load_functions",
+    "make_student_notebook",
+    "fill_in_solutions",
+    "BEGIN_SOLUTION",
+    "END_SOLUTION",
+]
+
+#: The functions students write, in the order the course introduces them.
+STUDENT_FUNCTIONS = ("content_loss", "gram_matrix", "style_loss", "tv_loss")
+
+BEGIN_SOLUTION = "### BEGIN SOLUTION"
+END_SOLUTION = "### END SOLUTION"
+_METADATA_KEY = "cs231n_style"
+
+
+# --- cell roles -----------------------------------------------------------------------------
+
+def cell_role(cell) -> str | None:
+    """Return the role stored in ``cell.metadata["cs231n_style"]["role"]``, or ``None``."""
+    return cell.get("metadata", {}).get(_METADATA_KEY, {}).get("role")
+
+
+def is_solution_cell(cell) -> bool:
+    """True for a code cell defining functions the student writes."""
+    return cell.get("cell_type") == "code" and cell_role(cell) == "solution"
+
+
+def is_check_cell(cell) -> bool:
+    """True for a code cell whose output (a check verdict) is kept in student notebooks."""
+    return cell.get("cell_type") == "code" and cell_role(cell) == "check"
+
+
+def is_solution_only_cell(cell) -> bool:
+    """True for a cell that student notebooks leave out."""
+    return cell_role(cell) == "solution-only"
+
+
+def read_notebook(path: str | os.PathLike):
+    """Read a notebook file (nbformat 4).
+
+    Args:
+        path: a ``.ipynb`` file.
+
+    Returns:
+        An ``nbformat.NotebookNode``.
+
+    Raises:
+        FileNotFoundError: if there is no such file.
+        ValueError: if the file is not a readable notebook.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No notebook at {str(path)!r}.")
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception as error:  # nbformat raises JSON, validation and reader errors
+        raise ValueError(f"{str(path)!r} is not a readable Jupyter notebook: {error}") from None
+
+
+# --- extraction -----------------------------------------------------------------------------
+
+_MAGIC = re.compile(r"^\s*[%!]")
+
+
+def _python_lines(source: str) -> str:
+    """Blank out IPython magics and shell escapes (``%matplotlib``, ``!pip``) so ``ast`` can parse."""
+    return "\n".join("" if _MAGIC.match(line) else line for line in source.splitlines())
+
+
+@dataclass
+class ExtractedCode:
+    """Source code found in a notebook: what :func:`extract_functions` returns.
+
+    Attributes:
+        imports: top-level ``import`` / ``from ... import`` statements of all code cells, in
+            notebook order.
+        functions: function name -> source of its top-level ``def`` block (the last definition
+            wins, as when the notebook runs top to bottom).
+        helpers: other top-level ``def`` blocks in the same cells (helpers a student wrote).
+        problems: function name -> why it could not be found (missing, syntax error, ...).
+        origin: name -> ``"tagged cell"`` or ``"found by name"``, how each was located.
+    """
+
+    imports: list[str] = field(default_factory=list)
+    functions: dict[str, str] = field(default_factory=dict)
+    helpers: dict[str, str] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+    origin: dict[str, str] = field(default_factory=dict)
+
+    def module_source(self) -> str:
+        """All imports, helpers and functions as one Python module's source."""
+        parts = list(dict.fromkeys(self.imports)) + list(self.helpers.values()) + list(self.functions.values())
+        return "\n\n".join(parts) + "\n"
+
+
+def extract_functions(notebook, names: Iterable[str] = STUDENT_FUNCTIONS) -> ExtractedCode:
+    """Find the source of the named functions, and the imports they need, in a notebook.
+
+    Cells tagged ``"solution"`` are searched first; a function not found there (a student
+    deleted the tag, or moved the code) is looked for by name in every code cell.
+
+    Args:
+        notebook: a path to a ``.ipynb`` file or an ``nbformat.NotebookNode``.
+        names: the function names to find.
+
+    Returns:
+        An :class:`ExtractedCode`; ``problems`` names every function that was not found or sits
+        in a cell that does not parse. Nothing is executed.
+
+    Raises:
+        FileNotFoundError, ValueError: as :func:`read_notebook`.
+    """
+    nb = read_notebook(notebook) if isinstance(notebook, (str, os.PathLike)) else notebook
+    names = list(names)
+    found = ExtractedCode()
+    code_cells = [cell for cell in nb.cells if cell.get("cell_type") == "code"]
+    tagged = [cell for cell in code_cells if is_solution_cell(cell)]
+
+    def scan(cells, wanted: set[str], how: str) -> None:
+        for cell in cells:
+            source = _python_lines(cell.source)
+            try:
+                tree = ast.parse(source)
+            except SyntaxError as error:
+                for name in wanted:
+                    if re.search(rf"^\s*def\s+{re.escape(name)}\s*\(", source, re.MULTILINE):
+                        found.problems[name] = (
+                            f"the cell defining {name} has a syntax error (line {error.lineno}: {error.msg})"
+                        )
+                continue
+            for node in tree.body:
+                text = ast.get_source_segment(source, node)
+                if isinstance(node, ast.FunctionDef):
+                    if node.decorator_list:  # keep decorators with the def
+                        start = node.decorator_list[0].lineno - 1
+                        text = "\n".join(source.splitlines()[start:node.end_lineno])
+                    if node.name in wanted:
+                        found.functions[node.name] = text
+                        found.origin[node.name] = how
+                        found.problems.pop(node.name, None)
+                    elif how == "tagged cell" and node.name not in names:
+                        found.helpers[node.name] = text
+
+    for cell in code_cells:  # the imports of every cell: the functions may need any of them
+        try:
+            tree = ast.parse(_python_lines(cell.source))
+        except SyntaxError:
+            continue
+        found.imports += [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    scan(tagged, set(names), "tagged cell")
+    missing = {name for name in names if name not in found.functions}
+    if missing:
+        scan(code_cells, missing, "found by name")
+    for name in names:
+        if name not in found.functions and name not in found.problems:
+            found.problems[name] = f"no function named {name!r} was found (was it renamed or deleted?)"
+    return found
+
+
+def load_functions(notebook: str | os.PathLike, names: Iterable[str] = STUDENT_FUNCTIONS) -> types.SimpleNamespace:
+    """Import the named functions from a notebook, as if it were a module.
+
+    Only the notebook's top-level imports and ``def`` blocks run (see :func:`extract_functions`),
+    in a fresh module, so a later notebook can reuse an earlier one's functions::
+
+        content_loss = load_functions("01_content_loss.ipynb", ["content_loss"]).content_loss
+
+    Args:
+        notebook: path to a ``.ipynb`` file.
+        names: function names to load.
+
+    Returns:
+        A ``types.SimpleNamespace`` with one attribute per name.
+
+    Raises:
+        FileNotFoundError: if the notebook does not exist.
+        LookupError: if a function is missing or its cell does not parse; the message says which
+            and where.
+        ImportError: if one of the notebook's imports fails.
+    """
+    path = Path(notebook)
+    names = list(names)
+    code = extract_functions(path, names)
+    if code.problems:
+        details = "; ".join(f"{name}: {why}" for name, why in code.problems.items())
+        raise LookupError(f"Could not load from {path.name}: {details}.")
+    module = types.ModuleType("notebook_" + re.sub(r"\W", "_", path.stem))
+    filename = f"<notebook {path.name}>"
+    source = code.module_source()
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # for inspect/tracebacks
+    module.__file__ = filename
+    exec(compile(source, filename, "exec"), module.__dict__)
+    return types.SimpleNamespace(**{name: module.__dict__[name] for name in names})
+
+
+# --- making student notebooks -----------------------------------------------------------------
+
+Step = Callable[[nbformat.NotebookNode, dict], nbformat.NotebookNode]
+
+_BEGIN = re.compile(r"^(?P<indent>\s*)" + re.escape(BEGIN_SOLUTION) + r"\s*$")
+_END = re.compile(r"^\s*" + re.escape(END_SOLUTION) + r"\s*$")
+_DEF = re.compile(r"^\s*def\s+(?P<name>\w+)\s*\(")
+_HINT = re.compile(r"^\s*# HINT:")
+
+
+def _stub_source(source: str, where: str) -> str:
+    """Replace each solution region by its ``# HINT:`` lines and a ``raise NotImplementedError``."""
+    out, in_region, function, hints, indent = [], False, None, [], ""
+    for number, line in enumerate(source.splitlines(), start=1):
+        if not in_region and (match := _DEF.match(line)):
+            function = match["name"]
+        if not in_region and (match := _BEGIN.match(line)):
+            in_region, hints, indent = True, [], match["indent"]
+        elif in_region and _END.match(line):
+            out.append(f"{indent}# TODO: implement {function or 'this'} (see the docstring above).")
+            out.extend(hints)
+            out.append(f'{indent}raise NotImplementedError("{function or "this cell"} is not implemented yet")')
+            in_region = False
+        elif in_region:
+            if _HINT.match(line):
+                hints.append(line)
+        else:
+            out.append(line)
+    if in_region:
+        raise ValueError(f"{where}: {BEGIN_SOLUTION} without {END_SOLUTION}.")
+    return "\n".join(out)
+
+
+def replace_solutions_with_stubs(nb, context: dict):
+    """Step: solution regions become stubs that raise ``NotImplementedError``."""
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and BEGIN_SOLUTION in cell.source:
+            cell.source = _stub_source(cell.source, f"{context['source']} cell {index}")
+    return nb
+
+
+def drop_solution_only_cells(nb, context: dict):
+    """Step: remove cells tagged ``"solution-only"``."""
+    nb.cells = [cell for cell in nb.cells if not is_solution_only_cell(cell)]
+    return nb
+
+
+def clear_outputs_except_checks(nb, context: dict):
+    """Step: clear outputs and counts, keeping the stored output of check cells for nbval."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        cell.execution_count = None
+        if is_check_cell(cell):
+            for output in cell.outputs:
+                if "execution_count" in output:
+                    output.execution_count = None
+        else:
+            cell.outputs = []
+    return nb
+
+
+def mark_generated(nb, context: dict):
+    """Step: record in the notebook's metadata where it came from (a "generated" banner)."""
+    nb.metadata[_METADATA_KEY] = {
+        "generated_from": context["source"],
+        "generator": "tools/make_student_notebooks.py",
+        "note": "Generated from the solution notebook - edit that one, then regenerate.",
+    }
+    return nb
+
+
+STUDENT_STEPS: list[Step] = [
+    drop_solution_only_cells,
+    replace_solutions_with_stubs,
+    clear_outputs_except_checks,
+    mark_generated,
+]
+
+
+def make_student_notebook(solution, source_name: str, steps: Iterable[Step] = STUDENT_STEPS):
+    """Make a student notebook from a solution notebook.
+
+    Args:
+        solution: an ``nbformat.NotebookNode`` (not modified).
+        source_name: where it came from, e.g. ``"solutions/01_content_loss.ipynb"``.
+        steps: the processing steps, each ``step(nb, context) -> nb``.
+
+    Returns:
+        A new ``nbformat.NotebookNode``.
+
+    Raises:
+        ValueError: if a ``### BEGIN SOLUTION`` has no matching ``### END SOLUTION``.
+    """
+    nb = copy.deepcopy(solution)
+    context = {"source": source_name}
+    for step in steps:
+        nb = step(nb, context)
+    return nb
+
+
+def fill_in_solutions(student, solution):
+    """Return a copy of a student notebook with each stubbed cell's code taken from the solution.
+
+    This is what a student who solved everything would have; CI uses it to show that the
+    student checks pass on correct code. Cells are matched by their ``id``.
+
+    Args:
+        student: the student ``nbformat.NotebookNode``.
+        solution: the solution ``nbformat.NotebookNode`` it was generated from.
+
+    Returns:
+        A new ``nbformat.NotebookNode``.
+
+    Raises:
+        LookupError: if a stubbed cell has no cell with the same id in the solution.
+    """
+    filled = copy.deepcopy(student)
+    by_id = {cell.get("id"): cell for cell in solution.cells}
+    for cell in filled.cells:
+        if cell.cell_type == "code" and "raise NotImplementedError" in cell.source and is_solution_cell(cell):
+            if cell.get("id") not in by_id:
+                raise LookupError(f"No solution cell with id {cell.get('id')!r}.")
+            cell.source = by_id[cell.get("id")].source
+    return filled

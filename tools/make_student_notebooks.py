@@ -1,0 +1,82 @@
+"""Generate ``notebooks/`` (student copies) from ``solutions/`` (the one source of truth).
+
+Each solution notebook goes through ``cs231n_style.notebook.STUDENT_STEPS``: cells tagged
+"solution-only" are dropped, code between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` becomes
+a stub that raises ``NotImplementedError`` (keeping ``# HINT:`` lines), and outputs are cleared
+except the expected output of check cells, which nbval compares.
+
+Usage::
+
+    python tools/make_student_notebooks.py                 # regenerate notebooks/
+    python tools/make_student_notebooks.py --execute       # first re-run the solutions (stores outputs)
+    python tools/make_student_notebooks.py --check         # exit 1 if notebooks/ is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cs231n_style.notebook import make_student_notebook, read_notebook  # noqa: E402
+
+SOLUTIONS = ROOT / "solutions"
+STUDENT = ROOT / "notebooks"
+
+
+def student_notebooks(solutions: Path = SOLUTIONS) -> dict[str, str]:
+    """File name -> JSON text of each student notebook generated from ``solutions``."""
+    out = {}
+    for path in sorted(solutions.glob("*.ipynb")):
+        nb = make_student_notebook(read_notebook(path), f"solutions/{path.name}")
+        out[path.name] = nbformat.writes(nb) + "\n"
+    return out
+
+
+def execute_solutions(solutions: Path = SOLUTIONS, timeout: int = 600) -> None:
+    """Run every solution notebook top to bottom in place (CPU, seeded), storing its outputs."""
+    import time
+
+    from nbclient import NotebookClient
+
+    for path in sorted(solutions.glob("*.ipynb")):
+        nb = read_notebook(path)
+        start = time.perf_counter()
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(solutions)}},
+                       ).execute(env={**os.environ, "CS231N_STYLE_DEVICE": "cpu", "MPLBACKEND": "module://matplotlib_inline.backend_inline"})
+        nbformat.write(nb, path)
+        print(f"executed {path.relative_to(ROOT)} in {time.perf_counter() - start:.0f} s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only compare notebooks/ with what would be generated")
+    parser.add_argument("--execute", action="store_true", help="execute the solution notebooks first")
+    args = parser.parse_args()
+    if args.execute:
+        execute_solutions()
+    wanted = student_notebooks()
+    if args.check:
+        stale = [name for name, text in wanted.items()
+                 if not (STUDENT / name).is_file() or (STUDENT / name).read_text() != text]
+        extra = [p.name for p in STUDENT.glob("*.ipynb") if p.name not in wanted]
+        if stale or extra:
+            print(f"notebooks/ is out of date: {stale + extra}; run python tools/make_student_notebooks.py")
+            return 1
+        print("notebooks/ is up to date")
+        return 0
+    STUDENT.mkdir(exist_ok=True)
+    for name, text in wanted.items():
+        (STUDENT / name).write_text(text)
+        print(f"wrote notebooks/{name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
