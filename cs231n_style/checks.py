@@ -37,6 +37,15 @@ __all__ = [
     "reference_values",
     "relative_error",
     "uses_python_loops",
+    "source_uses_python_loops",
+    "MISTAKES",
+    "mistake_variants",
+    "diagnose_exception",
+    "diagnose_output",
+    "diagnose_unmodified",
+    "diagnose_values",
+    "diagnose_gradient",
+    "diagnose_loops",
     "check_content_loss",
     "check_gram_matrix",
     "check_style_loss",
@@ -146,11 +155,240 @@ def uses_python_loops(fn: Callable) -> bool | None:
     """
     try:
         source = textwrap.dedent(inspect.getsource(fn))
+    except (OSError, TypeError):
+        return None
+    return source_uses_python_loops(source)
+
+
+def source_uses_python_loops(source: str) -> bool | None:
+    """:func:`uses_python_loops` for source text; ``None`` if it does not parse."""
+    try:
         tree = ast.parse(source)
-    except (OSError, TypeError, SyntaxError):
+    except SyntaxError:
         return None
     loops = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
     return any(isinstance(node, loops) for node in ast.walk(tree))
+
+
+def diagnose_loops(name: str, uses_loops: bool | None) -> str | None:
+    """The failure message for a function that should have no Python loops, or ``None``."""
+    if not uses_loops:
+        return None
+    return (f"{name}: FAIL - the values are right, but the code uses a Python loop or "
+            "comprehension: use slicing (img[:, :, 1:, :] - img[:, :, :-1, :]) instead; it is "
+            "much faster.")
+
+# --- the values typical mistakes produce (shared with tools/make_reference_data.py and the grader) --
+
+def _content_loss_variants(content_weight: float, content_current: np.ndarray, content_original: np.ndarray
+                           ) -> dict[str, np.ndarray]:
+    squared = (content_current - content_original) ** 2
+    w = content_weight
+    return {
+        "missing_weight": np.array(squared.sum()),
+        "mean_not_sum": np.array(w * squared.mean()),
+        "mean_no_weight": np.array(squared.mean()),
+        "not_squared": np.array(w * np.sqrt(squared.sum())),
+        "half": np.array(w * squared.sum() / 2),
+    }
+
+
+def _gram_matrix_variants(features: np.ndarray) -> dict[str, np.ndarray]:
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    raw = flat @ flat.transpose(0, 2, 1)
+    return {
+        "not_normalized": raw,
+        "divided_by_hw_only": raw / (h * w),
+        "divided_by_c_only": raw / c,
+        "divided_by_nchw": raw / (n * c * h * w),
+        "normalized_anyway": raw / (c * h * w),
+    }
+
+
+def _style_loss_variants(feats: list[np.ndarray], style_layers: list[int], style_targets: list[np.ndarray],
+                         style_weights: list[float]) -> dict[str, np.ndarray]:
+    per_layer = []
+    for i, target in zip(style_layers, style_targets):
+        _, ci, hi, wi = feats[i].shape
+        flat = feats[i].reshape(1, ci, hi * wi)
+        per_layer.append(((flat @ flat.transpose(0, 2, 1) / (ci * hi * wi) - target) ** 2))
+    sums = np.array([p.sum() for p in per_layer])
+    weights = style_weights
+    return {
+        "unweighted": np.array(sums.sum()),
+        "last_layer_only": np.array(weights[-1] * sums[-1]),
+        "first_layer_only": np.array(weights[0] * sums[0]),
+        "layer_norm_not_squared": np.array((np.array(weights) * np.sqrt(sums)).sum()),
+        "mean_not_sum": np.array(sum(wt * p.mean() for wt, p in zip(weights, per_layer))),
+    }
+
+
+def _tv_loss_variants(img: np.ndarray, tv_weight: float) -> dict[str, np.ndarray]:
+    dv, dh = np.diff(img, axis=2), np.diff(img, axis=3)
+    tw = tv_weight
+    return {
+        "missing_weight": np.array((dv**2).sum() + (dh**2).sum()),
+        "mean_not_sum": np.array(tw * ((dv**2).mean() + (dh**2).mean())),
+        "vertical_only": np.array(tw * (dv**2).sum()),
+        "horizontal_only": np.array(tw * (dh**2).sum()),
+        "abs_not_squared": np.array(tw * (np.abs(dv).sum() + np.abs(dh).sum())),
+        "half": np.array(tw * ((dv**2).sum() + (dh**2).sum()) / 2),
+    }
+
+
+_VARIANTS = {
+    "content_loss": _content_loss_variants,
+    "gram_matrix": _gram_matrix_variants,
+    "style_loss": _style_loss_variants,
+    "tv_loss": _tv_loss_variants,
+}
+
+
+def mistake_variants(name: str, *args) -> dict[str, np.ndarray]:
+    """The values typical mistakes produce on the given inputs, computed with NumPy (no solution code).
+
+    Args:
+        name: one of ``"content_loss"``, ``"gram_matrix"``, ``"style_loss"``, ``"tv_loss"``.
+        *args: the function's arguments, with float64 NumPy arrays for tensors (lists of arrays
+            for ``style_loss``'s ``feats`` and ``style_targets``) - e.g.
+            ``mistake_variants("tv_loss", img, tv_weight)`` with ``img`` of shape (1, 3, H, W).
+            ``gram_matrix`` takes only ``features`` (N, C, H, W).
+
+    Returns:
+        Mistake name (a key of :data:`MISTAKES`) -> the wrong result, a float64 array of the
+        function's output shape (``()`` for losses, (N, C, C) for Gram matrices).
+
+    Raises:
+        KeyError: for an unknown function name.
+    """
+    return _VARIANTS[name](*args)
+
+
+# --- diagnosis: what a result says about the code, in the student's terms -------------------------
+
+def diagnose_exception(name: str, type_name: str, text: str, shapes: str = "", where: str = "") -> tuple[str, str]:
+    """Explain an exception raised by a student's function.
+
+    Args:
+        name: the function, e.g. ``"gram_matrix"``.
+        type_name: the exception's class name, e.g. ``"RuntimeError"``.
+        text: ``str(exception)``.
+        shapes: the tensor inputs' shapes, e.g. ``"(2, 12, 5, 8)"``, quoted in size-mismatch hints.
+        where: ``"\\n  in your code, line ...: ..."`` or ``""``.
+
+    Returns:
+        ``(status, message)``: status ``"not implemented"`` for ``NotImplementedError``, else
+        ``"error"``.
+    """
+    if type_name == "NotImplementedError":
+        return "not implemented", (f"{name}: NOT IMPLEMENTED YET - it still raises NotImplementedError. "
+                                   "Replace the stub with your code, run its cell, then run this check again.")
+    text = text.strip().rstrip(".")
+    hint = ""
+    if "in-place" in text or "inplace" in text:
+        hint = " Don't modify the inputs in place (e.g. x /= n or x.add_()); compute new tensors."
+    elif "view size is not compatible" in text:
+        hint = " Use .reshape(...) instead of .view(...)."
+    elif "is invalid for input of size" in text or "size mismatch" in text or "must match the size" in text:
+        hint = f" The tensor inputs here have shapes {shapes}: a size in a reshape or product does not fit them."
+        if name == "gram_matrix":
+            hint += " Keep the batch axis N: reshape to (N, C, H*W)."
+    return "error", f"{name}: FAIL - it raised {type_name}: {text}.{hint}{where}"
+
+
+def diagnose_output(name: str, type_name: str, shape: tuple, dtype: torch.dtype | None, expected_shape: tuple,
+                    expected_dtype: torch.dtype, input_shape: tuple | None = None) -> str | None:
+    """Check what a function returned: a tensor, of the expected shape and dtype.
+
+    Args:
+        name: the function.
+        type_name: the returned object's class name (``"Tensor"`` for a torch tensor).
+        shape, dtype: the returned tensor's shape and dtype (ignored when it is not a tensor).
+        expected_shape, expected_dtype: what the reference returns (``()`` for a loss).
+        input_shape: ``gram_matrix``'s features shape (N, C, H, W), to recognize a lost batch axis
+            or ``F.T @ F``.
+
+    Returns:
+        The failure message, or ``None`` when the output is fine.
+    """
+    if type_name != "Tensor":
+        return (f"{name}: FAIL - it returned a {type_name}, not a torch.Tensor. "
+                "Use torch operations throughout (no .item(), .numpy() or math) so gradients can flow.")
+    shape = tuple(shape)
+    if name == "gram_matrix" and input_shape is not None:
+        n, c, h, w = input_shape
+        if shape in ((c, c), (1, c, c)) and shape != tuple(expected_shape):
+            return (f"{name}: FAIL - for features of shape {(n, c, h, w)} it returned shape "
+                    f"{shape}: keep the batch axis and compute one Gram matrix per image, "
+                    f"shape (N, C, C) = {(n, c, c)} (torch.bmm or @ on (N, C, H*W) tensors).")
+        if shape == (n, h * w, h * w) and shape != tuple(expected_shape):
+            return (f"{name}: FAIL - it returned shape {shape}, (N, H*W, H*W): "
+                    "you multiplied F.T @ F; the Gram matrix is F @ F.T, shape (N, C, C).")
+    if shape != tuple(expected_shape):
+        return (f"{name}: FAIL - it returned shape {shape}; expected {tuple(expected_shape)}"
+                + (" (a scalar: use .sum() over everything)." if tuple(expected_shape) == () else "."))
+    if dtype != expected_dtype:
+        return (f"{name}: FAIL - for {expected_dtype} inputs it returned {dtype}: "
+                "don't hard-code a dtype; compute in the inputs' dtype.")
+    return None
+
+
+def diagnose_unmodified(name: str, before: list[torch.Tensor], after: list[torch.Tensor]) -> str | None:
+    """The failure message if any input changed during the call (``before``: copies), else ``None``."""
+    for old, new in zip(before, after):
+        if not torch.equal(old, new.detach()):
+            return (f"{name}: FAIL - it modified an input tensor in place. "
+                    "Compute new tensors instead (x = x / n, not x /= n).")
+    return None
+
+
+def diagnose_values(name: str, out, expected, variants: dict, dtype: torch.dtype) -> tuple[float, str | None]:
+    """Compare a result with the reference; on a mismatch, name the mistake if a variant matches.
+
+    Args:
+        name: the function.
+        out: the student's result (tensor or array), same shape as ``expected``.
+        expected: the reference result.
+        variants: mistake name (a key of :data:`MISTAKES`) -> the value that mistake gives, e.g.
+            from :func:`mistake_variants`.
+        dtype: the inputs' dtype; sets the tolerance (:data:`TOLERANCE`).
+
+    Returns:
+        ``(relative error, failure message or None)``.
+    """
+    tolerance = TOLERANCE[dtype]
+    error = relative_error(out, expected)
+    if error <= tolerance:
+        return error, None
+    for mistake, value in variants.items():
+        if relative_error(out, value) <= max(tolerance, 1e-6):
+            return error, f"{name}: FAIL - {MISTAKES[mistake]}"
+    hint = " style_loss calls your gram_matrix: make sure check_gram_matrix passes first." if name == "style_loss" else ""
+    return error, (f"{name}: FAIL - the values differ from the reference (max relative error {error:.1e}, "
+                   f"threshold {tolerance:.0e} in {str(dtype).removeprefix('torch.')}).{hint}")
+
+
+def diagnose_gradient(name: str, requires_grad: bool, grads: list, expected: list) -> str | None:
+    """Check the gradients of a result with respect to its inputs.
+
+    Args:
+        name: the function.
+        requires_grad: whether the result is attached to the autograd graph.
+        grads: the gradients obtained (tensors or arrays; ``None`` for an input it does not reach).
+        expected: the reference gradients, same shapes.
+
+    Returns:
+        The failure message, or ``None`` when every gradient is within 1e-6 relative error.
+    """
+    if not requires_grad:
+        return (f"{name}: FAIL - the values are right but no gradient flows back to the inputs. "
+                "Don't use .detach(), .item(), .numpy(), torch.tensor(...) or .data on intermediate results.")
+    for grad, want in zip(grads, expected):
+        if grad is None or relative_error(grad, want) > 1e-6:
+            return (f"{name}: FAIL - the values are right but the gradient is not: "
+                    "part of the computation is cut off from autograd (.detach(), .data or a NumPy detour).")
+    return None
 
 
 # --- the machinery shared by all checks ----------------------------------------------------------
@@ -181,70 +419,40 @@ def _call(name: str, fn: Callable, *args):
     shapes = ", ".join(str(tuple(a.shape)) for a in args if isinstance(a, torch.Tensor))
     try:
         return fn(*args)
-    except NotImplementedError:
-        raise _Verdict("not implemented", f"{name}: NOT IMPLEMENTED YET - it still raises NotImplementedError. "
-                       "Replace the stub with your code, run its cell, then run this check again.") from None
     except Exception as error:  # a student's bug can raise anything: report it, don't crash
-        text = str(error).strip().rstrip(".")
-        hint = ""
-        if "in-place" in text or "inplace" in text:
-            hint = " Don't modify the inputs in place (e.g. x /= n or x.add_()); compute new tensors."
-        elif "view size is not compatible" in text:
-            hint = " Use .reshape(...) instead of .view(...)."
-        elif "is invalid for input of size" in text or "size mismatch" in text or "must match the size" in text:
-            hint = f" The tensor inputs here have shapes {shapes}: a size in a reshape or product does not fit them."
-            if name == "gram_matrix":
-                hint += " Keep the batch axis N: reshape to (N, C, H*W)."
-        raise _Verdict("error", f"{name}: FAIL - it raised {type(error).__name__}: {text}.{hint}"
-                       f"{_student_line(error)}") from None
+        status, message = diagnose_exception(name, type(error).__name__, str(error), shapes, _student_line(error))
+        raise _Verdict(status, message) from None
 
 
-def _require_tensor(name: str, out, shape: tuple, dtype: torch.dtype) -> None:
-    if not isinstance(out, torch.Tensor):
-        raise _Verdict("fail", f"{name}: FAIL - it returned a {type(out).__name__}, not a torch.Tensor. "
-                       "Use torch operations throughout (no .item(), .numpy() or math) so gradients can flow.")
-    if tuple(out.shape) != shape:
-        raise _Verdict("fail", f"{name}: FAIL - it returned shape {tuple(out.shape)}; expected {shape}"
-                       + (" (a scalar: use .sum() over everything)." if shape == () else "."))
-    if out.dtype != dtype:
-        raise _Verdict("fail", f"{name}: FAIL - for {dtype} inputs it returned {out.dtype}: "
-                       "don't hard-code a dtype; compute in the inputs' dtype.")
+def _fail_if(message: str | None, error: float | None = None) -> None:
+    if message is not None:
+        raise _Verdict("fail", message, error)
+
+
+def _require_tensor(name: str, out, shape: tuple, dtype: torch.dtype, input_shape: tuple | None = None) -> None:
+    is_tensor = isinstance(out, torch.Tensor)
+    _fail_if(diagnose_output(name, "Tensor" if is_tensor else type(out).__name__, out.shape if is_tensor else (),
+                             out.dtype if is_tensor else None, shape, dtype, input_shape))
 
 
 def _require_unmodified(name: str, before: list[torch.Tensor], after: list[torch.Tensor]) -> None:
-    for old, new in zip(before, after):
-        if not torch.equal(old, new.detach()):
-            raise _Verdict("fail", f"{name}: FAIL - it modified an input tensor in place. "
-                           "Compute new tensors instead (x = x / n, not x /= n).")
+    _fail_if(diagnose_unmodified(name, before, after))
 
 
 def _compare(name: str, out: torch.Tensor, ref: dict, prefix: str, dtype: torch.dtype,
              expected_key: str = "expected") -> float:
     """Compare with the reference; on a mismatch, name the mistake if a stored variant matches."""
-    tolerance = TOLERANCE[dtype]
-    error = relative_error(out, ref[f"{prefix}.{expected_key}"])
-    if error <= tolerance:
-        return error
     variant_prefix = f"{prefix}.variant."
-    for key in ref:
-        if key.startswith(variant_prefix) and relative_error(out, ref[key]) <= max(tolerance, 1e-6):
-            mistake = key[len(variant_prefix):]
-            raise _Verdict("fail", f"{name}: FAIL - {MISTAKES[mistake]}", error)
-    hint = " style_loss calls your gram_matrix: make sure check_gram_matrix passes first." if name == "style_loss" else ""
-    raise _Verdict("fail", f"{name}: FAIL - the values differ from the reference (max relative error {error:.1e}, "
-                   f"threshold {tolerance:.0e} in {str(dtype).removeprefix('torch.')}).{hint}", error)
+    variants = {key[len(variant_prefix):]: ref[key] for key in ref if key.startswith(variant_prefix)}
+    error, message = diagnose_values(name, out, ref[f"{prefix}.{expected_key}"], variants, dtype)
+    _fail_if(message, error)
+    return error
 
 
 def _require_gradient(name: str, out: torch.Tensor, inputs: list[torch.Tensor], expected: list[np.ndarray],
                       upstream: torch.Tensor | None = None) -> None:
-    if not out.requires_grad:
-        raise _Verdict("fail", f"{name}: FAIL - the values are right but no gradient flows back to the inputs. "
-                       "Don't use .detach(), .item(), .numpy(), torch.tensor(...) or .data on intermediate results.")
-    grads = torch.autograd.grad(out, inputs, grad_outputs=upstream, allow_unused=True)
-    for grad, want in zip(grads, expected):
-        if grad is None or relative_error(grad, want) > 1e-6:
-            raise _Verdict("fail", f"{name}: FAIL - the values are right but the gradient is not: "
-                           "part of the computation is cut off from autograd (.detach(), .data or a NumPy detour).")
+    grads = torch.autograd.grad(out, inputs, grad_outputs=upstream, allow_unused=True) if out.requires_grad else []
+    _fail_if(diagnose_gradient(name, out.requires_grad, list(grads), expected))
 
 
 def _run_check(name: str, body: Callable[[dict, torch.dtype], float], extra: Callable[[], None] | None = None
@@ -320,14 +528,7 @@ def check_gram_matrix(gram_matrix: Callable) -> CheckResult:
         n, c, h, w = features.shape
         before = [features.detach().clone()]
         out = _call(name, gram_matrix, features)
-        if isinstance(out, torch.Tensor) and tuple(out.shape) in ((c, c), (1, c, c)):
-            raise _Verdict("fail", f"{name}: FAIL - for features of shape {(n, c, h, w)} it returned shape "
-                           f"{tuple(out.shape)}: keep the batch axis and compute one Gram matrix per image, "
-                           f"shape (N, C, C) = {(n, c, c)} (torch.bmm or @ on (N, C, H*W) tensors).")
-        if isinstance(out, torch.Tensor) and tuple(out.shape) == (n, h * w, h * w):
-            raise _Verdict("fail", f"{name}: FAIL - it returned shape {tuple(out.shape)}, (N, H*W, H*W): "
-                           "you multiplied F.T @ F; the Gram matrix is F @ F.T, shape (N, C, C).")
-        _require_tensor(name, out, (n, c, c), dtype)
+        _require_tensor(name, out, (n, c, c), dtype, input_shape=(n, c, h, w))
         _require_unmodified(name, before, [features])
         error = _compare(name, out, ref, name, dtype)
         out_raw = _call(name, gram_matrix, features, False)
@@ -405,10 +606,7 @@ def check_tv_loss(tv_loss: Callable) -> CheckResult:
         return error
 
     def no_loops():
-        if uses_python_loops(tv_loss):
-            raise _Verdict("fail", f"{name}: FAIL - the values are right, but the code uses a Python loop or "
-                           "comprehension: use slicing (img[:, :, 1:, :] - img[:, :, :-1, :]) instead; it is "
-                           "much faster.")
+        _fail_if(diagnose_loops(name, uses_python_loops(tv_loss)))
 
     return _run_check(name, body, no_loops)
 

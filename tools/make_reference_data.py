@@ -3,8 +3,8 @@
 The expected outputs and gradients are computed in float64 by the *solution notebooks'* functions
 (loaded with ``cs231n_style.load_functions``, the same mechanism students' code goes through).
 The values that typical mistakes produce ("variants", named as in ``cs231n_style.checks.MISTAKES``)
-are computed here with NumPy from the inputs, so that a check can name a mistake without the
-package containing a solution.
+are computed with NumPy from the inputs by ``cs231n_style.checks.mistake_variants`` (which the
+autograder uses too), so that a check can name a mistake without the package containing a solution.
 
 Inputs are seeded random numbers: non-negative, sparse "feature maps" (like ReLU outputs) and a
 normalized-range image; batch size 2 and non-square shapes for the Gram matrix.
@@ -27,7 +27,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cs231n_style.checks import REFERENCE_FILE  # noqa: E402
+from cs231n_style.checks import REFERENCE_FILE, mistake_variants  # noqa: E402
 from cs231n_style.notebook import load_functions  # noqa: E402
 
 SEED = 231
@@ -49,6 +49,11 @@ def _t(array, requires_grad=False) -> torch.Tensor:
     return torch.tensor(array, dtype=torch.float64, requires_grad=requires_grad)
 
 
+def _variants(name: str, *args) -> dict[str, np.ndarray]:
+    """``mistake_variants(name, *args)`` keyed as stored: ``"<name>.variant.<mistake>"``."""
+    return {f"{name}.variant.{mistake}": value for mistake, value in mistake_variants(name, *args).items()}
+
+
 def build_reference(content_loss, gram_matrix, style_loss, tv_loss) -> dict[str, np.ndarray]:
     """Return every array of the reference file, by key (see ``cs231n_style.checks``)."""
     rng = np.random.default_rng(SEED)
@@ -60,19 +65,14 @@ def build_reference(content_loss, gram_matrix, style_loss, tv_loss) -> dict[str,
     x = _t(current, requires_grad=True)
     out = content_loss(w, x, _t(original))
     out.backward()
-    squared = (current - original) ** 2
     ref.update({
         "content_loss.content_weight": np.array(w),
         "content_loss.content_current": current,
         "content_loss.content_original": original,
         "content_loss.expected": out.detach().numpy(),
         "content_loss.grad": x.grad.numpy(),
-        "content_loss.variant.missing_weight": np.array(squared.sum()),
-        "content_loss.variant.mean_not_sum": np.array(w * squared.mean()),
-        "content_loss.variant.mean_no_weight": np.array(squared.mean()),
-        "content_loss.variant.not_squared": np.array(w * np.sqrt(squared.sum())),
-        "content_loss.variant.half": np.array(w * squared.sum() / 2),
     })
+    ref.update(_variants("content_loss", w, current, original))
 
     # Gram matrix: batch of 2, non-square maps
     features = _features(rng, (2, 12, 5, 8))
@@ -81,20 +81,14 @@ def build_reference(content_loss, gram_matrix, style_loss, tv_loss) -> dict[str,
     gram = gram_matrix(f)
     upstream = rng.normal(size=(n, c, c))
     (grad,) = torch.autograd.grad(gram, f, _t(upstream))
-    flat = features.reshape(n, c, h * wd)
-    raw = flat @ flat.transpose(0, 2, 1)
     ref.update({
         "gram_matrix.features": features,
         "gram_matrix.expected": gram.detach().numpy(),
         "gram_matrix.expected_unnormalized": gram_matrix(_t(features), False).numpy(),
         "gram_matrix.grad_upstream": upstream,
         "gram_matrix.grad": grad.numpy(),
-        "gram_matrix.variant.not_normalized": raw,
-        "gram_matrix.variant.divided_by_hw_only": raw / (h * wd),
-        "gram_matrix.variant.divided_by_c_only": raw / c,
-        "gram_matrix.variant.divided_by_nchw": raw / (n * c * h * wd),
-        "gram_matrix.variant.normalized_anyway": raw / (c * h * wd),
     })
+    ref.update(_variants("gram_matrix", features))
 
     # style loss: 5 layers of feature maps, 3 of them style layers
     shapes = [(1, 8, 9, 12), (1, 16, 9, 12), (1, 16, 5, 6), (1, 24, 5, 6), (1, 24, 3, 4)]
@@ -104,23 +98,13 @@ def build_reference(content_loss, gram_matrix, style_loss, tv_loss) -> dict[str,
     feats = [_t(a, requires_grad=i in layers) for i, a in enumerate(feats_np)]
     out = style_loss(feats, layers, [_t(t) for t in targets_np], weights)
     grads = torch.autograd.grad(out, [feats[i] for i in layers])
-    per_layer = []
-    for i, target in zip(layers, targets_np):
-        _, ci, hi, wi = shapes[i]
-        flat = feats_np[i].reshape(1, ci, hi * wi)
-        per_layer.append(((flat @ flat.transpose(0, 2, 1) / (ci * hi * wi) - target) ** 2))
-    sums = np.array([p.sum() for p in per_layer])
     ref.update({
         "style_loss.num_feats": np.array(len(shapes)),
         "style_loss.style_layers": np.array(layers),
         "style_loss.style_weights": np.array(weights),
         "style_loss.expected": out.detach().numpy(),
-        "style_loss.variant.unweighted": np.array(sums.sum()),
-        "style_loss.variant.last_layer_only": np.array(weights[-1] * sums[-1]),
-        "style_loss.variant.first_layer_only": np.array(weights[0] * sums[0]),
-        "style_loss.variant.layer_norm_not_squared": np.array((np.array(weights) * np.sqrt(sums)).sum()),
-        "style_loss.variant.mean_not_sum": np.array(sum(wt * p.mean() for wt, p in zip(weights, per_layer))),
     })
+    ref.update(_variants("style_loss", feats_np, layers, targets_np, weights))
     ref.update({f"style_loss.feats.{i}": a for i, a in enumerate(feats_np)})
     ref.update({f"style_loss.style_targets.{j}": t for j, t in enumerate(targets_np)})
     ref.update({f"style_loss.grad.{i}": g.numpy() for i, g in zip(layers, grads)})
@@ -131,19 +115,13 @@ def build_reference(content_loss, gram_matrix, style_loss, tv_loss) -> dict[str,
     x = _t(img, requires_grad=True)
     out = tv_loss(x, tw)
     out.backward()
-    dv, dh = np.diff(img, axis=2), np.diff(img, axis=3)
     ref.update({
         "tv_loss.img": img,
         "tv_loss.tv_weight": np.array(tw),
         "tv_loss.expected": out.detach().numpy(),
         "tv_loss.grad": x.grad.numpy(),
-        "tv_loss.variant.missing_weight": np.array((dv**2).sum() + (dh**2).sum()),
-        "tv_loss.variant.mean_not_sum": np.array(tw * ((dv**2).mean() + (dh**2).mean())),
-        "tv_loss.variant.vertical_only": np.array(tw * (dv**2).sum()),
-        "tv_loss.variant.horizontal_only": np.array(tw * (dh**2).sum()),
-        "tv_loss.variant.abs_not_squared": np.array(tw * (np.abs(dv).sum() + np.abs(dh).sum())),
-        "tv_loss.variant.half": np.array(tw * ((dv**2).sum() + (dh**2).sum()) / 2),
     })
+    ref.update(_variants("tv_loss", img, tw))
     return {key: np.asarray(value, dtype=np.float64) for key, value in ref.items()}
 
 
