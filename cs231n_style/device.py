@@ -38,7 +38,8 @@ def get_device(preference: str | torch.device | None = None) -> torch.device:
     Raises:
         ValueError: if the preference is not a device name torch understands.
         RuntimeError: if the requested device is not available on this machine (for example
-            ``"cuda"`` on a laptop without an NVIDIA GPU); the message says what is available.
+            ``"cuda"`` on a laptop without an NVIDIA GPU, or ``"cuda:3"`` with one GPU), or is a
+            device type other than CPU, CUDA and MPS; the message says what is available.
     """
     if preference is None:
         preference = os.environ.get(DEVICE_ENV_VAR) or None
@@ -72,12 +73,19 @@ def describe_device(device: torch.device | str) -> str:
     """Return a one-line description of ``device``, e.g. ``"cpu (2 threads)"``.
 
     Args:
-        device: a ``torch.device`` or device string.
+        device: a ``torch.device`` or device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``).
 
     Returns:
-        A human-readable ``str``.
+        A human-readable ``str``: for CUDA the index, GPU name and memory in GiB.
+
+    Raises:
+        ValueError: if ``device`` is not a device name torch understands.
+        RuntimeError: if ``device`` is a CUDA device that is not available.
     """
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"{device!r} is not a device name; use 'cpu', 'cuda', 'cuda:N' or 'mps'.") from error
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
         props = torch.cuda.get_device_properties(index)
@@ -91,13 +99,18 @@ def seed_everything(seed: int = 0) -> None:
     """Seed Python's, NumPy's and torch's random generators (all devices) with ``seed``.
 
     Args:
-        seed: a non-negative ``int``.
+        seed: an ``int`` in [0, 2**32 - 1] (NumPy's legacy generator takes no more).
+
+    Returns:
+        ``None``.
 
     Raises:
-        ValueError: if ``seed`` is negative or not an integer.
+        ValueError: if ``seed`` is not an integer (``bool`` and ``float`` included) or lies
+            outside [0, 2**32 - 1]; nothing is seeded then.
     """
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32 - 1], got {seed!r}.")
+    seed = int(seed)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds CUDA and MPS

@@ -9,6 +9,7 @@ Two value conventions appear in this course, and every function says which one i
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +18,6 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torchvision.transforms import v2 as transforms
-from torchvision.transforms.v2 import functional as TF
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -101,10 +101,16 @@ def _array_to_pil(array: np.ndarray) -> Image.Image:
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
-    """Convert any Pillow mode (L, P, RGBA, CMYK, I;16, I, F, ...) to 8-bit RGB."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+    """Convert any Pillow mode (L, P, RGBA, CMYK, I;16, I, F, ...) to 8-bit RGB.
+
+    ``I;16*`` images are 16-bit by definition and always scaled by 1/257 (65535 -> 255), however
+    dark. Mode ``I`` (32-bit integers) says nothing about the range: values above 255 are taken as
+    16-bit, otherwise as 8-bit. Mode ``F`` values up to 1 are taken as pixels in [0, 1], otherwise
+    as 8-bit values.
+    """
+    if image.mode.startswith("I;16") or image.mode == "I":
         values = np.asarray(image, dtype=np.float64)
-        scale = 257.0 if values.max() > 255 else 1.0
+        scale = 257.0 if image.mode != "I" or values.max() > 255 else 1.0
         image = Image.fromarray(np.clip(values / scale, 0, 255).round().astype(np.uint8))
     elif image.mode == "F":
         values = np.asarray(image, dtype=np.float64)
@@ -123,7 +129,8 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> Image.Im
     """Load an image as 8-bit RGB, whatever it was stored as.
 
     EXIF orientation is applied (photos from phones come out upright); grayscale, palette,
-    RGBA (composited on white), CMYK and 16-bit images become RGB.
+    RGBA (composited on white), CMYK, 16-bit (scaled by 1/257) and float (``F``: values in [0, 1]
+    scaled by 255, larger ones taken as 0-255) images become RGB.
 
     Args:
         source: a file path, a sample name from ``SAMPLE_IMAGES``, a ``PIL.Image``, or a NumPy
@@ -201,7 +208,9 @@ def deprocess(tensor: torch.Tensor) -> Image.Image:
         tensor: a normalized image, shape (1, 3, H, W) or (3, H, W), any float dtype, any device.
 
     Returns:
-        A ``PIL.Image`` in mode ``"RGB"`` of size (W, H).
+        A ``PIL.Image`` in mode ``"RGB"`` of size (W, H): each value un-normalized, clamped to
+        [0, 1] and rounded to the nearest of 0-255, so ``deprocess(preprocess(img, None))``
+        gives back ``img``'s pixels.
 
     Raises:
         ValueError: if ``tensor`` is not a tensor of one of those shapes.
@@ -216,7 +225,8 @@ def deprocess(tensor: torch.Tensor) -> Image.Image:
     mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
     pixels = (tensor * std + mean).clamp(0.0, 1.0)
-    return TF.to_pil_image(pixels)
+    # Round, not truncate (as to_pil_image does): 0.50196 * 255 = 127.99998 must give 128.
+    return Image.fromarray((pixels * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy())
 
 
 def save_image(image: Image.Image | torch.Tensor, path: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -233,20 +243,29 @@ def save_image(image: Image.Image | torch.Tensor, path: str | os.PathLike, overw
         The ``pathlib.Path`` actually written.
 
     Raises:
-        ValueError: if the extension is not an image format Pillow can write.
+        TypeError: if ``image`` is neither a ``PIL.Image`` nor a tensor.
+        ValueError: if the extension is not an image format Pillow can write, plus what
+            :func:`deprocess` raises. An image the format cannot hold (e.g. RGBA as JPEG) raises
+            Pillow's ``OSError``. No file is created or changed when anything is raised.
     """
     if isinstance(image, torch.Tensor):
         image = deprocess(image)
+    if not isinstance(image, Image.Image):
+        raise TypeError(f"save_image takes a PIL.Image or a tensor, not {type(image).__name__}.")
     path = Path(path).expanduser()
-    if path.suffix.lower() not in Image.registered_extensions():
-        raise ValueError(f"Cannot tell the image format from {str(path)!r}; end the name in .png or .jpg.")
+    image_format = Image.registered_extensions().get(path.suffix.lower())
+    if image_format not in Image.SAVE:
+        raise ValueError(f"Cannot save an image as {str(path)!r}; end the name in .png or .jpg.")
+    # Encode first, so that a failure leaves no empty or half-written file behind.
+    encoded = io.BytesIO()
+    image.save(encoded, format=image_format)
     path.parent.mkdir(parents=True, exist_ok=True)
     candidate, number = path, 0
     while True:
         try:
             # "x" mode creates the file only if it does not exist yet, so two runs never collide.
             with open(candidate, "wb" if overwrite else "xb") as file:
-                image.save(file, format=Image.registered_extensions()[path.suffix.lower()])
+                file.write(encoded.getvalue())
             return candidate
         except FileExistsError:
             number += 1
@@ -263,13 +282,16 @@ def show_images(images: Sequence, titles: Sequence[str] | None = None, size: flo
         size: height of the figure in inches.
 
     Returns:
-        The matplotlib ``Figure``.
+        The matplotlib ``Figure``, with one ``Axes`` per image.
 
     Raises:
-        ValueError: if the number of titles differs from the number of images.
+        ValueError: if ``images`` is empty or the number of titles differs from the number of
+            images, plus what :func:`load_image` and :func:`deprocess` raise.
     """
     import matplotlib.pyplot as plt
 
+    if len(images) == 0:
+        raise ValueError("show_images needs at least one image.")
     images = [deprocess(im) if isinstance(im, torch.Tensor) else load_image(im) for im in images]
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"Got {len(images)} images but {len(titles)} titles.")
@@ -277,7 +299,7 @@ def show_images(images: Sequence, titles: Sequence[str] | None = None, size: flo
     fig, axes = plt.subplots(1, len(images), figsize=(size * sum(widths) + 0.2, size), squeeze=False,
                              gridspec_kw={"width_ratios": widths})
     for index, (ax, im) in enumerate(zip(axes[0], images)):
-        ax.imshow(im)
+        ax.imshow(np.asarray(im))  # an array: matplotlib's PIL path warns under NumPy 2
         ax.axis("off")
         if titles is not None:
             ax.set_title(titles[index])

@@ -21,20 +21,25 @@ def show_feature_maps(feats: Sequence[torch.Tensor], layers: Sequence[int], num_
         size: size of one panel in inches.
 
     Returns:
-        The matplotlib ``Figure``.
+        The matplotlib ``Figure``, with ``len(layers) * num_channels`` ``Axes`` (panels beyond a
+        layer's channel count stay blank).
 
     Raises:
         IndexError: if a layer index is beyond ``feats``.
+        ValueError: if ``layers`` is empty or ``num_channels`` is below 1.
     """
     import matplotlib.pyplot as plt
 
+    if len(layers) == 0 or num_channels < 1:
+        raise ValueError(f"Need at least one layer and one channel; got layers={list(layers)}, "
+                         f"num_channels={num_channels}.")
     for layer in layers:
         if not 0 <= layer < len(feats):
             raise IndexError(f"Layer {layer} is not in feats (layers 0-{len(feats) - 1}).")
     fig, axes = plt.subplots(len(layers), num_channels, figsize=(size * num_channels, size * len(layers) * 0.8),
                              squeeze=False)
     for row, layer in zip(axes, layers):
-        maps = feats[layer][0].detach().cpu().float()
+        maps = feats[layer][0].detach().cpu().float().numpy()
         for channel, ax in enumerate(row):
             ax.axis("off")
             if channel < maps.shape[0]:
@@ -54,7 +59,8 @@ def plot_loss_history(history: dict[str, Sequence[float]], title: str = "", ax=N
         ax: a matplotlib ``Axes`` to draw on, or ``None`` for a new figure.
 
     Returns:
-        The matplotlib ``Axes``.
+        The matplotlib ``Axes``, with one line per term plotted and a legend naming them (no
+        legend when every term is 0).
     """
     import matplotlib.pyplot as plt
 
@@ -67,6 +73,7 @@ def plot_loss_history(history: dict[str, Sequence[float]], title: str = "", ax=N
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title(title)
-    ax.legend()
+    if ax.get_lines():
+        ax.legend()
     ax.figure.tight_layout()
     return ax
