@@ -39,7 +39,6 @@ __all__ = [
     "uses_python_loops",
     "source_uses_python_loops",
     "MISTAKES",
-    "mistake_variants",
     "diagnose_exception",
     "diagnose_output",
     "diagnose_unmodified",
@@ -178,93 +177,6 @@ def diagnose_loops(name: str, uses_loops: bool | None) -> str | None:
             "comprehension: use slicing (img[:, :, 1:, :] - img[:, :, :-1, :]) instead; it is "
             "much faster.")
 
-# --- the values typical mistakes produce (shared with tools/make_reference_data.py and the grader) --
-
-def _content_loss_variants(content_weight: float, content_current: np.ndarray, content_original: np.ndarray
-                           ) -> dict[str, np.ndarray]:
-    squared = (content_current - content_original) ** 2
-    w = content_weight
-    return {
-        "missing_weight": np.array(squared.sum()),
-        "mean_not_sum": np.array(w * squared.mean()),
-        "mean_no_weight": np.array(squared.mean()),
-        "not_squared": np.array(w * np.sqrt(squared.sum())),
-        "half": np.array(w * squared.sum() / 2),
-    }
-
-
-def _gram_matrix_variants(features: np.ndarray) -> dict[str, np.ndarray]:
-    n, c, h, w = features.shape
-    flat = features.reshape(n, c, h * w)
-    raw = flat @ flat.transpose(0, 2, 1)
-    return {
-        "not_normalized": raw,
-        "divided_by_hw_only": raw / (h * w),
-        "divided_by_c_only": raw / c,
-        "divided_by_nchw": raw / (n * c * h * w),
-        "normalized_anyway": raw / (c * h * w),
-    }
-
-
-def _style_loss_variants(feats: list[np.ndarray], style_layers: list[int], style_targets: list[np.ndarray],
-                         style_weights: list[float]) -> dict[str, np.ndarray]:
-    per_layer = []
-    for i, target in zip(style_layers, style_targets):
-        _, ci, hi, wi = feats[i].shape
-        flat = feats[i].reshape(1, ci, hi * wi)
-        per_layer.append(((flat @ flat.transpose(0, 2, 1) / (ci * hi * wi) - target) ** 2))
-    sums = np.array([p.sum() for p in per_layer])
-    weights = style_weights
-    return {
-        "unweighted": np.array(sums.sum()),
-        "last_layer_only": np.array(weights[-1] * sums[-1]),
-        "first_layer_only": np.array(weights[0] * sums[0]),
-        "layer_norm_not_squared": np.array((np.array(weights) * np.sqrt(sums)).sum()),
-        "mean_not_sum": np.array(sum(wt * p.mean() for wt, p in zip(weights, per_layer))),
-    }
-
-
-def _tv_loss_variants(img: np.ndarray, tv_weight: float) -> dict[str, np.ndarray]:
-    dv, dh = np.diff(img, axis=2), np.diff(img, axis=3)
-    tw = tv_weight
-    return {
-        "missing_weight": np.array((dv**2).sum() + (dh**2).sum()),
-        "mean_not_sum": np.array(tw * ((dv**2).mean() + (dh**2).mean())),
-        "vertical_only": np.array(tw * (dv**2).sum()),
-        "horizontal_only": np.array(tw * (dh**2).sum()),
-        "abs_not_squared": np.array(tw * (np.abs(dv).sum() + np.abs(dh).sum())),
-        "half": np.array(tw * ((dv**2).sum() + (dh**2).sum()) / 2),
-    }
-
-
-_VARIANTS = {
-    "content_loss": _content_loss_variants,
-    "gram_matrix": _gram_matrix_variants,
-    "style_loss": _style_loss_variants,
-    "tv_loss": _tv_loss_variants,
-}
-
-
-def mistake_variants(name: str, *args) -> dict[str, np.ndarray]:
-    """The values typical mistakes produce on the given inputs, computed with NumPy (no solution code).
-
-    Args:
-        name: one of ``"content_loss"``, ``"gram_matrix"``, ``"style_loss"``, ``"tv_loss"``.
-        *args: the function's arguments, with float64 NumPy arrays for tensors (lists of arrays
-            for ``style_loss``'s ``feats`` and ``style_targets``) - e.g.
-            ``mistake_variants("tv_loss", img, tv_weight)`` with ``img`` of shape (1, 3, H, W).
-            ``gram_matrix`` takes only ``features`` (N, C, H, W).
-
-    Returns:
-        Mistake name (a key of :data:`MISTAKES`) -> the wrong result, a float64 array of the
-        function's output shape (``()`` for losses, (N, C, C) for Gram matrices).
-
-    Raises:
-        KeyError: for an unknown function name.
-    """
-    return _VARIANTS[name](*args)
-
-
 # --- diagnosis: what a result says about the code, in the student's terms -------------------------
 
 def diagnose_exception(name: str, type_name: str, text: str, shapes: str = "", where: str = "") -> tuple[str, str]:
@@ -350,8 +262,8 @@ def diagnose_values(name: str, out, expected, variants: dict, dtype: torch.dtype
         name: the function.
         out: the student's result (tensor or array), same shape as ``expected``.
         expected: the reference result.
-        variants: mistake name (a key of :data:`MISTAKES`) -> the value that mistake gives, e.g.
-            from :func:`mistake_variants`.
+        variants: mistake name (a key of :data:`MISTAKES`) -> the value that mistake gives (stored
+            in the reference file; the autograder computes them for its hidden inputs).
         dtype: the inputs' dtype; sets the tolerance (:data:`TOLERANCE`).
 
     Returns:

@@ -3,8 +3,9 @@
 The expected outputs and gradients are computed in float64 by the *solution notebooks'* functions
 (loaded with ``cs231n_style.load_functions``, the same mechanism students' code goes through).
 The values that typical mistakes produce ("variants", named as in ``cs231n_style.checks.MISTAKES``)
-are computed with NumPy from the inputs by ``cs231n_style.checks.mistake_variants`` (which the
-autograder uses too), so that a check can name a mistake without the package containing a solution.
+are computed with NumPy from the inputs by ``autograder.variants.mistake_variants`` (which the
+grader uses too, on its hidden inputs), so that a check can name a mistake without the package
+containing a solution.
 
 Inputs are seeded random numbers: non-negative, sparse "feature maps" (like ReLU outputs) and a
 normalized-range image; batch size 2 and non-square shapes for the Gram matrix.
@@ -27,7 +28,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cs231n_style.checks import REFERENCE_FILE, mistake_variants  # noqa: E402
+from autograder.variants import mistake_variants  # noqa: E402
+from cs231n_style.checks import REFERENCE_FILE  # noqa: E402
 from cs231n_style.notebook import load_functions  # noqa: E402
 
 SEED = 231

@@ -1,0 +1,277 @@
+"""What each test kind does: the calls it makes (inputs drawn at grading time) and what it expects.
+
+A test is a list of :class:`Call` s plus, for some kinds, a check of the function's source. Each
+call's expected output and gradients are computed here, in the grader, by the reference functions
+(:mod:`autograder.reference`) on float64 inputs; the values typical mistakes give come from
+:func:`autograder.variants.mistake_variants` (the formulas the notebook checks' stored values came from).
+
+Kinds (the rubric's ``kind``):
+
+* ``public`` - the notebook check's own stored inputs and aspects: float64 (with gradient) and
+  float32, inputs unmodified; ``normalize=False`` too for ``gram_matrix``; no loops for ``tv_loss``;
+* ``shapes`` - ``draws`` other random shapes, H != W (other layers and weights for ``style_loss``);
+* ``batch`` - ``gram_matrix`` on batches of 3 and 4 images;
+* ``dtypes`` - one input in float32 and in float64;
+* ``scale`` - inputs multiplied by each of ``scales`` (1e-3 and 1e3), float32 and float64;
+* ``gradient`` - ``draws`` inputs: the gradient (for a random upstream gradient where the output is
+  not a scalar) must match the reference gradient;
+* ``unmodified`` - inputs (not requiring grad, so in-place changes go through) must be unchanged;
+* ``tensor`` - a ``torch.Tensor`` of the reference's shape and the inputs' dtype;
+* ``device`` - no device literal in the source (``.cuda()``, ``"cuda"``, ``device="cpu"``...),
+  and it runs on PyTorch's ``meta`` device, returning a tensor there;
+* ``no_loops`` - right values, and no ``for``/``while``/comprehension in the source.
+
+Every kind also requires the right values (except the ``meta`` call, which has none), so a stub or
+a wrong function earns nothing from the "property" tests.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from cs231n_style.checks import diagnose_loops, reference_values, source_uses_python_loops
+
+from .protocol import build_tensors
+from .rubric import TestSpec
+from .variants import mistake_variants
+
+__all__ = ["Call", "Case", "build_case", "device_hardcoding"]
+
+
+@dataclass
+class Call:
+    """One call of a student's function, and what the reference says about it.
+
+    Attributes:
+        function: the function's name.
+        args: the arguments; tensors as ``{"tensor": float64 array, "grad": bool}`` leaves.
+        dtype: ``"float64"`` or ``"float32"`` (every tensor is cast to it).
+        device: ``"cpu"`` or ``"meta"``.
+        check_grad, check_unmodified: the aspects checked besides the output and its values.
+        upstream: the gradient of the output fed to autograd (``None`` for a scalar output).
+        expected, expected_grads, variants: filled by :func:`build_case` from the reference.
+    """
+
+    function: str
+    args: list
+    dtype: str = "float64"
+    device: str = "cpu"
+    check_grad: bool = False
+    check_unmodified: bool = False
+    upstream: np.ndarray | None = None
+    expected: np.ndarray | None = None
+    expected_grads: list = field(default_factory=list)
+    variants: dict = field(default_factory=dict)
+
+    def request(self) -> dict:
+        """The message sent to the sandbox (inputs only - never the expected values)."""
+        return {"function": self.function, "args": self.args, "dtype": self.dtype, "device": self.device,
+                "grad": self.check_grad, "upstream": self.upstream}
+
+    def input_arrays(self) -> list[np.ndarray]:
+        """The tensor inputs, in the order the runner reports them back."""
+        arrays: list[np.ndarray] = []
+
+        def walk(node):
+            if isinstance(node, dict) and "tensor" in node:
+                arrays.append(node["tensor"])
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+
+        walk(self.args)
+        return arrays
+
+
+@dataclass
+class Case:
+    """A test's calls and its source checks (each a function ``source -> message or None``)."""
+
+    calls: list[Call]
+    source_checks: list = field(default_factory=list)
+
+
+# --- random inputs ----------------------------------------------------------------------------
+
+def _features(rng: np.random.Generator, shape) -> np.ndarray:
+    """Non-negative, sparse 'feature maps' (like ReLU outputs), float64."""
+    return np.maximum(rng.normal(0.0, 1.0, size=shape) - 0.3, 0.0) * rng.uniform(0.5, 3.0)
+
+
+def _shape(rng: np.random.Generator, batch: int = 1, channels=(3, 40)) -> tuple[int, int, int, int]:
+    h = int(rng.integers(2, 14))
+    w = int(rng.integers(2, 14))
+    if w == h:
+        w += 1
+    return batch, int(rng.integers(*channels)), h, w
+
+
+def _tensor(array: np.ndarray, grad: bool) -> dict:
+    return {"tensor": array, "grad": grad}
+
+
+def draw_args(function: str, rng: np.random.Generator, batch: int = 1, scale: float = 1.0, grad: bool = True,
+              normalize: bool = True) -> list:
+    """Random arguments for ``function`` (see the module docstring); ``scale`` multiplies every input.
+
+    ``grad`` sets ``requires_grad`` on the inputs the loss is differentiated against.
+    """
+    if function == "content_loss":
+        shape = _shape(rng)
+        return [float(rng.uniform(1e-3, 1.0)), _tensor(_features(rng, shape) * scale, grad),
+                _tensor(_features(rng, shape) * scale, False)]
+    if function == "gram_matrix":
+        args = [_tensor(_features(rng, _shape(rng, batch)) * scale, grad)]
+        return args if normalize else args + [False]
+    if function == "style_loss":
+        count = int(rng.integers(3, 7))
+        feats = [_features(rng, _shape(rng, channels=(3, 24))) * scale for _ in range(count)]
+        layers = sorted(int(i) for i in rng.choice(count, size=int(rng.integers(2, count + 1)), replace=False))
+        weights = [float(w) for w in 10.0 ** rng.uniform(-1, 3, size=len(layers))]
+        targets = []
+        for i in layers:
+            other = _features(rng, feats[i].shape) * scale
+            _, c, h, w = other.shape
+            flat = other.reshape(1, c, h * w)
+            targets.append(flat @ flat.transpose(0, 2, 1) / (c * h * w))  # a style image's Gram matrix
+        return [[_tensor(f, grad and i in layers) for i, f in enumerate(feats)], layers,
+                [_tensor(t, False) for t in targets], weights]
+    if function == "tv_loss":
+        return [_tensor(rng.normal(0.0, 1.0, size=(1, 3) + _shape(rng)[2:]) * scale, grad),
+                float(rng.uniform(1e-3, 1.0))]
+    raise KeyError(function)
+
+
+def public_args(function: str, grad: bool = True) -> list[list]:
+    """The notebook check's stored inputs (``cs231n_style/data/reference_values.npz``), as argument lists."""
+    ref = reference_values()
+    if function == "content_loss":
+        return [[float(ref["content_loss.content_weight"]), _tensor(ref["content_loss.content_current"], grad),
+                 _tensor(ref["content_loss.content_original"], False)]]
+    if function == "gram_matrix":
+        features = _tensor(ref["gram_matrix.features"], grad)
+        return [[features], [features, False]]
+    if function == "style_loss":
+        layers = [int(i) for i in ref["style_loss.style_layers"]]
+        feats = [_tensor(ref[f"style_loss.feats.{i}"], grad and i in layers) for i in range(int(ref["style_loss.num_feats"]))]
+        targets = [_tensor(ref[f"style_loss.style_targets.{j}"], False) for j in range(len(layers))]
+        return [[feats, layers, targets, [float(w) for w in ref["style_loss.style_weights"]]]]
+    return [[_tensor(ref["tv_loss.img"], grad), float(ref["tv_loss.tv_weight"])]]
+
+
+# --- source checks -----------------------------------------------------------------------------
+
+_DEVICE_WORD = re.compile(r"^(cuda|cpu|mps|xpu|meta)(:\d+)?$")
+
+
+def device_hardcoding(function: str, source: str) -> str | None:
+    """The failure message if the source names a device (``.cuda()``, ``.cpu()``, ``"cuda"``, ...)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    lines = source.splitlines()
+    for node in ast.walk(tree):
+        found = None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("cuda", "cpu", "mps"):
+            found = node
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _DEVICE_WORD.match(node.value):
+            found = node
+        if found is not None:
+            line = lines[found.lineno - 1].strip() if found.lineno <= len(lines) else ""
+            return (f"{function}: FAIL - it hard-codes a device (line {found.lineno}: {line}). The inputs may live "
+                    "on a GPU or elsewhere: create new tensors on the inputs' device (device=x.device, "
+                    "torch.zeros_like(x)) and never move tensors with .cuda()/.cpu()/.to('cuda').")
+    return None
+
+
+def _no_loops(function: str, source: str) -> str | None:
+    return diagnose_loops(function, source_uses_python_loops(source))
+
+
+# --- the kinds ---------------------------------------------------------------------------------
+
+def _calls(spec: TestSpec, rng: np.random.Generator) -> tuple[list[Call], list]:
+    f, kind = spec.function, spec.kind
+    if kind == "public":
+        calls = []
+        for dtype in ("float64", "float32"):
+            for args in public_args(f):
+                normalize_false = f == "gram_matrix" and len(args) == 2
+                calls.append(Call(f, args, dtype, check_grad=dtype == "float64" and not normalize_false,
+                                  check_unmodified=True))
+        return calls, [_no_loops] if f == "tv_loss" else []
+    if kind == "shapes":
+        calls = [Call(f, draw_args(f, rng)) for _ in range(spec.draws + 1)]
+        if f == "gram_matrix":
+            calls.append(Call(f, draw_args(f, rng, normalize=False)))
+        return calls, []
+    if kind == "batch":
+        return [Call(f, draw_args(f, rng, batch=n)) for n in (3, 4)] + [Call(f, draw_args(f, rng, batch=3, normalize=False))], []
+    if kind == "dtypes":
+        args = draw_args(f, rng)
+        return [Call(f, args, "float32"), Call(f, args, "float64")], []
+    if kind == "scale":
+        return [Call(f, draw_args(f, rng, scale=s), dtype) for s in spec.scales for dtype in ("float32", "float64")], []
+    if kind == "gradient":
+        return [Call(f, draw_args(f, rng), check_grad=True) for _ in range(spec.draws)], []
+    if kind == "unmodified":
+        return [Call(f, draw_args(f, rng, grad=False), dtype, check_unmodified=True) for dtype in ("float64", "float32")], []
+    if kind == "tensor":
+        return [Call(f, draw_args(f, rng), dtype) for dtype in ("float64", "float32")], []
+    if kind == "device":
+        args = draw_args(f, rng)
+        return [Call(f, args), Call(f, args, device="meta")], [device_hardcoding]
+    if kind == "no_loops":
+        return [Call(f, draw_args(f, rng))], [_no_loops]
+    raise KeyError(kind)
+
+
+def _numpy_args(call: Call) -> list:
+    """The arguments with arrays in place of tensor leaves, as ``mistake_variants`` takes them."""
+    def strip(node):
+        if isinstance(node, dict) and "tensor" in node:
+            return node["tensor"]
+        if isinstance(node, list):
+            return [strip(value) for value in node]
+        return node
+
+    args = strip(call.args)
+    return args[:1] if call.function == "gram_matrix" else args
+
+
+def _complete(call: Call, reference, rng: np.random.Generator) -> None:
+    """Fill in the expected output, gradients and mistake variants, from float64 inputs."""
+    tensors: list[torch.Tensor] = []
+    args = build_tensors(call.args, torch.float64, "cpu", tensors)
+    out = getattr(reference, call.function)(*args)
+    call.expected = out.detach().numpy().copy()
+    call.variants = mistake_variants(call.function, *_numpy_args(call))
+    if call.check_grad:
+        wanted = [t for t in tensors if t.requires_grad]
+        if out.dim() > 0:
+            call.upstream = rng.normal(size=tuple(out.shape))
+        upstream = None if call.upstream is None else torch.tensor(call.upstream, dtype=torch.float64)
+        call.expected_grads = [g.numpy() for g in torch.autograd.grad(out, wanted, grad_outputs=upstream)]
+
+
+def build_case(spec: TestSpec, rng: np.random.Generator, reference) -> Case:
+    """The calls of one test, with inputs drawn from ``rng`` and expected values from ``reference``.
+
+    Args:
+        spec: the rubric's test.
+        rng: the grading's random generator (seeded per submission).
+        reference: the reference functions (:func:`autograder.reference.load_reference`).
+
+    Returns:
+        A :class:`Case`.
+    """
+    calls, source_checks = _calls(spec, rng)
+    for call in calls:
+        _complete(call, reference, rng)
+    return Case(calls, source_checks)

@@ -1,0 +1,327 @@
+"""Grade a submission: run each rubric test's calls in the sandbox and judge the replies here.
+
+Judging uses the notebook checks' own diagnosis (``cs231n_style.checks.diagnose_*``), so a
+student reads the same explanation ("off by exactly a factor C*H*W", "no gradient flows back",
+"NOT IMPLEMENTED YET", ...) in the notebook and in the grade. A test's points are split evenly
+over its cases (calls and source checks); the feedback quotes the first failure.
+
+One function's failure costs only its own tests: a function that is missing or does not parse
+fails its tests without running; a timeout or crash (exit, kill, limit) fails that test, skips the
+function's remaining tests, and the next function gets a fresh process.
+
+``grade_batch`` grades many submissions in parallel (threads; each grading's work is in its own
+child process).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cs231n_style.checks import diagnose_exception, diagnose_gradient, diagnose_output, diagnose_unmodified, diagnose_values
+from cs231n_style.notebook import STUDENT_FUNCTIONS
+
+from .cases import Call, build_case
+from .reference import default_reference_path, load_reference
+from .rubric import DEFAULT_RUBRIC, Rubric, TestSpec, load_rubric
+from .sandbox import Sandbox, SandboxFailure
+from .submission import SubmissionError, StudentCode, code_pieces, collect_notebooks, find_student_code
+
+__all__ = ["TestResult", "GradingResult", "grade_submission", "grade_batch", "judge_call"]
+
+
+@dataclass
+class TestResult:
+    """The outcome of one rubric test."""
+
+    __test__ = False  # not a pytest test class
+
+    spec: TestSpec
+    score: float
+    feedback: str
+    passed_cases: int = 0
+    total_cases: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return self.score >= self.spec.points
+
+
+@dataclass
+class GradingResult:
+    """A graded submission.
+
+    Attributes:
+        submission: its name (file or folder name).
+        tests: one :class:`TestResult` per rubric test, in rubric order.
+        execution_time: seconds the grading took.
+        seed: the seed the hidden inputs were drawn with (to reproduce a grading).
+        measures: the sandbox measures applied.
+        printed: the start of what the student's code printed (shown, never parsed).
+        where: function -> the notebook it was found in.
+        error: why nothing could be graded (no notebook found, ...), or ``""``.
+    """
+
+    submission: str
+    tests: list[TestResult]
+    execution_time: float = 0.0
+    seed: int = 0
+    measures: list[str] = field(default_factory=list)
+    printed: str = ""
+    where: dict = field(default_factory=dict)
+    error: str = ""
+
+    @property
+    def score(self) -> float:
+        return round(sum(t.score for t in self.tests), 4)
+
+    @property
+    def max_score(self) -> float:
+        return sum(t.spec.points for t in self.tests)
+
+    def by_id(self) -> dict[str, TestResult]:
+        return {t.spec.id: t for t in self.tests}
+
+
+# --- judging one call ---------------------------------------------------------------------------
+
+_META_HINT = (" (The grader ran your function with its inputs on another device, PyTorch's 'meta' device: "
+              "create new tensors on the inputs' device - device=x.device, torch.zeros_like(x) - and avoid "
+              ".cpu(), .cuda(), .numpy() and .item().)")
+
+
+def _dtype(name) -> torch.dtype | None:
+    value = getattr(torch, str(name).removeprefix("torch."), None) if isinstance(name, str) else None
+    return value if isinstance(value, torch.dtype) else None
+
+
+def judge_call(call: Call, reply: dict) -> str | None:
+    """The failure message for one call's reply from the sandbox, or ``None`` if it passed.
+
+    Args:
+        call: the call, with its expected values (:func:`autograder.cases.build_case`).
+        reply: what the runner sent back (see :mod:`autograder.runner`).
+    """
+    name, dtype = call.function, _dtype(call.dtype)
+    status = reply.get("status")
+    if status == "missing":
+        return f"{name}: FAIL - {name} could not be defined from your notebook."
+    inputs = call.input_arrays()
+    shapes = ", ".join(str(tuple(a.shape)) for a in inputs)
+    if status == "raised":
+        error = reply.get("error") or {}
+        _, message = diagnose_exception(name, str(error.get("type")), str(error.get("text")), shapes,
+                                        str(error.get("where", "")))
+        return message + (_META_HINT if call.device == "meta" else "")
+    if status != "returned" or not isinstance(reply.get("output"), dict):
+        return f"{name}: FAIL - the grader got no usable answer for this call."
+    out = reply["output"]
+    input_shape = tuple(inputs[0].shape) if name == "gram_matrix" else None
+    shape = tuple(out.get("shape") or ()) if isinstance(out.get("shape"), list) else ()
+    message = diagnose_output(name, str(out.get("type")), shape, _dtype(out.get("dtype")), call.expected.shape, dtype,
+                              input_shape)
+    if message:
+        return message
+    if call.device == "meta":
+        if out.get("device") != "meta":
+            return (f"{name}: FAIL - for inputs on another device ('meta') it returned a tensor on "
+                    f"{out.get('device')!r}: don't hard-code a device; compute on the inputs' device.")
+        return None
+    value = out.get("value")
+    if not isinstance(value, np.ndarray) or value.shape != call.expected.shape:
+        return f"{name}: FAIL - the grader could not read the returned values."
+    if call.check_unmodified:
+        after = reply.get("inputs_after") or []
+        if len(after) != len(inputs) or any(not isinstance(a, np.ndarray) or a.shape != b.shape
+                                            for a, b in zip(after, inputs)):
+            return f"{name}: FAIL - the grader could not read the inputs back after the call."
+        before = [torch.tensor(a, dtype=dtype).double() for a in inputs]
+        message = diagnose_unmodified(name, before, [torch.from_numpy(a) for a in after])
+        if message:
+            return message
+    _, message = diagnose_values(name, value, call.expected, call.variants, dtype)
+    if message:
+        return message
+    if call.check_grad:
+        if reply.get("grad_error"):
+            return f"{name}: FAIL - the values are right but computing the gradient failed: {reply['grad_error']}"
+        grads = reply.get("grads") or []
+        if len(grads) != len(call.expected_grads):
+            grads = [None] * len(call.expected_grads)
+        return diagnose_gradient(name, bool(out.get("requires_grad")), grads, call.expected_grads)
+    return None
+
+
+# --- one test -------------------------------------------------------------------------------------
+
+class _Stop(Exception):
+    """A timeout or crash: the function's remaining tests are skipped."""
+
+
+def _failure_message(function: str, failure: SandboxFailure, timeout_s: float) -> str:
+    if failure.kind == "timeout":
+        return (f"{function}: FAIL - it did not finish within {timeout_s:g} s (an infinite loop, or far too slow?). "
+                f"The remaining tests of {function} were not run.")
+    if failure.kind == "crashed":
+        return (f"{function}: FAIL - the process running your code stopped during this test: {failure.detail}. "
+                "Don't call sys.exit()/os._exit()/exit() in your functions, and don't allocate huge tensors. "
+                f"The remaining tests of {function} were not run.")
+    return (f"{function}: FAIL - your code interfered with the grader's communication ({failure.detail}). "
+            f"The remaining tests of {function} were not run.")
+
+
+def _run_test(spec: TestSpec, box: Sandbox, rng: np.random.Generator, reference, source: str) -> TestResult:
+    case = build_case(spec, rng, reference)
+    failures: list[str] = []
+    total = len(case.calls) + len(case.source_checks)
+    for call in case.calls:
+        try:
+            reply = box.call(call.request())
+        except SandboxFailure as failure:
+            message = _failure_message(spec.function, failure, box.limits.timeout_s)
+            raise _Stop(message) from None
+        message = judge_call(call, reply)
+        if message:
+            failures.append(message)
+    values_ok = not failures
+    for check in case.source_checks:
+        message = check(spec.function, source) if values_ok else "(source checks count only once the values are right)"
+        if message:
+            failures.append(message)
+    passed = total - len(failures)
+    score = round(spec.points * passed / total, 4) if total else 0.0
+    if not failures:
+        feedback = f"PASS ({total} of {total} cases)."
+    else:
+        feedback = f"{failures[0]} ({passed} of {total} cases passed.)"
+    return TestResult(spec, score, feedback, passed, total)
+
+
+# --- a submission ---------------------------------------------------------------------------------
+
+def _hidden_paths(submission: Path, reference: Path, extra: Iterable[str]) -> list[str]:
+    """Folders the child must not see: the reference source, this package, the submission's folder."""
+    import sys
+
+    import cs231n_style
+
+    here = Path(__file__).resolve().parent
+    submission = submission.resolve()
+    candidates = [reference if reference.is_dir() else reference.parent, here, here.parent / ".git",
+                  here.parent / "solutions", submission if submission.is_dir() else submission.parent, *map(Path, extra)]
+    needed = [Path(tempfile.gettempdir()), Path(sys.prefix), Path(sys.base_prefix), Path(cs231n_style.__file__).parent]
+    needed = [p.resolve() for p in needed]
+    out = []
+    for path in candidates:
+        path = path.resolve()
+        if path.is_dir() and not any(path == p or path in p.parents for p in needed) and str(path) not in out:
+            out.append(str(path))
+    return out
+
+
+def _not_run(rubric: Rubric, name: str, message: str, **extra) -> GradingResult:
+    return GradingResult(name, [TestResult(spec, 0.0, message, 0, 0) for spec in rubric.tests], **extra)
+
+
+def grade_submission(path: str | Path, rubric: Rubric | None = None, reference=None, seed: int | None = None,
+                     hide: Iterable[str] = (), reference_path: str | Path | None = None) -> GradingResult:
+    """Grade one submission: a notebook, a folder of notebooks or a ``.zip`` of them.
+
+    Args:
+        path: the submission.
+        rubric: the tests and limits (default: ``autograder/rubric.toml``).
+        reference: the reference functions (default: loaded from ``reference_path``).
+        seed: seeds the hidden inputs (default: drawn at random; recorded in the result).
+        hide: more folders the student's process must not see.
+        reference_path: solution notebooks folder or ``reference_solutions.py`` (default:
+            ``$CS231N_REFERENCE`` or ``solutions/``).
+
+    Returns:
+        A :class:`GradingResult`. Never raises for a bad submission: an unreadable one scores 0
+        with the reason in every test's feedback.
+    """
+    start = time.perf_counter()
+    rubric = rubric or load_rubric(DEFAULT_RUBRIC)
+    reference_path = Path(reference_path) if reference_path else default_reference_path()
+    reference = reference or load_reference(reference_path)
+    seed = secrets.randbits(63) if seed is None else seed
+    path = Path(path)
+    with tempfile.TemporaryDirectory(prefix="cs231n-submission-") as work:
+        try:
+            notebooks = collect_notebooks(path, work)
+        except SubmissionError as error:
+            return _not_run(rubric, path.name, f"FAIL - nothing to grade: {error}.", seed=seed, error=str(error),
+                            execution_time=time.perf_counter() - start)
+        student = find_student_code(notebooks)
+        with Sandbox(code_pieces(student.code), notebooks, rubric.limits,
+                     hide=_hidden_paths(path, reference_path, hide)) as box:
+            tests = _grade_functions(rubric, student, box, np.random.default_rng(seed), reference)
+            printed = box.printed_output()
+            measures = list(box.measures)
+    return GradingResult(path.name, tests, time.perf_counter() - start, seed, measures, printed, dict(student.where))
+
+
+def _grade_functions(rubric: Rubric, student: StudentCode, box: Sandbox, rng, reference) -> list[TestResult]:
+    results: dict[str, TestResult] = {}
+    try:
+        load_errors = box.start()
+    except SandboxFailure as failure:
+        message = f"FAIL - your code could not be started ({failure.detail})."
+        return [TestResult(spec, 0.0, message) for spec in rubric.tests]
+    for function in STUDENT_FUNCTIONS:
+        problem = student.code.problems.get(function)
+        if function in load_errors:
+            problem = f"defining it failed: {load_errors[function]}"
+        stop = f"{function}: FAIL - {problem}." if problem else None
+        for spec in (s for s in rubric.tests if s.function == function):
+            if stop:
+                results[spec.id] = TestResult(spec, 0.0, stop)
+                continue
+            try:
+                results[spec.id] = _run_test(spec, box, rng, reference, student.code.functions[function])
+            except _Stop as reason:
+                results[spec.id] = TestResult(spec, 0.0, str(reason))
+                stop = f"{function}: FAIL - not run: an earlier test of {function} timed out or crashed."
+    return [results[spec.id] for spec in rubric.tests]
+
+
+def grade_batch(paths: Iterable[str | Path], rubric: Rubric | None = None, jobs: int | None = None,
+                progress: bool = True, on_result: Callable[[GradingResult], None] | None = None,
+                **options) -> list[GradingResult]:
+    """Grade many submissions in parallel; results come back in the order of ``paths``.
+
+    Args:
+        paths: the submissions (each a notebook, folder or ``.zip``).
+        rubric: as :func:`grade_submission` (loaded once for all).
+        jobs: submissions graded at once (default: the number of CPU cores).
+        progress: show a tqdm progress bar.
+        on_result: called with each result as it completes (e.g. to write its files).
+        **options: passed to :func:`grade_submission` (``seed``, ``hide``, ``reference_path``).
+    """
+    from tqdm.auto import tqdm
+
+    paths = list(paths)
+    rubric = rubric or load_rubric(DEFAULT_RUBRIC)
+    reference = load_reference(options.get("reference_path"))
+    jobs = jobs or os.cpu_count() or 1
+
+    def one(path):
+        result = grade_submission(path, rubric, reference, **options)
+        if on_result is not None:
+            on_result(result)
+        return result
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(one, path) for path in paths]
+        for future in tqdm(futures, total=len(futures), desc="grading", unit="submission", disable=not progress):
+            future.result()
+    return [future.result() for future in futures]

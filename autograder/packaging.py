@@ -1,0 +1,228 @@
+"""Build the Gradescope autograder zip and the student release; run inside Gradescope.
+
+* :func:`build_gradescope_zip` - ``setup.sh``, ``run_autograder`` and ``source/`` (this package with
+  its rubric, the ``cs231n_style`` package, and ``reference_solutions.py``: the solution functions'
+  source, extracted from the solution notebooks, for expected values). No weights: nothing runs
+  a network. ``run_autograder`` honours ``$AUTOGRADER_ROOT`` (default ``/autograder``), so a test
+  can run it on a fake layout.
+* :func:`run_gradescope` - what ``run_autograder`` calls: grade ``ROOT/submission`` into
+  ``ROOT/results/results.json``.
+* :func:`build_release` - what students get: the student notebooks and their tests, the helper
+  package, README, ``environment.yml`` and ``pyproject.toml``; no solutions, no hidden tests, no
+  autograder. :func:`solution_lines_in` proves the first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import zipfile
+from pathlib import Path
+
+from cs231n_style.notebook import BEGIN_SOLUTION, END_SOLUTION, read_notebook
+
+from .reference import SOLUTIONS, reference_source
+
+__all__ = ["build_gradescope_zip", "run_gradescope", "build_release", "solution_lines", "solution_lines_in"]
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "cs231n_style"
+HERE = Path(__file__).resolve().parent
+
+SETUP_SH = """#!/usr/bin/env bash
+# Gradescope runs this once when building the autograder image.
+set -euo pipefail
+apt-get update -q && apt-get install -y -q python3 python3-pip util-linux
+pip3 install --no-cache-dir -r /autograder/source/requirements.txt
+# The helper package goes where the unprivileged sandbox user can import it.
+cp -r /autograder/source/cs231n_style "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/"
+"""
+
+RUN_AUTOGRADER = """#!/usr/bin/env bash
+# Gradescope runs this for each submission. AUTOGRADER_ROOT (default /autograder) lets tests use a fake layout.
+set -euo pipefail
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+PYTHON="${AUTOGRADER_PYTHON:-python3}"
+# The sandbox user must not read the grader's files or the original submission.
+if [ "$(id -u)" = 0 ]; then chmod -R go-rwx "$ROOT/source" "$ROOT/submission" 2>/dev/null || true; fi
+cd "$ROOT/source"
+exec "$PYTHON" -m autograder gradescope --root "$ROOT"
+"""
+
+REQUIREMENTS = """--extra-index-url https://download.pytorch.org/whl/cpu
+torch>=2.2
+torchvision>=0.17
+numpy>=1.24
+pillow>=10
+matplotlib>=3.7
+nbformat>=5.9
+tqdm>=4.60
+tomli>=2; python_version < "3.11"
+"""
+
+
+def _copy_package(source: Path, target: Path, data: tuple[str, ...]) -> None:
+    """Copy a package's ``.py`` files and the named data files (no caches)."""
+    for path in sorted(source.rglob("*.py")):
+        if "__pycache__" not in path.parts:
+            (target / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target / path.relative_to(source))
+    for pattern in data:
+        for path in sorted(source.glob(pattern)):
+            if path.is_file():
+                (target / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target / path.relative_to(source))
+
+
+def _zip_write(zf: zipfile.ZipFile, name: str, text: str | bytes, executable: bool = False) -> None:
+    info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+    info.external_attr = ((0o755 if executable else 0o644) | stat.S_IFREG) << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    zf.writestr(info, text)
+
+
+def build_gradescope_zip(out: str | Path, rubric: str | Path | None = None, solutions: str | Path = SOLUTIONS) -> Path:
+    """Write the Gradescope autograder zip.
+
+    Args:
+        out: the ``.zip`` to write.
+        rubric: a rubric file to ship instead of ``autograder/rubric.toml``.
+        solutions: the solution notebooks the reference functions come from.
+
+    Returns:
+        The zip's path.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.with_suffix(".staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        _copy_package(HERE, staging / "autograder", ("rubric.toml",))
+        if rubric is not None:
+            shutil.copyfile(rubric, staging / "autograder" / "rubric.toml")
+        _copy_package(PACKAGE, staging / "cs231n_style", ("data/reference_values.npz",))
+        (staging / "reference_solutions.py").write_text(
+            '"""The reference functions (generated from the solution notebooks by autograder.packaging)."""\n\n'
+            + reference_source(solutions))
+        (staging / "requirements.txt").write_text(REQUIREMENTS)
+        with zipfile.ZipFile(out, "w") as zf:
+            _zip_write(zf, "setup.sh", SETUP_SH, executable=True)
+            _zip_write(zf, "run_autograder", RUN_AUTOGRADER, executable=True)
+            for path in sorted(staging.rglob("*")):
+                if path.is_file():
+                    _zip_write(zf, f"source/{path.relative_to(staging).as_posix()}", path.read_bytes())
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def run_gradescope(root: str | Path | None = None) -> Path:
+    """Grade ``ROOT/submission`` into ``ROOT/results/results.json`` (and ``report.md``).
+
+    ``ROOT`` is ``root``, else ``$AUTOGRADER_ROOT``, else ``/autograder``. The reference comes from
+    ``ROOT/source/reference_solutions.py`` when present.
+    """
+    from .grader import grade_submission
+    from .report import write_results
+    from .rubric import DEFAULT_RUBRIC, load_rubric
+
+    root = Path(root or os.environ.get("AUTOGRADER_ROOT", "/autograder"))
+    reference = root / "source" / "reference_solutions.py"
+    rubric = load_rubric(DEFAULT_RUBRIC)
+    result = grade_submission(root / "submission", rubric,
+                              reference_path=reference if reference.is_file() else None,
+                              hide=[str(root / "source"), str(root / "submission"), str(root / "results")])
+    return write_results(result, rubric, root / "results")
+
+
+# --- the student release --------------------------------------------------------------------------
+
+def _environment_yml(pyproject: Path) -> str:
+    """A conda environment with the project's dependencies (from ``pyproject.toml``)."""
+    text = pyproject.read_text()
+    block = re.search(r"^dependencies\s*=\s*\[(.*?)\]", text, re.S | re.M)
+    deps = re.findall(r'"([^"]+)"', block.group(1)) if block else []
+    lines = ["# Generated by `python -m autograder release` from pyproject.toml.", "name: cs231n-style",
+             "channels:", "  - conda-forge", "dependencies:", "  - python>=3.10", "  - pip",
+             "  - jupyterlab>=4.0", "  - pip:"]
+    lines += [f"      - {dep}" for dep in deps] + ["      - pytest>=7.4", "      - nbval>=0.11", "      - -e ."]
+    return "\n".join(lines) + "\n"
+
+
+STUDENT_README = """# cs231n-style: neural style transfer, step by step
+
+Work through the notebooks in `notebooks/` in order (00 to 04). Each asks you to write one or two
+functions (`content_loss`, `gram_matrix`, `style_loss`, `tv_loss`) and checks them in the next
+cell. Set up with `conda env create -f environment.yml` (or `pip install -e .[notebook]`), then
+`jupyter lab`. Test your functions from this folder with `pytest notebooks/`.
+"""
+
+
+def build_release(out_dir: str | Path, repo: Path = ROOT) -> Path:
+    """Write the student release into ``out_dir`` (which must not exist yet).
+
+    Raises:
+        FileExistsError: if ``out_dir`` exists.
+        RuntimeError: if a solution line would be released (see :func:`solution_lines_in`).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True)
+    (out / "notebooks").mkdir()
+    for path in sorted((repo / "notebooks").glob("*.ipynb")) + [repo / "notebooks" / "test_my_functions.py"]:
+        if path.is_file():
+            shutil.copyfile(path, out / "notebooks" / path.name)
+    _copy_package(repo / "cs231n_style", out / "cs231n_style", ("data/*", "data/images/*"))
+    shutil.copyfile(repo / "pyproject.toml", out / "pyproject.toml")
+    readme = repo / "README.md"
+    (out / "README.md").write_text(readme.read_text() if readme.is_file() else STUDENT_README)
+    env = repo / "environment.yml"
+    (out / "environment.yml").write_text(env.read_text() if env.is_file() else _environment_yml(repo / "pyproject.toml"))
+    leaks = solution_lines_in(out, repo / "solutions")
+    if leaks:
+        raise RuntimeError(f"solution code in the release: {leaks[:5]}")
+    return out
+
+
+_SHAPE_ONLY = re.compile(r"^[\w\s,]+=\s*\w+\.shape$")  # "n, c, h, w = features.shape" reveals nothing
+
+
+def solution_lines(solutions: Path = SOLUTIONS) -> set[str]:
+    """The code lines inside solution regions of the solution notebooks (stripped).
+
+    Comments and lines that only unpack an input's shape (``n, c, h, w = features.shape``, which
+    the checks also say) are left out.
+    """
+    lines: set[str] = set()
+    for path in sorted(Path(solutions).glob("*.ipynb")):
+        for cell in read_notebook(path).cells:
+            inside = False
+            for line in cell.get("source", "").splitlines():
+                stripped = line.strip()
+                if stripped == BEGIN_SOLUTION:
+                    inside = True
+                elif stripped == END_SOLUTION:
+                    inside = False
+                elif inside and stripped and not stripped.startswith("#") and not _SHAPE_ONLY.match(stripped):
+                    lines.add(stripped)
+    return lines
+
+
+def solution_lines_in(folder: str | Path, solutions: Path = SOLUTIONS) -> list[tuple[str, str]]:
+    """``(file, line)`` for every solution line found in any text file under ``folder``."""
+    wanted = solution_lines(solutions)
+    hits = []
+    for path in sorted(Path(folder).rglob("*")):
+        if not path.is_file():
+            continue
+        try:
+            text = path.read_text()
+            if path.suffix == ".ipynb":  # the cells' code as well as their JSON-escaped form
+                text += "\n".join(cell.get("source", "") for cell in read_notebook(path).cells)
+        except (UnicodeDecodeError, OSError, ValueError):
+            continue
+        for line in wanted:
+            if line in text:
+                hits.append((str(path.relative_to(folder)), line))
+    return hits

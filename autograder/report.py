@@ -1,0 +1,106 @@
+"""Write grading results: Gradescope's ``results.json``, a Markdown report, a CSV gradebook.
+
+``results.json`` follows Gradescope's specification: top-level ``score``, ``execution_time``,
+``output`` and ``tests`` (each with ``name``, ``number``, ``score``, ``max_score``, ``status``
+"passed"/"failed", ``output`` and ``visibility``); grading details go to ``extra_data``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from cs231n_style.notebook import STUDENT_FUNCTIONS
+
+from .grader import GradingResult
+from .rubric import Rubric
+
+__all__ = ["results_json", "markdown_report", "write_results", "write_gradebook"]
+
+
+def _number(result: GradingResult, index: int) -> str:
+    spec = result.tests[index].spec
+    group = STUDENT_FUNCTIONS.index(spec.function) + 1
+    within = sum(1 for t in result.tests[:index + 1] if t.spec.function == spec.function)
+    return f"{group}.{within}"
+
+
+def _summary(result: GradingResult) -> str:
+    lines = [f"Score: {result.score:g} / {result.max_score:g}."]
+    if result.error:
+        lines.append(f"Nothing could be graded: {result.error}.")
+    if result.where:
+        lines.append("Functions graded: " + ", ".join(f"{name} (from {nb})" for name, nb in result.where.items()) + ".")
+    if result.printed.strip():
+        lines.append("Your code printed (shown for your information, not graded):\n" + result.printed[:1000])
+    return "\n".join(lines)
+
+
+def results_json(result: GradingResult, rubric: Rubric) -> dict:
+    """Gradescope's ``results.json`` content for one submission."""
+    tests = []
+    for index, test in enumerate(result.tests):
+        tests.append({
+            "name": test.spec.title,
+            "number": _number(result, index),
+            "score": test.score,
+            "max_score": test.spec.points,
+            "status": "passed" if test.passed else "failed",
+            "output": test.feedback,
+            "visibility": rubric.hidden_visibility if test.spec.hidden else rubric.public_visibility,
+        })
+    return {
+        "score": result.score,
+        "execution_time": round(result.execution_time, 3),
+        "output": _summary(result),
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": tests,
+        "extra_data": {"seed": str(result.seed), "sandbox": result.measures, "where": result.where,
+                       "test_ids": [t.spec.id for t in result.tests]},
+    }
+
+
+def markdown_report(result: GradingResult) -> str:
+    """A readable report: the score, a table of tests, then each failure's feedback."""
+    lines = [f"# Grading report: {result.submission}", "", _summary(result).replace("\n", "\n\n"), "",
+             "| # | test | score | status |", "| --- | --- | --- | --- |"]
+    for index, test in enumerate(result.tests):
+        status = "passed" if test.passed else "failed"
+        hidden = " (hidden)" if test.spec.hidden else ""
+        lines.append(f"| {_number(result, index)} | {test.spec.title}{hidden} | {test.score:g} / {test.spec.points:g} | {status} |")
+    failures = [t for t in result.tests if not t.passed]
+    if failures:
+        lines += ["", "## Feedback", ""]
+        for test in failures:
+            lines += [f"### {test.spec.id}", "", "```text", test.feedback, "```", ""]
+    lines += ["", f"Graded in {result.execution_time:.1f} s; hidden inputs seed {result.seed}.",
+              "Sandbox: " + "; ".join(result.measures) + "." if result.measures else ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_results(result: GradingResult, rubric: Rubric, out_dir: str | Path) -> Path:
+    """Write ``results.json`` and ``report.md`` into ``out_dir`` (created); return the JSON path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "results.json"
+    path.write_text(json.dumps(results_json(result, rubric), indent=2) + "\n")
+    (out_dir / "report.md").write_text(markdown_report(result))
+    return path
+
+
+def write_gradebook(results: Iterable[GradingResult], rubric: Rubric, path: str | Path) -> Path:
+    """A CSV gradebook: one row per submission, one column per test id, then the total."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ids = [spec.id for spec in rubric.tests]
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["submission", *ids, "total", "max_score"])
+        for result in results:
+            scores = result.by_id()
+            writer.writerow([result.submission, *(f"{scores[i].score:g}" if i in scores else "" for i in ids),
+                             f"{result.score:g}", f"{result.max_score:g}"])
+    return path

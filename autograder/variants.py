@@ -1,0 +1,102 @@
+"""The values typical mistakes produce, computed with NumPy: "variants" for the diagnosis.
+
+``mistake_variants("tv_loss", img, tv_weight)`` returns, e.g., what ``tv_loss`` gives when the
+weight is forgotten or only vertical neighbours count; ``cs231n_style.checks.diagnose_values``
+names the mistake whose value a wrong result matches (messages in ``cs231n_style.checks.MISTAKES``).
+
+One implementation for both users: ``tools/make_reference_data.py`` stores the variants of the
+public inputs in ``cs231n_style/data/reference_values.npz`` (the notebook checks read them there),
+and the grader computes them for its hidden inputs. These formulas are close to the solutions, so
+they live here, in the instructor-only package, never in the student release.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["mistake_variants"]
+
+
+def _content_loss_variants(content_weight: float, content_current: np.ndarray, content_original: np.ndarray
+                           ) -> dict[str, np.ndarray]:
+    squared = (content_current - content_original) ** 2
+    w = content_weight
+    return {
+        "missing_weight": np.array(squared.sum()),
+        "mean_not_sum": np.array(w * squared.mean()),
+        "mean_no_weight": np.array(squared.mean()),
+        "not_squared": np.array(w * np.sqrt(squared.sum())),
+        "half": np.array(w * squared.sum() / 2),
+    }
+
+
+def _gram_matrix_variants(features: np.ndarray) -> dict[str, np.ndarray]:
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    raw = flat @ flat.transpose(0, 2, 1)
+    return {
+        "not_normalized": raw,
+        "divided_by_hw_only": raw / (h * w),
+        "divided_by_c_only": raw / c,
+        "divided_by_nchw": raw / (n * c * h * w),
+        "normalized_anyway": raw / (c * h * w),
+    }
+
+
+def _style_loss_variants(feats: list[np.ndarray], style_layers: list[int], style_targets: list[np.ndarray],
+                         style_weights: list[float]) -> dict[str, np.ndarray]:
+    per_layer = []
+    for i, target in zip(style_layers, style_targets):
+        _, ci, hi, wi = feats[i].shape
+        flat = feats[i].reshape(1, ci, hi * wi)
+        per_layer.append(((flat @ flat.transpose(0, 2, 1) / (ci * hi * wi) - target) ** 2))
+    sums = np.array([p.sum() for p in per_layer])
+    weights = style_weights
+    return {
+        "unweighted": np.array(sums.sum()),
+        "last_layer_only": np.array(weights[-1] * sums[-1]),
+        "first_layer_only": np.array(weights[0] * sums[0]),
+        "layer_norm_not_squared": np.array((np.array(weights) * np.sqrt(sums)).sum()),
+        "mean_not_sum": np.array(sum(wt * p.mean() for wt, p in zip(weights, per_layer))),
+    }
+
+
+def _tv_loss_variants(img: np.ndarray, tv_weight: float) -> dict[str, np.ndarray]:
+    dv, dh = np.diff(img, axis=2), np.diff(img, axis=3)
+    tw = tv_weight
+    return {
+        "missing_weight": np.array((dv**2).sum() + (dh**2).sum()),
+        "mean_not_sum": np.array(tw * ((dv**2).mean() + (dh**2).mean())),
+        "vertical_only": np.array(tw * (dv**2).sum()),
+        "horizontal_only": np.array(tw * (dh**2).sum()),
+        "abs_not_squared": np.array(tw * (np.abs(dv).sum() + np.abs(dh).sum())),
+        "half": np.array(tw * ((dv**2).sum() + (dh**2).sum()) / 2),
+    }
+
+
+_VARIANTS = {
+    "content_loss": _content_loss_variants,
+    "gram_matrix": _gram_matrix_variants,
+    "style_loss": _style_loss_variants,
+    "tv_loss": _tv_loss_variants,
+}
+
+
+def mistake_variants(name: str, *args) -> dict[str, np.ndarray]:
+    """The values typical mistakes produce on the given inputs, computed with NumPy (no solution code).
+
+    Args:
+        name: one of ``"content_loss"``, ``"gram_matrix"``, ``"style_loss"``, ``"tv_loss"``.
+        *args: the function's arguments, with float64 NumPy arrays for tensors (lists of arrays
+            for ``style_loss``'s ``feats`` and ``style_targets``) - e.g.
+            ``mistake_variants("tv_loss", img, tv_weight)`` with ``img`` of shape (1, 3, H, W).
+            ``gram_matrix`` takes only ``features`` (N, C, H, W).
+
+    Returns:
+        Mistake name (a key of :data:`MISTAKES`) -> the wrong result, a float64 array of the
+        function's output shape (``()`` for losses, (N, C, C) for Gram matrices).
+
+    Raises:
+        KeyError: for an unknown function name.
+    """
+    return _VARIANTS[name](*args)
