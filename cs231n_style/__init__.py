@@ -13,5 +13,6 @@ from .images import *  # noqa: F401,F403
 from .notebook import *  # noqa: F401,F403
 from .plots import *  # noqa: F401,F403
 from .transfer import *  # noqa: F401,F403
+from .widgets import *  # noqa: F401,F403
 
 __version__ = "0.1.0"

@@ -1,0 +1,151 @@
+"""Student notebooks are exactly what the generator makes from the solutions, carry no solution
+code, and keep the expected check outputs; student code is found in notebooks by one mechanism."""
+
+import copy
+import importlib.util
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+import cs231n_style as cs
+from cs231n_style.notebook import BEGIN_SOLUTION, END_SOLUTION
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("make_student_notebooks", ROOT / "tools" / "make_student_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _solution_lines(nb) -> list[str]:
+    """The code lines between the solution markers (HINT comments excepted)."""
+    lines = []
+    for cell in nb.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            if line.strip() == BEGIN_SOLUTION:
+                inside = True
+            elif line.strip() == END_SOLUTION:
+                inside = False
+            elif inside and line.strip() and not line.strip().startswith("# HINT:"):
+                lines.append(line.strip())
+    return lines
+
+
+def test_student_notebooks_are_exactly_what_the_generator_makes():
+    wanted = _generator().student_notebooks()
+    assert sorted(wanted) == sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+    for name, text in wanted.items():
+        assert (ROOT / "notebooks" / name).read_text() == text, f"notebooks/{name} is stale: run tools/make_student_notebooks.py"
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
+def test_student_notebook_has_no_solution_code_and_only_check_outputs(path):
+    solution = cs.read_notebook(path)
+    student = cs.read_notebook(ROOT / "notebooks" / path.name)
+    student_text = "\n".join(cell.source for cell in student.cells)
+    for line in _solution_lines(solution):
+        assert line not in student_text, f"solution line leaked into notebooks/{path.name}: {line}"
+    assert BEGIN_SOLUTION not in student_text
+    for cell in student.cells:
+        if cell.cell_type != "code":
+            continue
+        assert cell.execution_count is None
+        if cs.is_check_cell(cell):
+            assert "nbval-check-output" in cell.metadata.get("tags", [])
+            text = "".join(o.get("text", "") for o in cell.outputs)
+            assert "PASS" in text and "FAIL" not in text
+        else:
+            assert cell.outputs == []
+    assert student.metadata["cs231n_style"]["generated_from"] == f"solutions/{path.name}"
+
+
+def test_every_solution_region_becomes_a_stub_with_its_hints():
+    student = cs.read_notebook(ROOT / "notebooks" / "02_style_loss.ipynb")
+    stubs = [cell.source for cell in student.cells if cs.is_solution_cell(cell)]
+    assert len(stubs) == 2
+    for source, name in zip(stubs, ["gram_matrix", "style_loss"]):
+        assert f'raise NotImplementedError("{name} is not implemented yet")' in source
+        assert "# HINT:" in source and f"def {name}(" in source and '"""' in source
+
+
+def test_student_stubs_raise_not_implemented_and_checks_say_so(capsys):
+    functions = cs.load_functions(ROOT / "notebooks" / "02_style_loss.ipynb", ["gram_matrix", "style_loss"])
+    with pytest.raises(NotImplementedError):
+        functions.gram_matrix(None)
+    assert cs.check_gram_matrix(functions.gram_matrix).status == "not implemented"
+    assert "NOT IMPLEMENTED YET" in capsys.readouterr().out
+
+
+def _notebook(*sources, role="solution"):
+    nb = new_notebook()
+    for source in sources:
+        cell = new_code_cell(source)
+        if role and "def " in source:
+            cell.metadata["cs231n_style"] = {"role": role}
+        nb.cells.append(cell)
+    return nb
+
+
+def test_extract_functions_uses_tags_then_falls_back_to_names(tmp_path):
+    nb = _notebook("%matplotlib inline\nimport torch\nimport numpy as np",
+                   "def helper(x):\n    return x * 2\n\ndef content_loss(w, a, b):\n    return w * helper(a - b)",
+                   "print('not run')", role="solution")
+    untagged = "def tv_loss(img, w):\n    return w * img.sum()\n\nresult = tv_loss(1, 2)"
+    nb.cells.append(new_code_cell(untagged))
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    code = cs.extract_functions(path, ["content_loss", "tv_loss", "gram_matrix"])
+    assert code.origin == {"content_loss": "tagged cell", "tv_loss": "found by name"}
+    assert "helper" in code.helpers and "import torch" in code.imports
+    assert "not found" in code.problems["gram_matrix"] or "no function" in code.problems["gram_matrix"]
+    loaded = cs.load_functions(path, ["content_loss", "tv_loss"])
+    assert loaded.content_loss(3, 2, 1) == 6  # helper came along; print('not run') and result= did not run
+
+
+def test_syntax_error_costs_only_that_function(tmp_path):
+    nb = _notebook("import torch", "def gram_matrix(f):\n    return f +* 2", "def tv_loss(img, w):\n    return w")
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    code = cs.extract_functions(path, ["gram_matrix", "tv_loss"])
+    assert "syntax error" in code.problems["gram_matrix"] and "tv_loss" in code.functions
+    with pytest.raises(LookupError, match="gram_matrix: the cell defining gram_matrix has a syntax error"):
+        cs.load_functions(path, ["gram_matrix"])
+    assert cs.load_functions(path, ["tv_loss"]).tv_loss(None, 5) == 5
+
+
+def test_last_definition_wins_as_when_run_top_to_bottom(tmp_path):
+    nb = _notebook("def tv_loss(img, w):\n    return 1", "def tv_loss(img, w):\n    return 2", role=None)
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    assert cs.load_functions(path, ["tv_loss"]).tv_loss(None, None) == 2
+
+
+def test_fill_in_solutions_restores_the_solution_code():
+    for path in SOLUTIONS:
+        solution = cs.read_notebook(path)
+        student = cs.read_notebook(ROOT / "notebooks" / path.name)
+        filled = cs.fill_in_solutions(student, solution)
+        for cell, original in zip(filled.cells, [c for c in solution.cells if not cs.is_solution_only_cell(c)]):
+            if cs.is_solution_cell(cell):
+                assert cell.source == original.source
+        assert "raise NotImplementedError" not in "\n".join(c.source for c in filled.cells)
+
+
+def test_unclosed_solution_region_is_an_error():
+    nb = _notebook(f"def f():\n    {BEGIN_SOLUTION}\n    return 1")
+    with pytest.raises(ValueError, match="without"):
+        cs.make_student_notebook(nb, "x.ipynb")
+
+
+def test_generator_does_not_modify_its_input():
+    solution = cs.read_notebook(SOLUTIONS[1])
+    before = copy.deepcopy(solution)
+    cs.make_student_notebook(solution, "solutions/x.ipynb")
+    assert solution == before

@@ -1,0 +1,72 @@
+"""The students' own test command proves both directions (issue: "CI shows both").
+
+Students run ``pytest notebooks/`` (nbval on their notebooks plus ``notebooks/test_my_functions.py``).
+Here that command runs on a copy of the untouched student notebooks - every function must be
+reported "not implemented" and the run must fail - and on a copy with the solution code filled in
+(what a student who solved everything has), which must pass.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import cs231n_style as cs
+
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS = ["content_loss", "gram_matrix", "style_loss", "tv_loss"]
+
+
+def _student_copy(tmp_path: Path, filled: bool) -> Path:
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    shutil.copy(ROOT / "notebooks" / "test_my_functions.py", folder)
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = cs.read_notebook(path)
+        if filled:
+            nb = cs.fill_in_solutions(nb, cs.read_notebook(ROOT / "solutions" / path.name))
+        nbformat.write(nb, folder / path.name)
+    return folder
+
+
+def _run_student_tests(folder: Path) -> tuple[int, str, dict[str, str]]:
+    """Run the students' command; return exit code, output, and test id -> outcome."""
+    report = folder.parent / "report.xml"
+    command = [sys.executable, "-m", "pytest", str(folder), "--nbval-lax", "-p", "no:cacheprovider",
+               f"--nbval-sanitize-with={ROOT / 'tests' / 'nbval_sanitize.cfg'}", f"--junitxml={report}",
+               f"--rootdir={folder.parent}", "-q"]
+    env = {**os.environ, "CS231N_STYLE_DEVICE": "cpu"}  # conftest.py has set CS231N_STYLE_WEIGHTS
+    done = subprocess.run(command, cwd=folder.parent, env=env, capture_output=True, text=True, timeout=1200)
+    outcomes = {}
+    for case in ET.parse(report).getroot().iter("testcase"):
+        name = f"{case.get('classname')}::{case.get('name')}"
+        outcomes[name] = "failed" if case.find("failure") is not None or case.find("error") is not None else (
+            "skipped" if case.find("skipped") is not None else "passed")
+    return done.returncode, done.stdout + done.stderr, outcomes
+
+
+@pytest.mark.slow
+def test_untouched_student_notebooks_fail_with_not_implemented(tmp_path):
+    code, output, outcomes = _run_student_tests(_student_copy(tmp_path, filled=False))
+    assert code == 1, output[-3000:]
+    for name in FUNCTIONS:
+        assert f"{name}: NOT IMPLEMENTED YET" in output, name
+        unit = [k for k in outcomes if k.endswith(f"test_my_function[{name}]")]
+        assert unit and outcomes[unit[0]] == "failed"
+    failed = {k for k, v in outcomes.items() if v == "failed"}
+    for stem in ("01_content_loss", "02_style_loss", "03_tv_loss", "04_style_transfer"):
+        assert any(stem in k for k in failed), f"{stem} should fail untouched"
+    assert not any("00_setup_and_features" in k for k in failed), "notebook 0 has nothing to implement"
+
+
+@pytest.mark.slow
+def test_student_notebooks_with_solutions_filled_in_pass(tmp_path):
+    code, output, outcomes = _run_student_tests(_student_copy(tmp_path, filled=True))
+    assert code == 0, output[-3000:]
+    assert sum(v == "passed" for v in outcomes.values()) >= 4 + 5  # 4 unit tests + cells of 5 notebooks
+    assert all(v == "passed" for v in outcomes.values())
