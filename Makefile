@@ -1,0 +1,32 @@
+# Quick start (see README.md):
+#   make course   set up .venv and open the course in JupyterLab
+#   make test     set up .venv with the test tools and run every test
+# Other targets: make stylize (headless: writes a stylized PNG), make notebooks (authors).
+
+PYTHON ?= python3
+VENV ?= .venv
+# Which torch to install. The default lets pip choose the right build for your machine.
+TORCH ?= torch torchvision
+BIN := $(VENV)/bin
+
+.PHONY: course test stylize notebooks
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install $(TORCH)
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $@
+
+course: $(VENV)/.installed
+	$(BIN)/jupyter lab notebooks/
+
+stylize: $(VENV)/.installed
+	$(BIN)/python -m cs231n_style --example cat_swirls --output outputs/cat_swirls.png
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+notebooks: $(VENV)/.installed
+	$(BIN)/python tools/make_student_notebooks.py --execute

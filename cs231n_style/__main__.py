@@ -1,0 +1,102 @@
+"""Run style transfer headless and write a PNG: ``python -m cs231n_style --help``.
+
+The loss functions come from notebooks (by default ``solutions/`` when it exists, else the
+student's ``notebooks/``), loaded with :func:`cs231n_style.load_functions`. Every option of
+:class:`cs231n_style.TransferSettings` is a command-line option with the same default and help.
+
+Example::
+
+    python -m cs231n_style --content cat --style swirls --output outputs/cat_swirls.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from .device import describe_device, get_device
+from .features import load_squeezenet
+from .images import SAMPLE_IMAGES, save_image
+from .notebook import load_functions
+from .transfer import EXAMPLE_SETTINGS, LossFunctions, TransferSettings, style_transfer
+
+WHERE = {"content_loss": "01_content_loss.ipynb", "gram_matrix": "02_style_loss.ipynb",
+         "style_loss": "02_style_loss.ipynb", "tv_loss": "03_tv_loss.ipynb"}
+
+
+def _default_functions_dir() -> Path:
+    for folder in (Path("solutions"), Path("notebooks")):
+        if (folder / WHERE["content_loss"]).is_file():
+            return folder
+    return Path("notebooks")
+
+
+def load_loss_functions(folder: str | Path) -> LossFunctions:
+    """Load the four loss functions from the course notebooks in ``folder``.
+
+    Raises:
+        FileNotFoundError: if a notebook is missing.
+        LookupError: if a function is missing or does not parse.
+    """
+    folder = Path(folder)
+    found = {name: getattr(load_functions(folder / notebook, [name]), name) for name, notebook in WHERE.items()}
+    return LossFunctions(**found)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: images, output, device, functions folder, and every TransferSettings field."""
+    parser = argparse.ArgumentParser(prog="python -m cs231n_style", description=__doc__.splitlines()[0])
+    parser.add_argument("--content", default="cat", help=f"content image: a path or a sample {sorted(SAMPLE_IMAGES)}")
+    parser.add_argument("--style", default="swirls", help="style image: a path or a sample name")
+    parser.add_argument("--output", default="outputs/result.png", help="PNG to write (never overwritten: a free name is used)")
+    parser.add_argument("--example", choices=sorted(EXAMPLE_SETTINGS),
+                        help="start from one of CS231n's example weightings (and its images, unless given)")
+    parser.add_argument("--functions", type=Path, default=None,
+                        help="folder of the notebooks holding the loss functions (default: solutions/ if present, else notebooks/)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: the best available)")
+    settings = parser.add_argument_group("style transfer settings")
+    for field in dataclasses.fields(TransferSettings):
+        kind = type(field.default)
+        options = {"default": None, "help": f"{field.metadata['help']} (default: {field.default})"}
+        if kind is tuple:
+            options.update(nargs="+", type=float if field.name == "style_weights" else int)
+        else:
+            options.update(type=kind, choices=field.metadata.get("choices"))
+        settings.add_argument("--" + field.name.replace("_", "-"), **options)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    base = TransferSettings()
+    content, style = args.content, args.style
+    if args.example:
+        example_content, example_style, base = EXAMPLE_SETTINGS[args.example]
+        given = set(argv if argv is not None else sys.argv[1:])
+        content = args.content if "--content" in given else example_content
+        style = args.style if "--style" in given else example_style
+    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(TransferSettings)
+               if getattr(args, f.name) is not None}
+    try:
+        settings = base.replace(**changes)
+        device = get_device(args.device)
+        losses = load_loss_functions(args.functions or _default_functions_dir())
+        model = load_squeezenet(device=device)
+        print(f"style transfer on {describe_device(device)}: {content} + {style}")
+        result = style_transfer(content, style, losses, model, settings)
+    except NotImplementedError as error:
+        print(f"error: {error}: finish notebooks 1-3 first (or pass --functions solutions).", file=sys.stderr)
+        return 1
+    except (ValueError, RuntimeError, LookupError, FileNotFoundError, KeyError, TypeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    total = result.history["total"]
+    path = save_image(result.image, args.output)
+    print(f"total loss {total[0]:.4g} -> {total[-1]:.4g} in {result.seconds:.1f} s; wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
