@@ -206,7 +206,7 @@ class StyleTransferPanel:
         model: the frozen SqueezeNet ``features`` from :func:`cs231n_style.load_squeezenet`; the
             run happens on its device.
         example: a key of :data:`cs231n_style.EXAMPLE_SETTINGS` whose content image, style image
-            and settings the panel starts with (default: CS231n's first example, ``"cat_swirls"``).
+            and settings the panel starts with (default: CS231n's first example, ``"astronaut_dots"``).
         settings: if given, the starting settings instead of the example's; fields without a
             widget (style size, layers, optimizer, learning rates, seed, ...) are always taken
             from here (or from the example chosen in the panel's example picker).
@@ -223,7 +223,7 @@ class StyleTransferPanel:
         ValueError: if ``preview_every`` < 1 or ``preview_interval`` < 0.
     """
 
-    def __init__(self, losses: LossFunctions, model: nn.Module, *, example: str = "cat_swirls",
+    def __init__(self, losses: LossFunctions, model: nn.Module, *, example: str = "astronaut_dots",
                  settings: TransferSettings | None = None, save_dir: str | Path = "outputs",
                  preview_every: int | None = None, preview_interval: float = 0.25):
         if not isinstance(losses, LossFunctions):

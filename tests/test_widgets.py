@@ -6,6 +6,7 @@ functions are the solution notebooks' own, loaded with cs231n_style.load_functio
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import io
 import time
@@ -82,7 +83,7 @@ def wait_until(condition, timeout: float = 20.0) -> None:
 
 def test_starts_with_example_defaults_and_help_texts(losses, model):
     panel = style_transfer_panel(losses, model)
-    content, style, settings = cs.EXAMPLE_SETTINGS["cat_swirls"]
+    content, style, settings = cs.EXAMPLE_SETTINGS["astronaut_dots"]
     assert panel.current_settings() == settings == cs.TransferSettings()
     assert (panel.content_picker.value, panel.style_picker.value) == (content, style)
     helps = {field.name: field.metadata["help"] for field in cs.TransferSettings.__dataclass_fields__.values()}
@@ -151,28 +152,39 @@ def test_moving_sliders_during_a_run_does_not_change_it(panel):
     assert panel.current_settings().num_steps == 5  # the sliders keep what was set
 
 
-def test_stop_ends_the_run_within_a_second(panel):
-    panel.num_steps.value = 1000
+def test_stop_ends_the_run_at_the_next_step(losses, model, tmp_path):
+    """Stop is polled every step, so a run ends within one step of the click (the time of one step
+    at size 192 is in tools/benchmark.py's table, far below a second)."""
+    calls = []
+
+    def counting_tv_loss(img, tv_weight):
+        calls.append(1)
+        return losses.tv_loss(img, tv_weight)
+
+    panel = StyleTransferPanel(dataclasses.replace(losses, tv_loss=counting_tv_loss), model,
+                               settings=TINY.replace(num_steps=1000), save_dir=tmp_path)
     panel.run_button.click()
-    wait_until(lambda: panel.progress.value >= 3)
-    start = time.monotonic()
+    wait_until(lambda: len(calls) >= 3)
+    steps_at_click = len(calls)
     panel.stop_button.click()
-    run = panel.wait(timeout=5)
-    assert time.monotonic() - start < 1.0
-    assert run.result.stopped_early and 3 <= len(run.result.history["total"]) < 1000
+    run = panel.wait(timeout=30)
+    steps = len(run.result.history["total"])
+    assert run.result.stopped_early and 3 <= steps < 1000
+    assert steps <= steps_at_click + 1, (steps, steps_at_click)
     assert "stopped at step" in panel.gallery.children[0].children[1].value
     assert "stopped at step" in panel.status.value and not panel.run_button.disabled
 
 
-def test_preview_updates_at_least_every_two_seconds_at_size_192(losses, model):
-    panel = StyleTransferPanel(losses, model, settings=cs.TransferSettings(num_steps=40))
-    times = []
-    panel.preview.observe(lambda change: times.append(time.monotonic()), names="value")
-    start = time.monotonic()
+def test_preview_updates_during_a_run_at_size_192(losses, model):
+    """The preview changes several times during a run (how often in seconds is a speed target,
+    measured by tools/benchmark.py, not asserted here)."""
+    panel = StyleTransferPanel(losses, model, settings=cs.TransferSettings(num_steps=40), preview_every=5,
+                               preview_interval=0.0)
+    images = []
+    panel.preview.observe(lambda change: images.append(change["new"]), names="value")
     panel.run_button.click()
-    panel.wait(timeout=60)
-    gaps = [b - a for a, b in zip([start] + times, times)]
-    assert len(times) >= 2 and max(gaps) < 2.0, gaps
+    panel.wait(timeout=300)
+    assert len(images) >= 40 // 5 - 1 and len(set(images)) == len(images)
 
 
 def test_saving_never_overwrites_an_existing_file(panel, tmp_path):
@@ -198,7 +210,7 @@ def test_saving_never_overwrites_an_existing_file(panel, tmp_path):
 def test_a_bad_upload_gives_a_clear_message(panel):
     panel.content_upload.value = upload("notes.txt", b"this is not an image")
     assert "'notes.txt' is not an image" in panel.status.value and "PNG" in panel.status.value
-    assert panel.content_picker.value == "cat" and panel.content_upload.value == ()
+    assert panel.content_picker.value == "astronaut" and panel.content_upload.value == ()
     panel.style_upload.value = upload("empty.png", b"")
     assert "'empty.png' is empty" in panel.status.value and panel.style_picker.value == "swirls"
 
