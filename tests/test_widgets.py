@@ -212,7 +212,7 @@ def test_a_bad_upload_gives_a_clear_message(panel):
     assert "'notes.txt' is not an image" in panel.status.value and "PNG" in panel.status.value
     assert panel.content_picker.value == "astronaut" and panel.content_upload.value == ()
     panel.style_upload.value = upload("empty.png", b"")
-    assert "'empty.png' is empty" in panel.status.value and panel.style_picker.value == "swirls"
+    assert "'empty.png' is empty" in panel.status.value and panel.style_picker.value == "dots"
 
     panel.content_upload.value = upload("mine.png", png_bytes())
     assert panel.content_picker.value == "upload: mine.png"
