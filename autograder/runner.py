@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import builtins
 import collections  # noqa: F401 - pre-imported: after dropping privileges the stdlib may be unreadable
+import encodings.idna  # noqa: F401 - (so that e.g. socket errors are the real ones)
 import functools  # noqa: F401
 import importlib.util
 import itertools  # noqa: F401
