@@ -225,7 +225,10 @@ class Sandbox:
         deadline = time.monotonic() + self.limits.startup_s
         self._send(self._nonce.encode() + b"\n" + frame(self._nonce, setup), deadline)
         ready = self._receive(deadline)
-        self.load_errors = ready.get("load_errors", {}) if isinstance(ready, dict) else {}
+        ready = ready if isinstance(ready, dict) else {}
+        self.load_errors = ready.get("load_errors", {})
+        if isolated and len(ready.get("hidden") or []) < len(self.hide):
+            self.measures[-1] = f"grader files hidden: {len(ready.get('hidden') or [])} of {len(self.hide)} folders"
         return self.load_errors
 
     # --- calls ---------------------------------------------------------------------------
