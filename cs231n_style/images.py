@@ -272,7 +272,7 @@ def save_image(image: Image.Image | torch.Tensor, path: str | os.PathLike, overw
             candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
 
 
-def show_images(images: Sequence, titles: Sequence[str] | None = None, size: float = 4.0):
+def show_images(images: Sequence, titles: Sequence[str] | None = None, size: float = 3.0):
     """Show images side by side in one row (e.g. content | style | result).
 
     Args:
