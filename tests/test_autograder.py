@@ -256,10 +256,12 @@ def test_gradescope_zip_runs_end_to_end_on_a_fake_autograder_root(tmp_path):
 def test_the_release_has_no_solution_code_and_no_autograder(tmp_path):
     release = build_release(tmp_path / "release")
     files = {p.relative_to(release).as_posix() for p in release.rglob("*") if p.is_file()}
-    assert {"README.md", "environment.yml", "pyproject.toml", "notebooks/test_my_functions.py",
-            "cs231n_style/checks.py", "cs231n_style/data/reference_values.npz"} <= files
+    assert {"README.md", "environment.yml", "pyproject.toml", "Makefile", "conftest.py",
+            "notebooks/test_my_functions.py", "cs231n_style/checks.py",
+            "cs231n_style/data/reference_values.npz"} <= files
     assert {f"notebooks/{name}" for name in GRADED} <= files
-    assert not any(f.startswith(("solutions/", "autograder/", "tools/", "tests/")) for f in files)
+    assert not any(f.startswith(("solutions/", "autograder/", "tools/")) for f in files)
+    assert [f for f in files if f.startswith("tests/")] == ["tests/nbval_sanitize.cfg"]  # no hidden tests
     assert len(solution_lines()) >= 8
     assert solution_lines_in(release) == []
     for name in GRADED:  # the student notebooks still hold stubs only
