@@ -11,6 +11,7 @@ The loss functions are arguments, so the code that runs is the student's own.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
@@ -55,6 +56,11 @@ class TransferSettings:
     clamp: float = _option(1.5, "Pixels are clamped to [-clamp, clamp] in normalized space ...")
     clamp_until: int = _option(190, "... before each step until this one (CS231n: 190 of 200).")
     seed: int = _option(0, "Seed of the noise initialization.")
+    memory_format: str = _option(
+        "auto", "Memory layout of the network's activations inside the loop: 'channels_last' (NHWC) is "
+        "much faster on CPUs; 'auto' uses it on the CPU and plain NCHW ('contiguous') on GPUs. The loss "
+        "functions always receive contiguous NCHW tensors, and results agree to float rounding.",
+        choices=("auto", "channels_last", "contiguous"))
 
     def __post_init__(self):
         object.__setattr__(self, "style_layers", tuple(int(i) for i in self.style_layers))
@@ -64,6 +70,8 @@ class TransferSettings:
             problems.append(f"{len(self.style_layers)} style layers but {len(self.style_weights)} style weights")
         if self.init not in ("content", "noise"):
             problems.append(f"init must be 'content' or 'noise', not {self.init!r}")
+        if self.memory_format not in ("auto", "channels_last", "contiguous"):
+            problems.append(f"memory_format must be 'auto', 'channels_last' or 'contiguous', not {self.memory_format!r}")
         if self.optimizer not in ("adam", "lbfgs"):
             problems.append(f"optimizer must be 'adam' or 'lbfgs', not {self.optimizer!r}")
         for name in ("image_size", "style_size"):
@@ -89,12 +97,13 @@ class TransferSettings:
         return max(self.content_layer, *self.style_layers) if self.style_layers else self.content_layer
 
 
-#: CS231n's three example runs: (content image, style image, settings).
+#: CS231n's three example weightings, each paired with a bundled content and style image:
+#: name -> (content image, style image, settings). The first is ``TransferSettings()``.
 EXAMPLE_SETTINGS = {
-    "cat_swirls": ("cat", "swirls", TransferSettings()),
+    "astronaut_dots": ("astronaut", "dots", TransferSettings()),
     "coffee_mosaic": ("coffee", "mosaic", TransferSettings(
         content_weight=3e-2, style_weights=(2e5, 800.0, 12.0, 1.0), tv_weight=2e-2)),
-    "astronaut_marbling": ("astronaut", "marbling", TransferSettings(
+    "cat_swirls": ("cat", "swirls", TransferSettings(
         content_weight=6e-2, style_weights=(3e5, 1e3, 15.0, 3.0), tv_weight=2e-2)),
 }
 
@@ -107,12 +116,16 @@ class LossFunctions:
     * ``gram_matrix(features, normalize=True) -> (N, C, C) tensor``
     * ``style_loss(feats, style_layers, style_targets, style_weights) -> scalar tensor``
     * ``tv_loss(img, tv_weight) -> scalar tensor``
+
+    A function may be left out (``None``) when its term is not used: the content loss when
+    ``content_weight`` is 0, the Gram matrix and style loss when there is no style image, the TV
+    loss when ``tv_weight`` is 0. So texture synthesis runs before the content loss is written.
     """
 
-    content_loss: Callable
-    gram_matrix: Callable
-    style_loss: Callable
-    tv_loss: Callable
+    content_loss: Callable | None = None
+    gram_matrix: Callable | None = None
+    style_loss: Callable | None = None
+    tv_loss: Callable | None = None
 
 
 @dataclass
@@ -145,6 +158,63 @@ class _Stop(Exception):
 
 def _model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
+
+
+# --- Speed: the network runs in channels-last layout, the losses see plain NCHW -------------------
+#
+# A float32 image batch of shape (N, C, H, W) is usually stored "contiguous" (NCHW: all of channel
+# 0, then all of channel 1, ...). "Channels last" (NHWC) stores the C values of each pixel next to
+# each other; the shape stays (N, C, H, W), only ``stride()`` changes. On CPUs, oneDNN's
+# convolutions and PyTorch's max-pooling are much faster in NHWC (measured on a 2-core CPU:
+# SqueezeNet's layers 0-7, forward + backward, 10.5 ms in NCHW, 5.5 ms in NHWC at 192x288;
+# max-pooling's forward pass alone ~15x faster). But students' losses are written for NCHW
+# (``features.view(N, C, -1)`` happens to work on NHWC, ``view(-1)`` and index arithmetic on the
+# storage do not), so the few feature maps the losses read are copied back to contiguous NCHW
+# (tools/benchmark.py measures all of this; docs/benchmark.md has the numbers).
+
+
+def _use_channels_last(memory_format: str, device: torch.device) -> bool:
+    """``settings.memory_format`` -> whether to run the network in channels-last layout."""
+    if memory_format == "auto":
+        return device.type == "cpu"  # measured only on CPUs; NCHW is the safe choice on CUDA and MPS
+    return memory_format == "channels_last"
+
+
+def _network_for(model: nn.Sequential, last: int, channels_last: bool) -> nn.Sequential:
+    """Return ``model[: last + 1]``; in channels-last layout it is a converted *copy* (a few MB), so
+    the caller's model is untouched (a convolution with channels-last weights returns channels-last
+    maps even for an NCHW input, which would break ``view`` in the students' own code later)."""
+    network = model[: last + 1]
+    if channels_last:
+        network = copy.deepcopy(network).to(memory_format=torch.channels_last)
+    return network
+
+
+class _Relayout(torch.autograd.Function):
+    """Copy a tensor to another memory layout; its gradient goes back in the input's layout.
+
+    ``_Relayout.apply(x, torch.contiguous_format)`` is ``x.contiguous()`` for the forward pass.
+    Plain ``x.contiguous()`` would hand the NCHW gradient unchanged to the NHWC network, where
+    adding it to an NHWC gradient (for a layer read by a loss *and* by the next layer) and the
+    ReLU backward then run on mixed layouts, about 10x slower than on one layout; and the image's
+    ``.grad`` would come out NHWC, which ``torch.optim.LBFGS`` (``grad.view(-1)``) rejects.
+
+    Args (of ``apply``):
+        x: a float tensor (N, C, H, W) that is contiguous in NCHW or in NHWC layout.
+        memory_format: ``torch.contiguous_format`` (NCHW) or ``torch.channels_last`` (NHWC).
+
+    Returns:
+        A tensor with the same shape, values, dtype and device, stored in ``memory_format``.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, memory_format: torch.memory_format) -> torch.Tensor:
+        ctx.input_format = torch.contiguous_format if x.is_contiguous() else torch.channels_last
+        return x.contiguous(memory_format=memory_format)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad.contiguous(memory_format=ctx.input_format), None
 
 
 def style_transfer(
@@ -190,18 +260,40 @@ def style_transfer(
     """
     if not isinstance(losses, LossFunctions):
         raise TypeError("losses must be a LossFunctions(content_loss=..., gram_matrix=..., style_loss=..., tv_loss=...).")
+    use_content = settings.content_weight > 0
+    use_style = style_image is not None and len(settings.style_layers) > 0
+    use_tv = settings.tv_weight > 0
+    needed = {"content_loss": use_content, "gram_matrix": use_style, "style_loss": use_style, "tv_loss": use_tv}
+    missing = [name for name, used in needed.items() if used and getattr(losses, name) is None]
+    if missing:
+        raise ValueError(f"These settings need {', '.join(missing)}: pass it in LossFunctions(...), "
+                         "or set its weight to 0 (content_weight, tv_weight) / style_image=None.")
     if settings.deepest_layer >= len(model):
         raise ValueError(f"Layer {settings.deepest_layer} does not exist: the model has layers 0-{len(model) - 1}.")
     device = _model_device(model)
-    last = settings.deepest_layer
+    last = settings.deepest_layer if use_style else settings.content_layer
+    # The layers whose feature maps the losses read: only these are converted back to NCHW.
+    loss_layers = ({settings.content_layer} if use_content else set()) | (set(settings.style_layers) if use_style else set())
+    channels_last = _use_channels_last(settings.memory_format, device)
+    network = _network_for(model, last, channels_last)
 
-    content = preprocess(content_image, settings.image_size).to(device)
+    def loss_features(image: torch.Tensor, up_to: int) -> list[torch.Tensor]:
+        """Feature maps of layers 0..up_to of a normalized NCHW image (1, 3, H, W), as
+        :func:`extract_features` returns them; the maps of ``loss_layers`` are contiguous NCHW."""
+        if not channels_last:
+            return extract_features(image, network, up_to=up_to)
+        feats = extract_features(_Relayout.apply(image, torch.channels_last), network, up_to=up_to)
+        return [_Relayout.apply(f, torch.contiguous_format) if i in loss_layers else f for i, f in enumerate(feats)]
+
+    # .contiguous(): preprocess's tensors can be NHWC-strided views of the decoded image; the image
+    # being optimized must be plain NCHW for students' tv_loss (``view``) and for L-BFGS.
+    content = preprocess(content_image, settings.image_size).to(device).contiguous()
     with torch.no_grad():  # targets are constants: no graph, computed once
-        content_target = extract_features(content, model, up_to=settings.content_layer)[settings.content_layer]
+        content_target = loss_features(content, settings.content_layer)[settings.content_layer] if use_content else None
         style_targets = []
-        if style_image is not None:
+        if use_style:
             style = preprocess(style_image, settings.style_size).to(device)
-            style_feats = extract_features(style, model, up_to=last)
+            style_feats = loss_features(style, last)
             style_targets = [losses.gram_matrix(style_feats[i]) for i in settings.style_layers]
             del style_feats
 
@@ -213,13 +305,15 @@ def style_transfer(
     img.requires_grad_(True)
 
     def loss_terms() -> dict[str, torch.Tensor]:
-        feats = extract_features(img, model, up_to=last)
-        terms = {"content": losses.content_loss(settings.content_weight, feats[settings.content_layer], content_target)}
-        if style_targets:
-            terms["style"] = losses.style_loss(feats, list(settings.style_layers), style_targets, list(settings.style_weights))
-        else:
-            terms["style"] = torch.zeros((), device=device)
-        terms["tv"] = losses.tv_loss(img, settings.tv_weight)
+        feats = loss_features(img, last)
+        zero = torch.zeros((), device=device)
+        terms = {
+            "content": losses.content_loss(settings.content_weight, feats[settings.content_layer], content_target)
+            if use_content else zero,
+            "style": losses.style_loss(feats, list(settings.style_layers), style_targets, list(settings.style_weights))
+            if use_style else zero,
+            "tv": losses.tv_loss(img, settings.tv_weight) if use_tv else zero,
+        }
         terms["total"] = terms["content"] + terms["style"] + terms["tv"]
         return terms
 
@@ -275,14 +369,20 @@ def _run_adam(img, loss_terms, settings: TransferSettings, after_step, stopped) 
 
 def _run_lbfgs(img, loss_terms, settings: TransferSettings, after_step, stopped) -> None:
     """L-BFGS with a strong-Wolfe line search (as in PyTorch's neural style tutorial); each loss
-    evaluation counts as one step. Pixels are clamped once at the end, not during the search."""
+    evaluation counts as one step. Pixels are clamped once at the end, not during the search.
+
+    The run ends when the evaluations are used up, possibly inside a line search, where the image
+    is a trial point whose loss was never computed; so the image ends as the evaluated one with
+    the lowest loss. (L-BFGS reads every loss on the host anyway, so this costs no extra sync.)
+    """
     optimizer = torch.optim.LBFGS([img], lr=1.0, max_iter=settings.num_steps, max_eval=settings.num_steps,
                                   tolerance_grad=0.0, tolerance_change=0.0, history_size=50,
                                   line_search_fn="strong_wolfe")
     evaluations = 0
+    best_loss, best_img = math.inf, img.detach().clone()
 
     def closure():
-        nonlocal evaluations
+        nonlocal evaluations, best_loss
         if evaluations >= settings.num_steps or stopped():
             raise _Stop
         optimizer.zero_grad(set_to_none=True)
@@ -290,6 +390,10 @@ def _run_lbfgs(img, loss_terms, settings: TransferSettings, after_step, stopped)
         terms["total"].backward()
         after_step(evaluations, terms)
         evaluations += 1
+        loss = terms["total"].item()
+        if loss < best_loss:
+            best_loss = loss
+            best_img.copy_(img.detach())
         return terms["total"]
 
     try:
@@ -298,4 +402,6 @@ def _run_lbfgs(img, loss_terms, settings: TransferSettings, after_step, stopped)
     except _Stop:
         pass
     with torch.no_grad():
+        if evaluations > 0:
+            img.copy_(best_img)
         img.clamp_(-settings.clamp, settings.clamp)

@@ -1,0 +1,164 @@
+"""The fast path of ``style_transfer`` computes what a plain loop computes, and feeds the losses NCHW.
+
+``style_transfer`` runs SqueezeNet only up to the deepest layer a loss reads, computes targets once
+without autograd and, on the CPU, runs the network in channels-last (NHWC) layout. These tests
+compare it with the plainest loop there is, written below: all 13 layers, NCHW, every iteration.
+
+Float rounding differs between NHWC and NCHW kernels, and CS231n's Adam (learning rate 3.0, whose
+first steps move each pixel by about +-3 whatever the gradient's size) turns a rounding-level
+difference in a near-zero gradient into a visible pixel difference within a few steps (see
+docs/benchmark.md, "What 'same image' means"). So the NHWC path is compared where rounding stays
+rounding: the losses and the gradient of the first iteration, and a few steps at a small learning
+rate. The NCHW path (``memory_format="contiguous"``) runs the same kernels and must match exactly.
+
+No timing here: tools/benchmark.py measures speed.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import cs231n_style as cs
+
+SIZE = 64  # small images keep this file well under 20 s on a 2-core CPU
+
+
+# CS231n-style solutions. (``features.view(N, C, -1)`` happens to work on NHWC tensors too, but
+# ``view(-1)``, ``.numpy()`` views and hand-written index arithmetic do not: the losses get NCHW.)
+def content_loss(content_weight, content_current, content_original):
+    return content_weight * torch.sum((content_current - content_original) ** 2)
+
+
+def gram_matrix(features, normalize=True):
+    n, c, h, w = features.shape
+    flat = features.view(n, c, h * w)
+    gram = torch.bmm(flat, flat.transpose(1, 2))
+    return gram / (c * h * w) if normalize else gram
+
+
+def style_loss(feats, style_layers, style_targets, style_weights):
+    loss = 0.0
+    for layer, target, weight in zip(style_layers, style_targets, style_weights):
+        loss = loss + weight * torch.sum((gram_matrix(feats[layer]) - target) ** 2)
+    return loss
+
+
+def tv_loss(img, tv_weight):
+    return tv_weight * (torch.sum((img[:, :, 1:] - img[:, :, :-1]) ** 2)
+                        + torch.sum((img[:, :, :, 1:] - img[:, :, :, :-1]) ** 2))
+
+
+LOSSES = cs.LossFunctions(content_loss, gram_matrix, style_loss, tv_loss)
+
+
+def reference_loop(model, settings: cs.TransferSettings) -> tuple[torch.Tensor, list[float], torch.Tensor]:
+    """The plain loop: NCHW, all layers every iteration, CS231n's Adam schedule.
+
+    Returns (image after ``num_steps`` steps, total loss per step, gradient of the first step).
+    """
+    content = cs.preprocess("cat", settings.image_size).contiguous()
+    content_target = cs.extract_features(content, model)[settings.content_layer].clone()
+    style_feats = cs.extract_features(cs.preprocess("swirls", settings.style_size).contiguous(), model)
+    style_targets = [gram_matrix(style_feats[i].clone()) for i in settings.style_layers]
+    img = content.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([img], lr=settings.learning_rate)
+    totals, first_grad = [], None
+    for t in range(settings.num_steps):
+        if t < settings.clamp_until:
+            img.data.clamp_(-settings.clamp, settings.clamp)
+        optimizer.zero_grad()
+        feats = cs.extract_features(img, model)
+        loss = (content_loss(settings.content_weight, feats[settings.content_layer], content_target)
+                + style_loss(feats, settings.style_layers, style_targets, settings.style_weights)
+                + tv_loss(img, settings.tv_weight))
+        loss.backward()
+        if t == settings.decay_at:
+            optimizer = torch.optim.Adam([img], lr=settings.decayed_learning_rate)
+        first_grad = img.grad.clone() if first_grad is None else first_grad
+        optimizer.step()
+        totals.append(loss.item())
+    return img.detach(), totals, first_grad
+
+
+def recording(losses: cs.LossFunctions, seen: list) -> cs.LossFunctions:
+    """Wrap ``losses`` so that every tensor they receive is appended to ``seen`` as (name, tensor)."""
+    def content(weight, current, original):
+        seen.extend([("content_current", current), ("content_original", original)])
+        return losses.content_loss(weight, current, original)
+
+    def gram(features, normalize=True):
+        seen.append(("gram_matrix features", features))
+        return losses.gram_matrix(features, normalize)
+
+    def style(feats, layers, targets, weights):
+        seen.extend((f"style_loss feats[{i}]", feats[i]) for i in layers)
+        return losses.style_loss(feats, layers, targets, weights)
+
+    def tv(img, weight):
+        seen.append(("tv_loss img", img))
+        return losses.tv_loss(img, weight)
+
+    return cs.LossFunctions(content, gram, style, tv)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return cs.load_squeezenet()
+
+
+@pytest.fixture(scope="module")
+def settings():
+    return cs.TransferSettings(image_size=SIZE, style_size=SIZE, num_steps=1, memory_format="channels_last")
+
+
+def test_losses_receive_contiguous_nchw_tensors(model, settings):
+    seen = []
+    cs.style_transfer("cat", "swirls", recording(LOSSES, seen), model, settings.replace(num_steps=2), progress=False)
+    names = {name for name, _ in seen}
+    assert {"content_current", "content_original", "gram_matrix features", "tv_loss img"} <= names
+    assert {f"style_loss feats[{i}]" for i in settings.style_layers} <= names
+    for name, tensor in seen:
+        assert tensor.dim() == 4 and tensor.is_contiguous(), f"{name}: shape {tuple(tensor.shape)}, strides {tensor.stride()}"
+
+
+def test_model_is_left_untouched(model, settings):
+    before = {name: (p.stride(), p.clone()) for name, p in model.named_parameters()}
+    cs.style_transfer("cat", "swirls", LOSSES, model, settings, progress=False)
+    for name, p in model.named_parameters():
+        assert p.stride() == before[name][0] and torch.equal(p, before[name][1]), name
+    assert cs.extract_features(torch.zeros(1, 3, SIZE, SIZE), model)[1].is_contiguous()
+
+
+def test_first_iteration_matches_plain_loop(model, settings):
+    _, reference_totals, reference_grad = reference_loop(model, settings)
+    seen = []
+    result = cs.style_transfer("cat", "swirls", recording(LOSSES, seen), model, settings, progress=False)
+    img = next(tensor for name, tensor in seen if name == "tv_loss img")  # the image being optimized
+    assert result.history["total"][0] == pytest.approx(reference_totals[0], rel=1e-5)
+    scale = reference_grad.abs().max()
+    assert (img.grad - reference_grad).abs().max() <= 1e-4 * scale
+
+
+def test_a_few_steps_match_plain_loop(model, settings):
+    few = settings.replace(num_steps=5, learning_rate=0.01)
+    reference_image, reference_totals, _ = reference_loop(model, few)
+    result = cs.style_transfer("cat", "swirls", LOSSES, model, few, progress=False)
+    assert result.history["total"] == pytest.approx(reference_totals, rel=1e-4)
+    # Adam moves a pixel by at most ~lr per step; a rounding-level gradient near 0 may flip its sign.
+    assert (result.image - reference_image).abs().max() <= 2 * few.learning_rate * few.num_steps
+
+
+def test_nchw_path_is_the_plain_loop_exactly(model, settings):
+    nchw = settings.replace(num_steps=5, memory_format="contiguous")  # CS231n's learning rate 3.0
+    reference_image, reference_totals, _ = reference_loop(model, nchw)
+    result = cs.style_transfer("cat", "swirls", LOSSES, model, nchw, progress=False)
+    assert result.history["total"] == pytest.approx(reference_totals, rel=1e-6)
+    torch.testing.assert_close(result.image, reference_image, rtol=0, atol=1e-5)
+
+
+def test_lbfgs_lowers_the_loss(model, settings):
+    result = cs.style_transfer("cat", "swirls", LOSSES, model, settings.replace(optimizer="lbfgs", num_steps=15),
+                               progress=False)
+    assert min(result.history["total"]) < 0.8 * result.history["total"][0]
+    assert result.image.abs().max() <= settings.clamp

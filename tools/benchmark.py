@@ -1,0 +1,377 @@
+"""Measure the package's style transfer loop against a straightforward one, and against the machine.
+
+Prints, for this machine (CPU unless ``--device`` says otherwise):
+
+1. the machine's dense float32 matmul speed (a 2048 x 2048 ``A @ B``), the yardstick below;
+2. per content size (default 192, 384, 512; style image 512): milliseconds per iteration of
+   (a) a straightforward loop written here as a student would write it after CS231n - every layer
+   of SqueezeNet extracted each iteration, NCHW tensors, targets computed before the loop with
+   autograd on - and (b) :func:`cs231n_style.style_transfer`; their ratio; the FLOPs of one
+   iteration (forward + backward, convolutions *and* Gram matrices); the achieved FLOP/s as a
+   fraction of the matmul speed; and the peak memory;
+3. whether both loops make the same image: the largest and mean pixel difference in [0, 255]
+   units after :func:`cs231n_style.deprocess`, after ``--check-steps`` (200) iterations at the
+   first size, next to the same loop run with one thread instead of two - the size of difference
+   float rounding alone causes (see "What 'same image' means" in docs/benchmark.md);
+4. the loss Adam and L-BFGS reach against wall time;
+5. the wall time of each solution notebook (``solutions/*.ipynb``, run with nbclient).
+
+How things are measured:
+
+* Time: ``time.perf_counter`` around the iterations only (targets excluded for both loops: both
+  compute them once), after a warm-up run; the best of ``--repeats`` runs. On CUDA each run ends
+  with ``torch.cuda.synchronize()``.
+* FLOPs: ``torch.utils.flop_counter.FlopCounterMode`` counts matmuls (``bmm``, the Gram matrices)
+  and convolutions, forward and backward; element-wise work (ReLU, max-pooling, Adam) is not
+  counted. One iteration's FLOPs = FLOPs of a 2-iteration run minus those of a 1-iteration run,
+  so target computation cancels out.
+* Peak memory: each (size, loop) pair runs in a fresh Python process; on the CPU its
+  ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (peak resident set size of the whole process,
+  including Python, torch and the model) and, in brackets, how much that peak grew from just
+  before the first iteration (images, activations, gradients, oneDNN's buffers) are reported;
+  on CUDA ``torch.cuda.max_memory_allocated``.
+* Loss functions: CS231n's reference solutions, loaded from ``solutions/0[1-3]_*.ipynb`` with
+  :func:`cs231n_style.load_functions`.
+
+Usage::
+
+    export CS231N_STYLE_WEIGHTS=/path/to/squeezenet1_1_features.pth
+    python tools/benchmark.py                      # a few minutes on a 2-core laptop CPU
+    python tools/benchmark.py --sizes 192 --steps 10 --check-steps 50 --skip-notebooks   # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import cs231n_style as cs  # noqa: E402
+
+SOLUTIONS = ROOT / "solutions"
+
+
+# --- the loss functions and the two loops -----------------------------------------------------
+
+def load_losses() -> cs.LossFunctions:
+    """The reference solutions of notebooks 1-3, as :class:`cs231n_style.LossFunctions`.
+
+    Raises:
+        FileNotFoundError / LookupError: if the solution notebooks are missing or incomplete.
+    """
+    content = cs.load_functions(SOLUTIONS / "01_content_loss.ipynb", ["content_loss"])
+    style = cs.load_functions(SOLUTIONS / "02_style_loss.ipynb", ["gram_matrix", "style_loss"])
+    tv = cs.load_functions(SOLUTIONS / "03_tv_loss.ipynb", ["tv_loss"])
+    return cs.LossFunctions(content.content_loss, style.gram_matrix, style.style_loss, tv.tv_loss)
+
+
+def straightforward_loop(content_image, style_image, losses: cs.LossFunctions, model, settings: cs.TransferSettings,
+                         threads: int | None = None) -> tuple[torch.Tensor, list[float], float]:
+    """CS231n's style transfer loop, as a student would write it: the baseline.
+
+    Every iteration runs all 13 layers of SqueezeNet on an NCHW image; the targets are computed
+    once before the loop, with autograd on (nothing needs their gradient, but nothing says so).
+    Same settings, seeds and schedule as :func:`cs231n_style.style_transfer` with Adam.
+
+    Args:
+        content_image, style_image: sample names, paths or images (see ``cs.load_image``).
+        losses: the four loss functions.
+        model: SqueezeNet ``features`` from ``cs.load_squeezenet``.
+        settings: only Adam settings with ``init="content"`` are supported.
+        threads: if given, run with this many CPU threads (restored afterwards).
+
+    Returns:
+        (image, total loss per iteration, seconds of the iterations): the image a normalized
+        float32 CPU tensor (1, 3, H, W).
+    """
+    assert settings.optimizer == "adam" and settings.init == "content"
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        device = next(model.parameters()).device
+        content_img = cs.preprocess(content_image, settings.image_size).to(device)
+        feats = cs.extract_features(content_img, model)
+        content_target = feats[settings.content_layer].clone()
+        style_img = cs.preprocess(style_image, settings.style_size).to(device)
+        feats = cs.extract_features(style_img, model)
+        style_targets = [losses.gram_matrix(feats[i].clone()) for i in settings.style_layers]
+
+        img = content_img.clone().requires_grad_(True)
+        optimizer = torch.optim.Adam([img], lr=settings.learning_rate)
+        totals = []
+        _sync(device)
+        start = time.perf_counter()
+        for t in range(settings.num_steps):
+            if t < settings.clamp_until:
+                img.data.clamp_(-settings.clamp, settings.clamp)
+            optimizer.zero_grad()
+            feats = cs.extract_features(img, model)
+            loss = (losses.content_loss(settings.content_weight, feats[settings.content_layer], content_target)
+                    + losses.style_loss(feats, list(settings.style_layers), style_targets, list(settings.style_weights))
+                    + losses.tv_loss(img, settings.tv_weight))
+            loss.backward()
+            if t == settings.decay_at:
+                optimizer = torch.optim.Adam([img], lr=settings.decayed_learning_rate)
+            optimizer.step()
+            totals.append(loss.detach())
+        _sync(device)
+        seconds = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(old_threads)
+    return img.detach().to("cpu", torch.float32), torch.stack(totals).tolist() if totals else [], seconds
+
+
+def package_loop(content_image, style_image, losses, model, settings, threads: int | None = None):
+    """:func:`cs231n_style.style_transfer`, returning what :func:`straightforward_loop` returns."""
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        result = cs.style_transfer(content_image, style_image, losses, model, settings, progress=False)
+    finally:
+        torch.set_num_threads(old_threads)
+    return result.image, result.history["total"], result.seconds
+
+
+LOOPS = {"straightforward": straightforward_loop, "package": package_loop}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+# --- measurements -----------------------------------------------------------------------------
+
+def matmul_flops(device: torch.device, n: int = 2048, repeats: int = 10) -> float:
+    """Dense float32 ``A @ B`` speed of ``device`` in FLOP/s (best of ``repeats``; 2 n^3 FLOPs each)."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    for _ in range(3):
+        a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        a @ b
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
+
+
+def iteration_flops(loop, content_image, style_image, losses, model, settings) -> int:
+    """FLOPs of one iteration (forward + backward) counted by ``FlopCounterMode``: those of a
+    2-iteration run minus those of a 1-iteration run (target computation cancels)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counts = []
+    for steps in (1, 2):
+        with FlopCounterMode(display=False) as counter:
+            loop(content_image, style_image, losses, model, settings.replace(num_steps=steps))
+        counts.append(counter.get_total_flops())
+    return counts[1] - counts[0]
+
+
+def worker(job: dict) -> dict:
+    """Time one loop at one size in this (fresh) process; see the module docstring."""
+    device = cs.get_device(job["device"])
+    losses, model = load_losses(), cs.load_squeezenet(device=device)
+    loop = LOOPS[job["loop"]]
+    settings = cs.TransferSettings(image_size=job["size"], style_size=job["style_size"], num_steps=job["steps"])
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    loop(job["content"], job["style"], losses, model, settings.replace(num_steps=3))  # warm-up
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    seconds = min(loop(job["content"], job["style"], losses, model, settings)[2] for _ in range(job["repeats"]))
+    out = {"ms": 1000 * seconds / job["steps"],
+           "flops": iteration_flops(loop, job["content"], job["style"], losses, model, settings)}
+    if device.type == "cuda":
+        out["memory"] = f"{torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB (cuda max allocated)"
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+        out["memory"] = f"{peak / 1024:.0f} MiB (+{(peak - rss_before) / 1024:.0f})"
+    return out
+
+
+def run_worker(job: dict) -> dict:
+    """Run :func:`worker` in a fresh process, so that its peak memory is its own."""
+    done = subprocess.run([sys.executable, __file__, "--worker", json.dumps(job)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark worker {job} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def pixels(image: torch.Tensor) -> np.ndarray:
+    """A normalized (1, 3, H, W) image as int [0, 255] pixels, via ``cs.deprocess``."""
+    return np.asarray(cs.deprocess(image), dtype=np.int64)
+
+
+def describe_difference(a: torch.Tensor, b: torch.Tensor) -> str:
+    diff = np.abs(pixels(a) - pixels(b))
+    return (f"max {diff.max():3d}, mean {diff.mean():5.2f}, 99th percentile {np.percentile(diff, 99):5.1f}, "
+            f"pixels equal {np.mean(diff == 0):5.1%}")
+
+
+# --- the report -------------------------------------------------------------------------------
+
+def machine_description(device: torch.device) -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+        cpu = f"{names[0]} x {len(names)} logical CPUs" if names else cpu
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"{cs.describe_device(device)}; CPU {cpu}; torch {torch.__version__}; Python {platform.python_version()}; "
+            f"load average {load:.2f} at start")
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def timing_table(args, device, peak: float) -> None:
+    rows = []
+    for size in args.sizes:
+        results = {}
+        for loop in LOOPS:
+            job = {"loop": loop, "size": size, "style_size": args.style_size, "steps": args.steps,
+                   "repeats": args.repeats, "device": str(device), "content": args.content, "style": args.style}
+            results[loop] = run_worker(job)
+        a, b = results["straightforward"], results["package"]
+        for name, r in (("(a) straightforward", a), ("(b) package", b)):
+            achieved = r["flops"] / (r["ms"] / 1000)
+            rows.append([str(size) if name.startswith("(a)") else "", name, f"{r['ms']:.1f}",
+                         f"{a['ms'] / r['ms']:.2f}x" if name.startswith("(b)") else "",
+                         f"{r['flops'] / 1e9:.2f}", f"{achieved / 1e9:.0f} ({achieved / peak:.0%})", r["memory"]])
+        print(f"  size {size} done", file=sys.stderr)
+    print(table(rows, ["content size", "loop", "ms / iteration", "speedup", "GFLOP / iteration",
+                       "GFLOP/s (of matmul)", "peak memory"]))
+
+
+def equality_check(args, device, losses, model) -> None:
+    size = args.sizes[0]
+    settings = cs.TransferSettings(image_size=size, style_size=args.style_size, num_steps=args.check_steps)
+    threads = torch.get_num_threads()
+    for loop in LOOPS.values():  # warm-up: the first run at a size also sets up oneDNN's kernels
+        loop(args.content, args.style, losses, model, settings.replace(num_steps=3))
+    runs = {
+        "straightforward": straightforward_loop(args.content, args.style, losses, model, settings),
+        "package": package_loop(args.content, args.style, losses, model, settings),
+        "package, memory_format='contiguous'": package_loop(
+            args.content, args.style, losses, model, settings.replace(memory_format="contiguous")),
+    }
+    if threads > 1:
+        runs["straightforward, 1 thread"] = straightforward_loop(args.content, args.style, losses, model, settings,
+                                                                 threads=1)
+    base = runs["straightforward"]
+    rows = []
+    for name, (image, totals, seconds) in runs.items():
+        rows.append([name, f"{1000 * seconds / settings.num_steps:.1f}", f"{totals[-1]:.6g}",
+                     "-" if name == "straightforward" else describe_difference(base[0], image)])
+    print(f"Content size {size}, style size {args.style_size}, {settings.num_steps} Adam iterations, "
+          f"{threads} threads unless said:\n")
+    print(table(rows, ["loop", "ms / iteration", "final loss", "pixel difference to the straightforward loop"]))
+    speedup = base[2] / runs["package"][2]
+    print(f"\nSpeedup of the package loop over {settings.num_steps} iterations: {speedup:.2f}x")
+
+
+def optimizer_comparison(args, device, losses, model) -> None:
+    size = args.sizes[0]
+    rows = []
+    for optimizer in ("adam", "lbfgs"):
+        settings = cs.TransferSettings(image_size=size, style_size=args.style_size, num_steps=args.check_steps,
+                                       optimizer=optimizer)
+        result = cs.style_transfer(args.content, args.style, losses, model, settings, progress=False)
+        per_step = result.seconds / len(result.history["total"])
+        best = np.minimum.accumulate(result.history["total"])
+        marks = [int(len(best) * f) - 1 for f in (0.1, 0.25, 0.5, 1.0)]
+        rows.append([optimizer] + [f"{best[i]:.4g} @ {per_step * (i + 1):.1f} s" for i in marks]
+                    + [f"{result.history['total'][-1]:.4g}"])
+    print(f"Content size {size}, {args.check_steps} loss evaluations each (one per Adam step; L-BFGS also "
+          "spends evaluations on its line search). Best total loss so far @ wall time:\n")
+    print(table(rows, ["optimizer", "10% of evaluations", "25%", "50%", "100%", "last evaluation's loss"]))
+
+
+def notebook_times(args) -> None:
+    notebooks = sorted(SOLUTIONS.glob("*.ipynb"))
+    if args.skip_notebooks:
+        print("Skipped (--skip-notebooks).")
+        return
+    if not notebooks:
+        print(f"No solution notebooks in {SOLUTIONS} yet: skipped.")
+        return
+    import nbclient
+    import nbformat
+
+    rows = []
+    for path in notebooks:
+        notebook = nbformat.read(path, as_version=4)
+        start = time.perf_counter()
+        try:
+            nbclient.NotebookClient(notebook, timeout=1800, kernel_name="python3",
+                                    resources={"metadata": {"path": str(path.parent)}}).execute()
+            status = "ok"
+        except Exception as error:  # a failing notebook is reported, not fatal
+            status = f"FAILED: {type(error).__name__}: {str(error).strip().splitlines()[-1][:80]}"
+        rows.append([path.name, f"{time.perf_counter() - start:.1f}", status])
+    print(table(rows, ["notebook", "wall time (s)", "status"]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[192, 384, 512],
+                        help="content image sizes (shorter side, pixels) to time; the first one is also "
+                             "used for the equality check and the optimizer comparison")
+    parser.add_argument("--style-size", type=int, default=512, help="style image size (shorter side, pixels)")
+    parser.add_argument("--steps", type=int, default=20, help="iterations per timing run")
+    parser.add_argument("--repeats", type=int, default=2, help="timing runs per measurement; the best counts")
+    parser.add_argument("--check-steps", type=int, default=200,
+                        help="iterations of the equality check and of the Adam / L-BFGS comparison")
+    parser.add_argument("--content", default="cat", help="content image: sample name or path")
+    parser.add_argument("--style", default="swirls", help="style image: sample name or path")
+    parser.add_argument("--device", default="cpu", help="'cpu', 'cuda', 'mps' (default: cpu)")
+    parser.add_argument("--skip-notebooks", action="store_true", help="do not run the solution notebooks")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return
+
+    device = cs.get_device(args.device)
+    losses, model = load_losses(), cs.load_squeezenet(device=device)
+    print(f"# Style transfer benchmark, {time.strftime('%Y-%m-%d %H:%M')}\n")
+    print(f"Machine: {machine_description(device)}\n")
+    peak = matmul_flops(device)
+    print(f"Dense float32 matmul (2048 x 2048): {peak / 1e9:.0f} GFLOP/s\n")
+    print(f"## Time per iteration (style size {args.style_size}, {args.steps} iterations, best of {args.repeats})\n")
+    timing_table(args, device, peak)
+    print("\n## Same image?\n")
+    equality_check(args, device, losses, model)
+    print("\n## Adam vs L-BFGS\n")
+    optimizer_comparison(args, device, losses, model)
+    print("\n## Solution notebooks\n")
+    notebook_times(args)
+
+
+if __name__ == "__main__":
+    main()
