@@ -198,7 +198,8 @@ def preprocess(image: str | os.PathLike | Image.Image | np.ndarray, size: int | 
         transforms.ToDtype(torch.float32, scale=True),
         transforms.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD),
     ]
-    return transforms.Compose(steps)(load_image(image)).unsqueeze(0)
+    # ToImage keeps Pillow's pixel-interleaved memory (channels-last strides); store it as NCHW
+    return transforms.Compose(steps)(load_image(image)).unsqueeze(0).contiguous()
 
 
 def deprocess(tensor: torch.Tensor) -> Image.Image:

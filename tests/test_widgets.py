@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import io
+import threading
 import time
 from pathlib import Path
 
@@ -135,16 +136,24 @@ def test_run_uses_exactly_the_settings_set(panel, losses, model):
     assert "done" in panel.status.value
 
 
-def test_moving_sliders_during_a_run_does_not_change_it(panel):
+def test_moving_sliders_during_a_run_does_not_change_it(losses, model, tmp_path):
+    gate = threading.Event()  # holds the run at its first step, so it is surely still going
+
+    def gated_tv_loss(img, tv_weight):
+        gate.wait(timeout=30)
+        return losses.tv_loss(img, tv_weight)
+
+    panel = StyleTransferPanel(dataclasses.replace(losses, tv_loss=gated_tv_loss), model, settings=TINY,
+                               save_dir=tmp_path)
     panel.num_steps.value = 60
     panel.run_button.click()
-    wait_until(lambda: panel.progress.value >= 2)
     panel.content_weight.value = 7.0
     panel.tv_weight.value = 1e-4
     panel.image_size.value = 64
     panel.num_steps.value = 5
     panel.run_button.click()  # a second Run while running is refused, not queued
     assert "press Stop first" in panel.status.value
+    gate.set()
     run = panel.wait(timeout=30)
     assert len(panel.runs) == 1 and panel.error is None
     assert run.settings == TINY.replace(num_steps=60)
