@@ -517,5 +517,5 @@ def test_show_images_accepts_png_bytes_via_pil():
 
 def test_preprocess_returns_a_standard_nchw_tensor():
     """Students may call .view() on it (and L-BFGS does on gradients): NCHW-contiguous, not channels-last."""
-    x = cs.preprocess("cat", size=64)
+    x = preprocess("cat", size=64)
     assert x.is_contiguous() and x.stride()[-1] == 1
