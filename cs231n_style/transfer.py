@@ -285,8 +285,8 @@ def style_transfer(
         feats = extract_features(_Relayout.apply(image, torch.channels_last), network, up_to=up_to)
         return [_Relayout.apply(f, torch.contiguous_format) if i in loss_layers else f for i, f in enumerate(feats)]
 
-    # .contiguous(): preprocess's tensors can be NHWC-strided views of the decoded image; the image
-    # being optimized must be plain NCHW for students' tv_loss (``view``) and for L-BFGS.
+    # The image being optimized must be plain NCHW for students' tv_loss (``view``) and for L-BFGS
+    # (``grad.view(-1)``); preprocess returns it so, and .contiguous() keeps that true for any device.
     content = preprocess(content_image, settings.image_size).to(device).contiguous()
     with torch.no_grad():  # targets are constants: no graph, computed once
         content_target = loss_features(content, settings.content_layer)[settings.content_layer] if use_content else None
