@@ -283,16 +283,14 @@ def drop_solution_only_cells(nb, context: dict):
 
 
 def clear_outputs_except_checks(nb, context: dict):
-    """Step: clear outputs and counts, keeping the stored output of check cells for nbval."""
+    """Step: clear outputs and counts, keeping the stored output of check cells for nbval.
+
+    A check cell keeps its execution count too: nbval treats a cell without one as never run, and
+    refuses one that has outputs ("Unrun reference cell has outputs").
+    """
     for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        cell.execution_count = None
-        if is_check_cell(cell):
-            for output in cell.outputs:
-                if "execution_count" in output:
-                    output.execution_count = None
-        else:
+        if cell.cell_type == "code" and not is_check_cell(cell):
+            cell.execution_count = None
             cell.outputs = []
     return nb
 
