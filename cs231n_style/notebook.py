@@ -2,13 +2,14 @@
 
 One mechanism finds student code everywhere: later notebooks reuse earlier ones' functions, the
 unit tests load them, and the autograder extracts them - all through :func:`extract_functions`.
-It reads only top-level ``import`` statements and ``def`` blocks; it never runs a notebook's other
-cells (no 200-step style transfer just to get a function).
+It reads only top-level ``import`` statements, ``def`` blocks and literal constants; it never runs a
+notebook's other statements (no 200-step style transfer just to get a function).
 
 Cell roles live in one namespaced metadata block, ``cell.metadata["cs231n_style"]["role"]``, read
 only through the ``is_...`` predicates below (nbgrader keeps its roles the same way):
 
-* ``"solution"``: a cell defining functions the student writes; its code between
+* ``"solution"``: a cell defining functions the student writes (reported as "tagged cell" in
+  :attr:`ExtractedCode.origin`); its code between
   ``### BEGIN SOLUTION`` and ``### END SOLUTION`` (nbgrader's markers) becomes a stub;
 * ``"check"``: a check cell; its expected output is kept in student notebooks, for nbval;
 * ``"solution-only"``: dropped from student notebooks.
@@ -118,9 +119,11 @@ class ExtractedCode:
             notebook order.
         functions: function name -> source of its top-level ``def`` block (the last definition
             wins, as when the notebook runs top to bottom).
-        helpers: other top-level ``def`` blocks in the same cells (helpers a student wrote).
+        helpers: other top-level ``def`` blocks (helpers a student wrote) and assignments of
+            literal constants (``EPS = 1e-8``), by name.
         problems: function name -> why it could not be found (missing, syntax error, ...).
-        origin: name -> ``"tagged cell"`` or ``"found by name"``, how each was located.
+        origin: name -> ``"tagged cell"`` if its winning definition is in a cell tagged "solution",
+            else ``"found by name"``.
     """
 
     imports: list[str] = field(default_factory=list)
@@ -135,19 +138,36 @@ class ExtractedCode:
         return "\n\n".join(parts) + "\n"
 
 
-def extract_functions(notebook, names: Iterable[str] = STUDENT_FUNCTIONS) -> ExtractedCode:
-    """Find the source of the named functions, and the imports they need, in a notebook.
+def _is_constant(node: ast.stmt) -> bool:
+    """``NAME = literal`` (numbers, strings, tuples of them...), e.g. ``EPS = 1e-8``."""
+    if not isinstance(node, (ast.Assign, ast.AnnAssign)) or node.value is None:
+        return False
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    try:
+        ast.literal_eval(node.value)
+    except ValueError:
+        return False
+    return all(isinstance(target, ast.Name) for target in targets)
 
-    Cells tagged ``"solution"`` are searched first; a function not found there (a student
-    deleted the tag, or moved the code) is looked for by name in every code cell.
+
+def extract_functions(notebook, names: Iterable[str] = STUDENT_FUNCTIONS) -> ExtractedCode:
+    """Find the source of the named functions, and what they may need, in a notebook.
+
+    Every code cell is read in order, as if the notebook ran top to bottom: the *last* top-level
+    ``def`` of a name wins, wherever it is (a student may leave the stub and write the function in
+    a new cell below; a deleted cell tag changes nothing). Besides the named functions, the
+    result holds every top-level ``import``, every other top-level ``def`` (helpers) and every
+    top-level assignment of a literal constant (``EPS = 1e-8``). Nothing else in the notebook -
+    no other statement - is kept or run.
 
     Args:
         notebook: a path to a ``.ipynb`` file or an ``nbformat.NotebookNode``.
         names: the function names to find.
 
     Returns:
-        An :class:`ExtractedCode`; ``problems`` names every function that was not found or sits
-        in a cell that does not parse. Nothing is executed.
+        An :class:`ExtractedCode`; ``problems`` names every function that was not found, or whose
+        only definition sits in a cell that does not parse. ``origin`` says whether the winning
+        definition is in a cell tagged "solution". Nothing is executed.
 
     Raises:
         FileNotFoundError, ValueError: as :func:`read_notebook`.
@@ -155,44 +175,32 @@ def extract_functions(notebook, names: Iterable[str] = STUDENT_FUNCTIONS) -> Ext
     nb = read_notebook(notebook) if isinstance(notebook, (str, os.PathLike)) else notebook
     names = list(names)
     found = ExtractedCode()
-    code_cells = [cell for cell in nb.cells if cell.get("cell_type") == "code"]
-    tagged = [cell for cell in code_cells if is_solution_cell(cell)]
-
-    def scan(cells, wanted: set[str], how: str) -> None:
-        for cell in cells:
-            source = _python_lines(cell.source)
-            try:
-                tree = ast.parse(source)
-            except SyntaxError as error:
-                for name in wanted:
-                    if re.search(rf"^\s*def\s+{re.escape(name)}\s*\(", source, re.MULTILINE):
-                        found.problems[name] = (
-                            f"the cell defining {name} has a syntax error (line {error.lineno}: {error.msg})"
-                        )
-                continue
-            for node in tree.body:
-                text = ast.get_source_segment(source, node)
-                if isinstance(node, ast.FunctionDef):
-                    if node.decorator_list:  # keep decorators with the def
-                        start = node.decorator_list[0].lineno - 1
-                        text = "\n".join(source.splitlines()[start:node.end_lineno])
-                    if node.name in wanted:
-                        found.functions[node.name] = text
-                        found.origin[node.name] = how
-                        found.problems.pop(node.name, None)
-                    elif how == "tagged cell" and node.name not in names:
-                        found.helpers[node.name] = text
-
-    for cell in code_cells:  # the imports of every cell: the functions may need any of them
+    for cell in (cell for cell in nb.cells if cell.get("cell_type") == "code"):
+        source = _python_lines(cell.source)
         try:
-            tree = ast.parse(_python_lines(cell.source))
-        except SyntaxError:
+            tree = ast.parse(source)
+        except SyntaxError as error:  # the cell would not run: earlier definitions stand
+            for name in names:
+                if name not in found.functions and re.search(rf"^\s*def\s+{re.escape(name)}\s*\(", source, re.M):
+                    found.problems[name] = f"the cell defining {name} has a syntax error (line {error.lineno}: {error.msg})"
             continue
-        found.imports += [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
-    scan(tagged, set(names), "tagged cell")
-    missing = {name for name in names if name not in found.functions}
-    if missing:
-        scan(code_cells, missing, "found by name")
+        for node in tree.body:
+            text = ast.get_source_segment(source, node)
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                found.imports.append(ast.unparse(node))
+            elif _is_constant(node):
+                for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                    found.helpers[target.id] = text
+            elif isinstance(node, ast.FunctionDef):
+                if node.decorator_list:  # keep decorators with the def
+                    start = node.decorator_list[0].lineno - 1
+                    text = "\n".join(source.splitlines()[start:node.end_lineno])
+                if node.name in names:
+                    found.functions[node.name] = text
+                    found.origin[node.name] = "tagged cell" if is_solution_cell(cell) else "found by name"
+                    found.problems.pop(node.name, None)
+                else:
+                    found.helpers[node.name] = text
     for name in names:
         if name not in found.functions and name not in found.problems:
             found.problems[name] = f"no function named {name!r} was found (was it renamed or deleted?)"
@@ -202,7 +210,8 @@ def extract_functions(notebook, names: Iterable[str] = STUDENT_FUNCTIONS) -> Ext
 def load_functions(notebook: str | os.PathLike, names: Iterable[str] = STUDENT_FUNCTIONS) -> types.SimpleNamespace:
     """Import the named functions from a notebook, as if it were a module.
 
-    Only the notebook's top-level imports and ``def`` blocks run (see :func:`extract_functions`),
+    Only the notebook's top-level imports, ``def`` blocks and literal constants run (see
+    :func:`extract_functions`),
     in a fresh module, so a later notebook can reuse an earlier one's functions::
 
         content_loss = load_functions("01_content_loss.ipynb", ["content_loss"]).content_loss
@@ -295,6 +304,17 @@ def clear_outputs_except_checks(nb, context: dict):
     return nb
 
 
+EXPECTED_OUTPUT_NOTE = "# The output below is what a correct function prints. Run this cell to check yours."
+
+
+def explain_expected_outputs(nb, context: dict):
+    """Step: say in each check cell that its stored output is the *expected* one, not a result."""
+    for cell in nb.cells:
+        if is_check_cell(cell) and not cell.source.startswith(EXPECTED_OUTPUT_NOTE):
+            cell.source = EXPECTED_OUTPUT_NOTE + "\n" + cell.source
+    return nb
+
+
 def mark_generated(nb, context: dict):
     """Step: record in the notebook's metadata where it came from (a "generated" banner)."""
     nb.metadata[_METADATA_KEY] = {
@@ -309,6 +329,7 @@ STUDENT_STEPS: list[Step] = [
     drop_solution_only_cells,
     replace_solutions_with_stubs,
     clear_outputs_except_checks,
+    explain_expected_outputs,
     mark_generated,
 ]
 

@@ -61,6 +61,7 @@ def test_student_notebook_has_no_solution_code_and_only_check_outputs(path):
             assert "nbval-check-output" in cell.metadata.get("tags", [])
             text = "".join(o.get("text", "") for o in cell.outputs)
             assert "PASS" in text and "FAIL" not in text
+            assert cell.source.startswith(cs.notebook.EXPECTED_OUTPUT_NOTE)  # not mistaken for a result
         else:
             assert cell.outputs == [] and cell.execution_count is None
     assert student.metadata["cs231n_style"]["generated_from"] == f"solutions/{path.name}"
@@ -149,3 +150,22 @@ def test_generator_does_not_modify_its_input():
     before = copy.deepcopy(solution)
     cs.make_student_notebook(solution, "solutions/x.ipynb")
     assert solution == before
+
+
+def test_a_later_definition_in_an_untagged_cell_wins_as_in_jupyter(tmp_path):
+    """A student who leaves the stub and writes the function in a new cell below gets their code."""
+    stub = 'def content_loss(w, a, b):\n    raise NotImplementedError("content_loss is not implemented yet")'
+    nb = _notebook("import torch", stub, role="solution")
+    nb.cells.append(new_code_cell("def content_loss(w, a, b):\n    return w * (a - b) ** 2"))
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    assert cs.load_functions(path, ["content_loss"]).content_loss(2, 3, 1) == 8
+    assert cs.extract_functions(path, ["content_loss"]).origin["content_loss"] == "found by name"
+
+
+def test_literal_constants_come_along_but_no_other_statements(tmp_path):
+    nb = _notebook("import torch\nSCALE = 2.0\nLAYERS: tuple = (1, 4)\nboom = 1 / 0\nprint('side effect')",
+                   "def tv_loss(img, w):\n    return w * SCALE * len(LAYERS)")
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    assert cs.load_functions(path, ["tv_loss"]).tv_loss(None, 3) == 12.0  # 1 / 0 never ran
