@@ -1,4 +1,4 @@
-"""Run style transfer headless and write a PNG: ``python -m cs231n_style --help``.
+"""Run style transfer headless and write a PNG: python -m cs231n_style --help.
 
 The loss functions come from notebooks (by default ``solutions/`` when it exists, else the
 student's ``notebooks/``), loaded with :func:`cs231n_style.load_functions`. Every option of
@@ -48,8 +48,9 @@ def load_loss_functions(folder: str | Path) -> LossFunctions:
 def build_parser() -> argparse.ArgumentParser:
     """The command line: images, output, device, functions folder, and every TransferSettings field."""
     parser = argparse.ArgumentParser(prog="python -m cs231n_style", description=__doc__.splitlines()[0])
-    parser.add_argument("--content", default="cat", help=f"content image: a path or a sample {sorted(SAMPLE_IMAGES)}")
-    parser.add_argument("--style", default="swirls", help="style image: a path or a sample name")
+    parser.add_argument("--content", default=None,
+                        help=f"content image: a path or a sample {sorted(SAMPLE_IMAGES)} (default: cat)")
+    parser.add_argument("--style", default=None, help="style image: a path or a sample name (default: swirls)")
     parser.add_argument("--output", default="outputs/result.png", help="PNG to write (never overwritten: a free name is used)")
     parser.add_argument("--example", choices=sorted(EXAMPLE_SETTINGS),
                         help="start from one of CS231n's example weightings (and its images, unless given)")
@@ -70,13 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    base = TransferSettings()
-    content, style = args.content, args.style
+    base, content, style = TransferSettings(), "cat", "swirls"
     if args.example:
-        example_content, example_style, base = EXAMPLE_SETTINGS[args.example]
-        given = set(argv if argv is not None else sys.argv[1:])
-        content = args.content if "--content" in given else example_content
-        style = args.style if "--style" in given else example_style
+        content, style, base = EXAMPLE_SETTINGS[args.example]
+    content, style = args.content or content, args.style or style
+    if Path(args.output).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"):
+        print(f"error: --output must end in .png (or .jpg), not {args.output!r}.", file=sys.stderr)
+        return 2
     changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(TransferSettings)
                if getattr(args, f.name) is not None}
     try:
@@ -94,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     total = result.history["total"]
     path = save_image(result.image, args.output)
-    print(f"total loss {total[0]:.4g} -> {total[-1]:.4g} in {result.seconds:.1f} s; wrote {path}")
+    summary = f"total loss {total[0]:.4g} -> {total[-1]:.4g}" if total else "no steps run"
+    print(f"{summary} in {result.seconds:.1f} s; wrote {path}")
     return 0
 
 

@@ -200,12 +200,15 @@ def diagnose_exception(name: str, type_name: str, text: str, shapes: str = "", w
     hint = ""
     if "in-place" in text or "inplace" in text:
         hint = " Don't modify the inputs in place (e.g. x /= n or x.add_()); compute new tensors."
-    elif "view size is not compatible" in text:
+    elif "view size is not compatible" in text and "reshape" not in text:
         hint = " Use .reshape(...) instead of .view(...)."
     elif "is invalid for input of size" in text or "size mismatch" in text or "must match the size" in text:
         hint = f" The tensor inputs here have shapes {shapes}: a size in a reshape or product does not fit them."
         if name == "gram_matrix":
             hint += " Keep the batch axis N: reshape to (N, C, H*W)."
+        elif name == "style_loss":
+            hint += (" Index the feature maps by layer number, feats[style_layers[i]], not feats[i]; "
+                     "style_targets[i] and style_weights[i] go with style_layers[i].")
     return "error", f"{name}: FAIL - it raised {type_name}: {text}.{hint}{where}"
 
 
@@ -328,7 +331,14 @@ def _student_line(error: BaseException) -> str:
 
 def _call(name: str, fn: Callable, *args):
     """Call the student's function, turning exceptions into verdicts."""
-    shapes = ", ".join(str(tuple(a.shape)) for a in args if isinstance(a, torch.Tensor))
+    def describe(arg) -> str | None:
+        if isinstance(arg, torch.Tensor):
+            return str(tuple(arg.shape))
+        if isinstance(arg, (list, tuple)) and arg and all(isinstance(a, torch.Tensor) for a in arg):
+            return "a list of " + ", ".join(str(tuple(a.shape)) for a in arg)
+        return None
+
+    shapes = "; ".join(d for d in map(describe, args) if d is not None)
     try:
         return fn(*args)
     except Exception as error:  # a student's bug can raise anything: report it, don't crash

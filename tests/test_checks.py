@@ -263,3 +263,17 @@ def test_check_signatures_match_their_docstrings():
     solution = cs.load_functions(ROOT / "solutions" / "02_style_loss.ipynb", ["gram_matrix", "style_loss"])
     assert list(inspect.signature(solution.style_loss).parameters) == ["feats", "style_layers", "style_targets", "style_weights"]
     assert list(inspect.signature(solution.gram_matrix).parameters) == ["features", "normalize"]
+
+
+def _style_indexed_by_position(feats, layers, targets, weights):
+    return sum(w * ((gram_matrix(feats[i]) - t) ** 2).sum() for i, (t, w) in enumerate(zip(targets, weights)))
+
+
+def test_style_loss_indexing_by_position_is_explained(capsys):
+    message = _check(cs.check_style_loss, _style_indexed_by_position, capsys)
+    assert "feats[style_layers[i]]" in message and "a list of (1, 8, 9, 12)" in message
+
+
+def test_view_hint_is_not_repeated(capsys):
+    message = _check(cs.check_gram_matrix, lambda f, normalize=True: gram_matrix(f.transpose(2, 3).view(*f.shape), normalize), capsys)
+    assert message.count("reshape") == 1

@@ -1,0 +1,36 @@
+"""The headless command, ``python -m cs231n_style``: writes a PNG, never overwrites, clear errors."""
+
+from pathlib import Path
+
+from PIL import Image
+
+from cs231n_style.__main__ import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--image-size", "32", "--style-size", "32", "--num-steps", "3", "--functions", str(ROOT / "solutions")]
+
+
+def test_writes_a_png_and_never_overwrites(tmp_path, capsys):
+    out = tmp_path / "result.png"
+    assert main(["--content", "coffee", "--style", "mosaic", "--output", str(out), *TINY]) == 0
+    assert main(["--example", "cat_swirls", "--content=coffee", "--output", str(out), *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "coffee + mosaic" in printed and "coffee + swirls" in printed  # --content=X beats the example's
+    first, second = Image.open(out), Image.open(tmp_path / "result-1.png")
+    assert first.size == second.size and min(first.size) == 32
+
+
+def test_every_setting_is_an_option_with_its_help():
+    text = build_parser().format_help()
+    for option in ("--content-weight", "--style-layers", "--tv-weight", "--optimizer", "--memory-format"):
+        assert option in text
+    assert "Weight of the total variation loss" in text
+
+
+def test_errors_are_messages_not_tracebacks(tmp_path, capsys):
+    assert main(["--output", str(tmp_path / "x.txt"), *TINY]) == 2
+    assert main(["--content", str(tmp_path / "missing.jpg"), "--output", str(tmp_path / "r.png"), *TINY]) == 2
+    assert main(["--output", str(tmp_path / "r.png"), *TINY[:-1], str(ROOT / "notebooks")]) == 1
+    err = capsys.readouterr().err
+    assert "must end in .png" in err and "No image file" in err and "not implemented yet" in err
+    assert not list(tmp_path.glob("*.png"))
