@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import nn
@@ -27,6 +28,17 @@ from .features import extract_features
 from .images import deprocess, preprocess
 
 __all__ = ["TransferSettings", "TransferResult", "LossFunctions", "EXAMPLE_SETTINGS", "style_transfer"]
+
+
+def _integer(value) -> int:
+    """``value`` as an int if it is a whole number (1, 4.0, np.int64(6)); else ValueError."""
+    if isinstance(value, bool) or not float(value).is_integer():
+        raise ValueError(f"{value!r} is not a whole number")
+    return int(value)
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _option(default, help: str, **choices):
@@ -63,11 +75,23 @@ class TransferSettings:
         choices=("auto", "channels_last", "contiguous"))
 
     def __post_init__(self):
-        object.__setattr__(self, "style_layers", tuple(int(i) for i in self.style_layers))
-        object.__setattr__(self, "style_weights", tuple(float(w) for w in self.style_weights))
         problems = []
+        for name in ("style_layers", "style_weights"):
+            if isinstance(getattr(self, name), (str, bytes)):
+                problems.append(f"{name} must be a sequence of numbers such as (1, 4, 6, 7), not a string")
+        if not problems:
+            try:
+                object.__setattr__(self, "style_layers", tuple(_integer(i) for i in self.style_layers))
+                object.__setattr__(self, "style_weights", tuple(float(w) for w in self.style_weights))
+            except (TypeError, ValueError) as error:
+                problems.append(f"style layers must be integers and style weights numbers ({error})")
+        if problems:
+            raise ValueError("Invalid style transfer settings: " + "; ".join(problems) + ".")
         if len(self.style_layers) != len(self.style_weights):
             problems.append(f"{len(self.style_layers)} style layers but {len(self.style_weights)} style weights")
+        for name, value in (("content_layer", self.content_layer), *(("style layer", i) for i in self.style_layers)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
+                problems.append(f"{name} must be a layer index >= 0 (see cs.describe_layers), not {value!r}")
         if self.init not in ("content", "noise"):
             problems.append(f"init must be 'content' or 'noise', not {self.init!r}")
         if self.memory_format not in ("auto", "channels_last", "contiguous"):
@@ -75,15 +99,21 @@ class TransferSettings:
         if self.optimizer not in ("adam", "lbfgs"):
             problems.append(f"optimizer must be 'adam' or 'lbfgs', not {self.optimizer!r}")
         for name in ("image_size", "style_size"):
-            if getattr(self, name) < 16:
-                problems.append(f"{name} must be at least 16 pixels, not {getattr(self, name)}")
-        if self.num_steps < 0:
-            problems.append(f"num_steps must be >= 0, not {self.num_steps}")
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 32:
+                problems.append(f"{name} must be a whole number of pixels >= 32, not {value!r}")
+        for name in ("num_steps", "decay_at", "clamp_until", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
+                problems.append(f"{name} must be a whole number >= 0, not {value!r}")
         for name in ("content_weight", "tv_weight"):
-            if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
+            if not _finite(getattr(self, name)) or getattr(self, name) < 0:
                 problems.append(f"{name} must be a finite number >= 0, not {getattr(self, name)}")
         if any(not math.isfinite(w) or w < 0 for w in self.style_weights):
             problems.append(f"style weights must be finite numbers >= 0, not {self.style_weights}")
+        for name in ("learning_rate", "decayed_learning_rate", "clamp"):
+            if not _finite(getattr(self, name)) or getattr(self, name) <= 0:
+                problems.append(f"{name} must be a finite number > 0, not {getattr(self, name)}")
         if problems:
             raise ValueError("Invalid style transfer settings: " + "; ".join(problems) + ".")
 
@@ -268,6 +298,9 @@ def style_transfer(
     if missing:
         raise ValueError(f"These settings need {', '.join(missing)}: pass it in LossFunctions(...), "
                          "or set its weight to 0 (content_weight, tv_weight) / style_image=None.")
+    if not (use_content or use_style or use_tv):
+        raise ValueError("Nothing to optimize: content_weight and tv_weight are 0 and there is no style "
+                         "term (style_image=None or no style layers).")
     if settings.deepest_layer >= len(model):
         raise ValueError(f"Layer {settings.deepest_layer} does not exist: the model has layers 0-{len(model) - 1}.")
     device = _model_device(model)

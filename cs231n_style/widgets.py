@@ -285,7 +285,7 @@ class StyleTransferPanel:
         self.style_weights: list[widgets.FloatLogSlider] = []
         self.style_box = widgets.VBox()
         self.tv_weight = _log_slider("tv_weight", 1.0, "TV weight")
-        self.image_size = widgets.IntSlider(value=192, min=16, max=512, step=16, description="image size (px)",
+        self.image_size = widgets.IntSlider(value=192, min=32, max=512, step=16, description="image size (px)",
                                             tooltip=_help("image_size"), continuous_update=False, style=wide,
                                             layout=widgets.Layout(width="440px"))
         self.num_steps = widgets.IntSlider(value=200, min=0, max=1000, step=10, description="steps",

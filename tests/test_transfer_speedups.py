@@ -16,6 +16,8 @@ No timing here: tools/benchmark.py measures speed.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -162,3 +164,25 @@ def test_lbfgs_lowers_the_loss(model, settings):
                                progress=False)
     assert min(result.history["total"]) < 0.8 * result.history["total"][0]
     assert result.image.abs().max() <= settings.clamp
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"content_layer": -1}, "content_layer must be a layer index >= 0"),
+    ({"style_layers": (-1,), "style_weights": (1.0,)}, "style layer must be a layer index >= 0"),
+    ({"image_size": 100.5}, "image_size must be a whole number of pixels"),
+    ({"style_size": 8}, "style_size must be a whole number of pixels >= 32"),
+    ({"learning_rate": -1.0}, "learning_rate must be a finite number > 0"),
+    ({"clamp": float("nan")}, "clamp must be a finite number > 0"),
+    ({"style_weights": "1234"}, "not a string"),
+    ({"num_steps": 2.5}, "num_steps must be a whole number"),
+    ({"style_layers": (1, 4), "style_weights": (1.0,)}, "2 style layers but 1 style weights"),
+])
+def test_bad_settings_are_refused_with_a_clear_message(changes, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
+        cs.TransferSettings(**changes)
+
+
+def test_nothing_to_optimize_is_an_error_not_an_autograd_crash(model):
+    settings = cs.TransferSettings(content_weight=0.0, tv_weight=0.0, image_size=32, num_steps=1)
+    with pytest.raises(ValueError, match="Nothing to optimize"):
+        cs.style_transfer("cat", None, cs.LossFunctions(), model, settings)
