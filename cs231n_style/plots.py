@@ -74,6 +74,6 @@ def plot_loss_history(history: dict[str, Sequence[float]], title: str = "", ax=N
     ax.set_ylabel("loss")
     ax.set_title(title)
     if ax.get_lines():
-        ax.legend()
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)  # outside: curves start high
     ax.figure.tight_layout()
     return ax
