@@ -1,20 +1,37 @@
 """The autograder's command line.
 
     python -m autograder grade SUBMISSION [--out DIR] [--seed N] [--rubric FILE]
-    python -m autograder batch DIR --csv gradebook.csv [--jobs N] [--out DIR]
+    python -m autograder batch DIR --csv gradebook.csv [--jobs N] [--out DIR] [--seed N]
     python -m autograder gradescope-zip OUT.zip [--rubric FILE]
     python -m autograder release OUT_DIR
     python -m autograder gradescope [--root /autograder]      (what run_autograder calls)
 
 A submission is a notebook, a folder of the course notebooks, or a .zip of them. In ``batch``,
-each entry of DIR (a notebook, a folder or a .zip) is one submission.
+each entry of DIR (a notebook, a folder or a .zip) is one submission. Every submission's hidden
+inputs come from the same seed, the rubric's ``[grading] seed`` unless ``--seed`` is given.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
+
+
+def summary_lines(result, path: Path, width: int = 160) -> list[str]:
+    """What ``grade`` prints: the score (2 decimals), then one line per failed test, its feedback's
+    first line cut at a word boundary to about ``width`` characters (the report has it in full)."""
+    from .report import format_points
+
+    lines = [f"{result.submission}: {format_points(result.score)} / {format_points(result.max_score)} "
+             f"in {result.execution_time:.1f} s -> {path} and {path.parent / 'report.md'}"]
+    for test in result.tests:
+        if not test.passed:
+            first = (test.feedback.splitlines() or [""])[0]
+            lines.append(f"  {test.spec.id}: {format_points(test.score)}/{format_points(test.spec.points)} "
+                         + textwrap.shorten(first, width, placeholder=" ..."))
+    return lines
 
 
 def _grade(args) -> int:
@@ -25,11 +42,7 @@ def _grade(args) -> int:
     rubric = load_rubric(args.rubric)
     result = grade_submission(args.submission, rubric, seed=args.seed)
     path = write_results(result, rubric, args.out)
-    print(f"{result.submission}: {result.score:g} / {result.max_score:g} in {result.execution_time:.1f} s "
-          f"-> {path} and {path.parent / 'report.md'}")
-    for test in result.tests:
-        if not test.passed:
-            print(f"  {test.spec.id}: {test.score:g}/{test.spec.points:g} {test.feedback.splitlines()[0][:160]}")
+    print("\n".join(summary_lines(result, path)))
     return 0
 
 
@@ -82,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     grade = commands.add_parser("grade", help="grade one submission (notebook, folder or .zip)")
     grade.add_argument("submission", help="a notebook, a folder of notebooks, or a .zip of them")
     grade.add_argument("--out", default="grading", help="folder for results.json and report.md (default: grading)")
-    grade.add_argument("--seed", type=int, default=None, help="seed of the hidden inputs (default: random)")
+    grade.add_argument("--seed", type=int, default=None,
+                       help="seed of the hidden inputs (default: the rubric's [grading] seed)")
     grade.add_argument("--rubric", default=DEFAULT_RUBRIC, help="rubric file (default: autograder/rubric.toml)")
     grade.set_defaults(run=_grade)
 
@@ -91,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     batch.add_argument("--csv", default="gradebook.csv", help="the gradebook to write (default: gradebook.csv)")
     batch.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: CPU cores)")
     batch.add_argument("--out", default="grading", help="folder for each submission's reports (default: grading)")
-    batch.add_argument("--seed", type=int, default=None, help="seed of the hidden inputs (default: random per submission)")
+    batch.add_argument("--seed", type=int, default=None,
+                       help="seed of the hidden inputs, the same for every submission (default: the rubric's)")
     batch.add_argument("--rubric", default=DEFAULT_RUBRIC, help="rubric file (default: autograder/rubric.toml)")
     batch.set_defaults(run=_batch)
 

@@ -9,7 +9,8 @@ Kinds (the rubric's ``kind``):
 
 * ``public`` - the notebook check's own stored inputs and aspects: float64 (with gradient) and
   float32, inputs unmodified; ``normalize=False`` too for ``gram_matrix``; no loops for ``tv_loss``;
-* ``shapes`` - ``draws`` other random shapes, H != W (other layers and weights for ``style_loss``);
+* ``shapes`` - ``draws`` other random shapes, H != W (other layers and weights for ``style_loss``:
+  its drawn ``style_layers`` never include layer 0, so indexing ``feats`` by position fails);
 * ``batch`` - ``gram_matrix`` on batches of 3 and 4 images;
 * ``dtypes`` - one input in float32 and in float64;
 * ``scale`` - inputs multiplied by each of ``scales`` (1e-3 and 1e3), float32 and float64;
@@ -131,7 +132,10 @@ def draw_args(function: str, rng: np.random.Generator, batch: int = 1, scale: fl
     if function == "style_loss":
         count = int(rng.integers(3, 7))
         feats = [_features(rng, _shape(rng, channels=(3, 24))) * scale for _ in range(count)]
-        layers = sorted(int(i) for i in rng.choice(count, size=int(rng.integers(2, count + 1)), replace=False))
+        # Never layer 0, so every chosen layer sits after its position in style_layers (layers[j] > j):
+        # feats[j] in place of feats[style_layers[j]] always gives a wrong result (never [0, 1, ...]).
+        chosen = rng.choice(np.arange(1, count), size=int(rng.integers(2, count)), replace=False)
+        layers = sorted(int(i) for i in chosen)
         weights = [float(w) for w in 10.0 ** rng.uniform(-1, 3, size=len(layers))]
         targets = []
         for i in layers:
@@ -265,7 +269,7 @@ def build_case(spec: TestSpec, rng: np.random.Generator, reference) -> Case:
 
     Args:
         spec: the rubric's test.
-        rng: the grading's random generator (seeded per submission).
+        rng: the test's random generator (seeded by the grading run's seed and the test's id).
         reference: the reference functions (:func:`autograder.reference.load_reference`).
 
     Returns:

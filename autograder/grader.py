@@ -9,6 +9,9 @@ One function's failure costs only its own tests: a function that is missing or d
 fails its tests without running; a timeout or crash (exit, kill, limit) fails that test, skips the
 function's remaining tests, and the next function gets a fresh process.
 
+Hidden inputs are drawn at grading time from one seed per grading run (the rubric's ``[grading]
+seed`` unless overridden), the same for every submission: the same code always gets the same grade.
+
 ``grade_batch`` grades many submissions in parallel (threads; each grading's work is in its own
 child process).
 """
@@ -16,9 +19,9 @@ child process).
 from __future__ import annotations
 
 import os
-import secrets
 import tempfile
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -64,7 +67,7 @@ class GradingResult:
         submission: its name (file or folder name).
         tests: one :class:`TestResult` per rubric test, in rubric order.
         execution_time: seconds the grading took.
-        seed: the seed the hidden inputs were drawn with (to reproduce a grading).
+        seed: the seed the hidden inputs were drawn with (the rubric's, unless overridden).
         measures: the sandbox measures applied.
         printed: the start of what the student's code printed (shown, never parsed).
         where: function -> the notebook it was found in.
@@ -104,12 +107,13 @@ def _dtype(name) -> torch.dtype | None:
     return value if isinstance(value, torch.dtype) else None
 
 
-def judge_call(call: Call, reply: dict) -> str | None:
+def judge_call(call: Call, reply: dict, memory_mb: float | None = None) -> str | None:
     """The failure message for one call's reply from the sandbox, or ``None`` if it passed.
 
     Args:
         call: the call, with its expected values (:func:`autograder.cases.build_case`).
         reply: what the runner sent back (see :mod:`autograder.runner`).
+        memory_mb: the sandbox's memory limit, named when the call raised ``MemoryError``.
     """
     name, dtype = call.function, _dtype(call.dtype)
     status = reply.get("status")
@@ -119,6 +123,11 @@ def judge_call(call: Call, reply: dict) -> str | None:
     shapes = ", ".join(str(tuple(a.shape)) for a in inputs)
     if status == "raised":
         error = reply.get("error") or {}
+        if error.get("type") == "MemoryError":
+            limit = f" of {memory_mb:g} MB" if memory_mb else ""
+            return (f"{name}: FAIL - it hit the sandbox's memory limit{limit} (MemoryError): it allocated "
+                    f"far more than these inputs ({shapes}) need. Don't build huge tensors."
+                    + str(error.get("where", "")))
         _, message = diagnose_exception(name, str(error.get("type")), str(error.get("text")), shapes,
                                         str(error.get("where", "")))
         return message + (_META_HINT if call.device == "meta" else "")
@@ -193,7 +202,7 @@ def _run_test(spec: TestSpec, box: Sandbox, rng: np.random.Generator, reference,
         except SandboxFailure as failure:
             message = _failure_message(spec.function, failure, box.limits.timeout_s)
             raise _Stop(message) from None
-        message = judge_call(call, reply)
+        message = judge_call(call, reply, box.limits.memory_mb)
         if message:
             failures.append(message)
     values_ok = not failures
@@ -213,15 +222,21 @@ def _run_test(spec: TestSpec, box: Sandbox, rng: np.random.Generator, reference,
 # --- a submission ---------------------------------------------------------------------------------
 
 def _hidden_paths(submission: Path, reference: Path, extra: Iterable[str]) -> list[str]:
-    """Folders the child must not see: the reference source, this package, the submission's folder."""
+    """Folders the child must not see: the reference source, this package, the submission's folder.
+
+    Also ``solutions/``, ``autograder/`` and ``.git`` beside this package and beside the imported
+    ``cs231n_style`` (another checkout, e.g. an editable install pointing elsewhere).
+    """
     import sys
 
     import cs231n_style
 
     here = Path(__file__).resolve().parent
     submission = submission.resolve()
-    candidates = [reference if reference.is_dir() else reference.parent, here, here.parent / ".git",
-                  here.parent / "solutions", submission if submission.is_dir() else submission.parent, *map(Path, extra)]
+    roots = dict.fromkeys([here.parent, Path(cs231n_style.__file__).resolve().parent.parent])
+    candidates = [reference if reference.is_dir() else reference.parent, here,
+                  *(root / name for root in roots for name in (".git", "solutions", "autograder")),
+                  submission if submission.is_dir() else submission.parent, *map(Path, extra)]
     needed = [Path(tempfile.gettempdir()), Path(sys.prefix), Path(sys.base_prefix), Path(cs231n_style.__file__).parent]
     needed = [p.resolve() for p in needed]
     out = []
@@ -244,7 +259,10 @@ def grade_submission(path: str | Path, rubric: Rubric | None = None, reference=N
         path: the submission.
         rubric: the tests and limits (default: ``autograder/rubric.toml``).
         reference: the reference functions (default: loaded from ``reference_path``).
-        seed: seeds the hidden inputs (default: drawn at random; recorded in the result).
+        seed: seeds the hidden inputs (default: the rubric's ``[grading] seed``, the same for
+            every submission, so the same code gets the same grade; recorded in the result).
+            Each test draws from its own generator, seeded by ``seed`` and the test's id, so its
+            inputs never depend on which other tests ran.
         hide: more folders the student's process must not see.
         reference_path: solution notebooks folder or ``reference_solutions.py`` (default:
             ``$CS231N_REFERENCE`` or ``solutions/``).
@@ -257,7 +275,7 @@ def grade_submission(path: str | Path, rubric: Rubric | None = None, reference=N
     rubric = rubric or load_rubric(DEFAULT_RUBRIC)
     reference_path = Path(reference_path) if reference_path else default_reference_path()
     reference = reference or load_reference(reference_path)
-    seed = secrets.randbits(63) if seed is None else seed
+    seed = rubric.seed if seed is None else int(seed)
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="cs231n-submission-") as work:
         try:
@@ -268,13 +286,18 @@ def grade_submission(path: str | Path, rubric: Rubric | None = None, reference=N
         student = find_student_code(notebooks)
         with Sandbox(code_pieces(student.code), notebooks, rubric.limits,
                      hide=_hidden_paths(path, reference_path, hide)) as box:
-            tests = _grade_functions(rubric, student, box, np.random.default_rng(seed), reference)
+            tests = _grade_functions(rubric, student, box, seed, reference)
             printed = box.printed_output()
             measures = list(box.measures)
     return GradingResult(path.name, tests, time.perf_counter() - start, seed, measures, printed, dict(student.where))
 
 
-def _grade_functions(rubric: Rubric, student: StudentCode, box: Sandbox, rng, reference) -> list[TestResult]:
+def _rng_for(seed: int, spec: TestSpec) -> np.random.Generator:
+    """The generator of one test's inputs: from the grading's seed and the test's id only."""
+    return np.random.default_rng([seed, zlib.crc32(spec.id.encode())])
+
+
+def _grade_functions(rubric: Rubric, student: StudentCode, box: Sandbox, seed: int, reference) -> list[TestResult]:
     results: dict[str, TestResult] = {}
     try:
         load_errors = box.start()
@@ -291,7 +314,8 @@ def _grade_functions(rubric: Rubric, student: StudentCode, box: Sandbox, rng, re
                 results[spec.id] = TestResult(spec, 0.0, stop)
                 continue
             try:
-                results[spec.id] = _run_test(spec, box, rng, reference, student.code.functions[function])
+                results[spec.id] = _run_test(spec, box, _rng_for(seed, spec), reference,
+                                             student.code.functions[function])
             except _Stop as reason:
                 results[spec.id] = TestResult(spec, 0.0, str(reason))
                 stop = f"{function}: FAIL - not run: an earlier test of {function} timed out or crashed."
@@ -309,7 +333,8 @@ def grade_batch(paths: Iterable[str | Path], rubric: Rubric | None = None, jobs:
         jobs: submissions graded at once (default: the number of CPU cores).
         progress: show a tqdm progress bar.
         on_result: called with each result as it completes (e.g. to write its files).
-        **options: passed to :func:`grade_submission` (``seed``, ``hide``, ``reference_path``).
+        **options: passed to :func:`grade_submission` (``seed``, ``hide``, ``reference_path``);
+            every submission gets the same ``seed`` (default: the rubric's).
     """
     from tqdm.auto import tqdm
 

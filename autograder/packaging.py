@@ -8,8 +8,9 @@
 * :func:`run_gradescope` - what ``run_autograder`` calls: grade ``ROOT/submission`` into
   ``ROOT/results/results.json``.
 * :func:`build_release` - what students get: the student notebooks and their tests, the helper
-  package, README, ``environment.yml`` and ``pyproject.toml``; no solutions, no hidden tests, no
-  autograder. :func:`solution_lines_in` proves the first.
+  package, a student README (:data:`STUDENT_README`), ``environment.yml``, ``conftest.py``, and
+  ``pyproject.toml`` and ``Makefile`` adapted (pytest runs ``notebooks/``; no authors' target);
+  no solutions, no hidden tests, no autograder. :func:`solution_lines_in` proves the first.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from cs231n_style.notebook import BEGIN_SOLUTION, END_SOLUTION, read_notebook
 
 from .reference import SOLUTIONS, reference_source
 
-__all__ = ["build_gradescope_zip", "run_gradescope", "build_release", "solution_lines", "solution_lines_in"]
+__all__ = ["STUDENT_README", "build_gradescope_zip", "run_gradescope", "build_release", "solution_lines",
+           "solution_lines_in"]
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "cs231n_style"
@@ -61,6 +63,86 @@ nbformat>=5.9
 tqdm>=4.60
 tomli>=2; python_version < "3.11"
 """
+
+
+STUDENT_README = """# cs231n-style: neural style transfer
+
+You implement the four functions of neural style transfer (Gatys, Ecker & Bethge, CVPR 2016) -
+the **content loss**, the **Gram matrix**, the **style loss** and the **total variation loss** -
+and watch them turn a photo into a painting.
+
+## Setup
+
+With Python 3.10+ and `make`:
+
+```bash
+make course    # creates .venv, installs everything, opens the course in JupyterLab
+```
+
+With conda instead: `conda env create -f environment.yml && conda activate cs231n-style && jupyter lab notebooks/`.
+
+## The course
+
+Work through the notebooks in `notebooks/`, in order:
+
+| notebook | you write | you see |
+|---|---|---|
+| `00_setup_and_features` | - | device, images, SqueezeNet's layers and feature maps |
+| `01_content_loss` | `content_loss` | an image rebuilt from its layer-3 feature maps |
+| `02_style_loss` | `gram_matrix`, `style_loss` | a texture synthesized from a style image |
+| `03_tv_loss` | `tv_loss` | what the smoothness term does |
+| `04_style_transfer` | - | three example runs, and a slider panel to explore |
+
+After each function, its check cell prints a verdict (`PASS`, or what is wrong). Later notebooks
+load your functions from earlier ones (`cs.load_functions`), so you never copy code.
+
+## Checking your work
+
+```bash
+python -m pytest notebooks/    # or: make test
+```
+
+This runs your notebooks top to bottom (comparing each check cell with its expected `PASS` line)
+and `notebooks/test_my_functions.py`; it passes exactly when your four functions are right.
+
+## Your own images
+
+Anywhere a sample name (`"cat"`, `"swirls"`, ...) is accepted, a path works too:
+`cs.style_transfer("my_photo.jpg", "my_painting.png", losses, model)`. Save results with
+`cs.save_image(result.image, "outputs/mine.png")`, which never overwrites a file.
+
+## Pretrained weights, offline
+
+SqueezeNet 1.1's ImageNet weights (5 MB) are downloaded by torchvision on first use. Without
+internet, put the file where torchvision caches it
+(`~/.cache/torch/hub/checkpoints/squeezenet1_1-b8a52dc0.pth`), or set
+`CS231N_STYLE_WEIGHTS=/path/to/file.pth`.
+
+## GPU
+
+`cs.get_device()` picks CUDA, then Apple MPS, then the CPU; set `CS231N_STYLE_DEVICE=cpu` to choose
+the CPU. A laptop CPU is enough.
+"""
+
+_AUTHORS_ONLY = re.compile(r"^notebooks:.*\n(?:\t.*\n)*\n?", re.MULTILINE)  # the Makefile's rule that runs tools/
+
+
+def _student_pyproject(text: str) -> str:
+    """The course's ``pyproject.toml`` with pytest's ``testpaths`` set to the student notebooks."""
+    text, found = re.subn(r"^testpaths\s*=.*$", 'testpaths = ["notebooks"]', text, flags=re.MULTILINE)
+    if found != 1:
+        raise RuntimeError("pyproject.toml: no testpaths line to point at notebooks/")
+    return text
+
+
+def _student_makefile(text: str) -> str:
+    """The course's ``Makefile`` without the authors' ``notebooks`` target (it runs ``tools/``)."""
+    text = _AUTHORS_ONLY.sub("", text)
+    text = re.sub(r"^(\.PHONY:.*?) notebooks\b", r"\1", text, flags=re.MULTILINE)
+    text = re.sub(r", make notebooks \(authors\)", "", text).rstrip("\n") + "\n"
+    if "tools/" in text or re.search(r"^notebooks:", text, flags=re.MULTILINE):
+        raise RuntimeError("Makefile: the release would keep a target that needs tools/")
+    return text
 
 
 def _copy_package(source: Path, target: Path, data: tuple[str, ...]) -> None:
@@ -142,9 +224,14 @@ def run_gradescope(root: str | Path | None = None) -> Path:
 def build_release(out_dir: str | Path, repo: Path = ROOT) -> Path:
     """Write the student release into ``out_dir`` (which must not exist yet).
 
+    ``README.md`` is :data:`STUDENT_README`; ``pyproject.toml`` has ``testpaths = ["notebooks"]``
+    (so ``python -m pytest`` / ``make test`` run the student's notebooks and tests); the
+    ``Makefile`` loses its authors' ``notebooks`` target.
+
     Raises:
         FileExistsError: if ``out_dir`` exists.
-        RuntimeError: if a solution line would be released (see :func:`solution_lines_in`).
+        RuntimeError: if a solution line would be released (see :func:`solution_lines_in`), or
+            ``pyproject.toml`` / ``Makefile`` cannot be adapted.
     """
     out = Path(out_dir)
     out.mkdir(parents=True)
@@ -154,10 +241,12 @@ def build_release(out_dir: str | Path, repo: Path = ROOT) -> Path:
             shutil.copyfile(path, out / "notebooks" / path.name)
     _copy_package(repo / "cs231n_style", out / "cs231n_style", ("data/*", "data/images/*"))
     # conftest.py and the sanitizer make `pytest notebooks/` compare check outputs as in the course repo
-    for name in ("pyproject.toml", "README.md", "environment.yml", "Makefile", "conftest.py",
-                 "tests/nbval_sanitize.cfg"):
+    for name in ("environment.yml", "conftest.py", "tests/nbval_sanitize.cfg"):
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(repo / name, out / name)
+    (out / "pyproject.toml").write_text(_student_pyproject((repo / "pyproject.toml").read_text()))
+    (out / "Makefile").write_text(_student_makefile((repo / "Makefile").read_text()))
+    (out / "README.md").write_text(STUDENT_README)
     leaks = solution_lines_in(out, repo / "solutions")
     if leaks:
         raise RuntimeError(f"solution code in the release: {leaks[:5]}")

@@ -2,7 +2,9 @@
 
 ``results.json`` follows Gradescope's specification: top-level ``score``, ``execution_time``,
 ``output`` and ``tests`` (each with ``name``, ``number``, ``score``, ``max_score``, ``status``
-"passed"/"failed", ``output`` and ``visibility``); grading details go to ``extra_data``.
+"passed"/"failed", ``output`` and ``visibility``); grading details go to ``extra_data``. Its
+scores keep full precision (floats); the report, the gradebook and the command line show scores
+rounded to 2 decimals (:func:`format_points`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ from cs231n_style.notebook import STUDENT_FUNCTIONS
 from .grader import GradingResult
 from .rubric import Rubric
 
-__all__ = ["results_json", "markdown_report", "write_results", "write_gradebook"]
+__all__ = ["format_points", "results_json", "markdown_report", "write_results", "write_gradebook"]
+
+
+def format_points(value: float) -> str:
+    """A score as people read it: rounded to 2 decimals, no trailing zeros (``82.08``, ``100``)."""
+    return f"{round(float(value), 2):g}"
 
 
 def _number(result: GradingResult, index: int) -> str:
@@ -28,7 +35,7 @@ def _number(result: GradingResult, index: int) -> str:
 
 
 def _summary(result: GradingResult) -> str:
-    lines = [f"Score: {result.score:g} / {result.max_score:g}."]
+    lines = [f"Score: {format_points(result.score)} / {format_points(result.max_score)}."]
     if result.error:
         lines.append(f"Nothing could be graded: {result.error}.")
     if result.where:
@@ -70,7 +77,7 @@ def markdown_report(result: GradingResult) -> str:
     for index, test in enumerate(result.tests):
         status = "passed" if test.passed else "failed"
         hidden = " (hidden)" if test.spec.hidden else ""
-        lines.append(f"| {_number(result, index)} | {test.spec.title}{hidden} | {test.score:g} / {test.spec.points:g} | {status} |")
+        lines.append(f"| {_number(result, index)} | {test.spec.title}{hidden} | {format_points(test.score)} / {format_points(test.spec.points)} | {status} |")
     failures = [t for t in result.tests if not t.passed]
     if failures:
         lines += ["", "## Feedback", ""]
@@ -101,6 +108,6 @@ def write_gradebook(results: Iterable[GradingResult], rubric: Rubric, path: str 
         writer.writerow(["submission", *ids, "total", "max_score"])
         for result in results:
             scores = result.by_id()
-            writer.writerow([result.submission, *(f"{scores[i].score:g}" if i in scores else "" for i in ids),
-                             f"{result.score:g}", f"{result.max_score:g}"])
+            writer.writerow([result.submission, *(format_points(scores[i].score) if i in scores else "" for i in ids),
+                             format_points(result.score), format_points(result.max_score)])
     return path

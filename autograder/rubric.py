@@ -60,12 +60,17 @@ class TestSpec:
 
 @dataclass(frozen=True)
 class Rubric:
-    """A parsed rubric: the tests in order, the sandbox limits and the visibilities."""
+    """A parsed rubric: the tests in order, the sandbox limits, the visibilities and the seed.
+
+    ``seed`` (``[grading] seed``) seeds the hidden inputs of every submission of a grading run, so
+    the same code always gets the same grade; students never see the rubric, so never the inputs.
+    """
 
     tests: tuple[TestSpec, ...]
     limits: Limits = field(default_factory=Limits)
     hidden_visibility: str = "after_due_date"
     public_visibility: str = "visible"
+    seed: int = 2016
 
     @property
     def max_score(self) -> float:
@@ -107,7 +112,7 @@ def load_rubric(path: str | Path = DEFAULT_RUBRIC) -> Rubric:
 
     Raises:
         FileNotFoundError: if there is no such file.
-        RubricError: on unknown functions, kinds or fields, duplicate ids, bad points or limits.
+        RubricError: on unknown functions, kinds or fields, duplicate ids, bad points, limits or seed.
     """
     path = Path(path)
     with open(path, "rb") as file:
@@ -125,8 +130,14 @@ def load_rubric(path: str | Path = DEFAULT_RUBRIC) -> Rubric:
     if unknown:
         raise RubricError(f"{path}: unknown [sandbox] field(s) {sorted(unknown)}")
     grading = data.get("grading", {})
+    unknown = set(grading) - {"hidden_visibility", "public_visibility", "seed"}
+    if unknown:
+        raise RubricError(f"{path}: unknown [grading] field(s) {sorted(unknown)}")
+    seed = grading.get("seed", 2016)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise RubricError(f"{path}: [grading] seed must be an integer >= 0")
     rubric = Rubric(tests, Limits(**sandbox), grading.get("hidden_visibility", "after_due_date"),
-                    grading.get("public_visibility", "visible"))
+                    grading.get("public_visibility", "visible"), seed)
     for visibility in (rubric.hidden_visibility, rubric.public_visibility):
         if visibility not in _VISIBILITIES:
             raise RubricError(f"{path}: visibility {visibility!r} is not one of {sorted(_VISIBILITIES)}")

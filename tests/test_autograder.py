@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,14 +20,18 @@ from pathlib import Path
 
 import jsonschema
 import nbformat
+import numpy as np
 import pytest
 
-from autograder.grader import grade_submission
+import cs231n_style
+from autograder.__main__ import summary_lines
+from autograder.cases import draw_args
+from autograder.grader import GradingResult, TestResult, _hidden_paths, grade_submission
 from autograder.packaging import build_gradescope_zip, build_release, solution_lines, solution_lines_in
-from autograder.report import markdown_report, results_json
+from autograder.report import markdown_report, results_json, write_gradebook
 from autograder.rubric import RubricError, load_rubric
 from autograder.submission import collect_notebooks, find_student_code
-from cs231n_style.notebook import STUDENT_FUNCTIONS, extract_functions
+from cs231n_style.notebook import STUDENT_FUNCTIONS, extract_functions, fill_in_solutions, read_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
@@ -102,9 +107,29 @@ def rubric():
     return load_rubric()
 
 
+# content_loss right only for even widths (partial credit that depends on the inputs drawn), and
+# style_loss with the common bug feats[i] for feats[style_layers[i]]
+PARTLY_WRONG = {
+    "content_loss": (
+        "def content_loss(content_weight, content_current, content_original):\n"
+        "    loss = content_weight * torch.sum((content_current - content_original) ** 2)\n"
+        "    return loss if content_current.shape[-1] % 2 == 0 else 2 * loss\n"),
+    "style_loss": (
+        "def style_loss(feats, style_layers, style_targets, style_weights):\n"
+        "    loss = 0\n"
+        "    for i in range(len(style_layers)):\n"
+        "        _, c, h, w = feats[i].shape\n"
+        "        flat = feats[i].reshape(1, c, h * w)\n"
+        "        gram = flat @ flat.transpose(1, 2) / (c * h * w)\n"
+        "        loss = loss + style_weights[i] * torch.sum((gram - style_targets[i]) ** 2)\n"
+        "    return loss\n"),
+}
+
+
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    """The CLI's batch mode on two submissions: the solutions (a folder) and the stubs (a .zip)."""
+    """The CLI's batch mode, with the rubric's seed, on four submissions: the solutions (a folder),
+    the stubs (a .zip) and the same partly wrong code twice (notebooks)."""
     folder = tmp_path_factory.mktemp("class")
     (folder / "solved").mkdir()
     for name in GRADED:
@@ -112,9 +137,11 @@ def batch(tmp_path_factory):
     with zipfile.ZipFile(folder / "untouched.zip", "w") as zf:
         for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
             zf.write(path, f"my-work/{path.name}")
+    for twin in ("twin_a", "twin_b"):
+        notebook_with({**solution_sources(), **PARTLY_WRONG}, folder / f"{twin}.ipynb")
     out, gradebook = tmp_path_factory.mktemp("out"), folder.parent / "gradebook.csv"
     done = subprocess.run([sys.executable, "-m", "autograder", "batch", str(folder), "--csv", str(gradebook),
-                           "--jobs", "2", "--out", str(out), "--seed", "7"],
+                           "--jobs", "2", "--out", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     rows = {row["submission"]: row for row in csv.DictReader(gradebook.open())}
@@ -140,8 +167,41 @@ def test_untouched_student_notebooks_score_zero_with_not_implemented(batch):
 
 def test_gradebook_has_a_column_per_test_and_a_total(batch, rubric):
     _, rows = batch
-    assert set(rows) == {"solved", "untouched.zip"}
+    assert set(rows) == {"solved", "untouched.zip", "twin_a.ipynb", "twin_b.ipynb"}
     assert list(rows["solved"]) == ["submission", *(s.id for s in rubric.tests), "total", "max_score"]
+    for row in rows.values():  # scores rounded to 2 decimals
+        assert all(re.fullmatch(r"\d+(\.\d{1,2})?", v) for k, v in row.items() if k != "submission"), row
+
+
+def test_the_same_code_gets_the_same_grade_with_the_rubrics_seed(batch, rubric):
+    out, rows = batch
+    a, b = (json.loads((out / twin / "results.json").read_text()) for twin in ("twin_a", "twin_b"))
+    assert a["extra_data"]["seed"] == b["extra_data"]["seed"] == str(rubric.seed)
+    assert [t["score"] for t in a["tests"]] == [t["score"] for t in b["tests"]]
+    assert rows["twin_a.ipynb"] == {**rows["twin_b.ipynb"], "submission": "twin_a.ipynb"}
+    content = [t["score"] for t, spec in zip(a["tests"], rubric.tests) if spec.function == "content_loss"]
+    assert 0 < sum(content)  # partial credit: the inputs drawn decide it
+    table = re.findall(r"\| (\d+(?:\.\d+)?) / \d+ \|", (out / "twin_a" / "report.md").read_text())
+    assert table and all(re.fullmatch(r"\d+(\.\d{1,2})?", v) for v in table)
+
+
+def test_indexing_feats_by_position_fails_every_style_loss_value_test(batch, rubric):
+    """feats[i] instead of feats[style_layers[i]]: the drawn style layers never start at layer 0."""
+    out, _ = batch
+    results = json.loads((out / "twin_a" / "results.json").read_text())
+    for test, spec in zip(results["tests"], rubric.tests):
+        if spec.function == "style_loss":
+            assert test["score"] == 0, (spec.id, test["output"])
+        elif spec.function in ("gram_matrix", "tv_loss"):
+            assert test["status"] == "passed", (spec.id, test["output"])
+
+
+def test_drawn_style_layers_are_never_their_positions():
+    for seed in range(300):
+        feats, layers, targets, weights = draw_args("style_loss", np.random.default_rng(seed))
+        assert 2 <= len(layers) == len(targets) == len(weights) < len(feats)
+        assert all(layer > position for position, layer in enumerate(layers)), layers
+        assert all(t["tensor"].shape[1] == feats[i]["tensor"].shape[1] for i, t in zip(layers, targets))
 
 
 def test_results_json_validates_and_hidden_tests_show_after_the_due_date(batch, rubric):
@@ -223,12 +283,42 @@ def test_submissions_are_found_in_folders_and_zips(tmp_path):
     assert set(code.code.problems) == set(STUDENT_FUNCTIONS)
 
 
+def test_printed_scores_are_rounded_and_feedback_is_cut_at_a_word(tmp_path, rubric):
+    spec = rubric.tests[0]
+    words = " ".join(f"word{i}" for i in range(60))
+    result = GradingResult("alice.ipynb", [TestResult(spec, spec.points / 2.4, f"{spec.function}: FAIL - {words}\nmore")],
+                           execution_time=1.0)
+    lines = summary_lines(result, tmp_path / "results.json")
+    assert lines[0].startswith(f"alice.ipynb: {round(spec.points / 2.4, 2):g} / {spec.points:g} in 1.0 s")
+    failure = lines[1]
+    assert f"{round(spec.points / 2.4, 2):g}/{spec.points:g}" in failure and failure.endswith(" ...")
+    assert re.search(r" word\d+ \.\.\.$", failure) and len(failure) < 200 and "more" not in failure
+    write_gradebook([result], rubric, tmp_path / "book.csv")
+    row = next(csv.DictReader((tmp_path / "book.csv").open()))
+    assert row[spec.id] == row["total"] == f"{round(spec.points / 2.4, 2):g}"
+    assert words in markdown_report(result)  # the report keeps the whole feedback
+
+
+def test_the_sandbox_hides_the_solutions_of_the_checkout_cs231n_style_comes_from(tmp_path, monkeypatch):
+    other = tmp_path / "other-checkout"
+    for name in ("cs231n_style", "solutions", "autograder", ".git"):
+        (other / name).mkdir(parents=True)
+    monkeypatch.setattr(cs231n_style, "__file__", str(other / "cs231n_style" / "__init__.py"))
+    (tmp_path / "sub").mkdir()
+    hidden = _hidden_paths(tmp_path / "sub" / "s.ipynb", SOLUTIONS, [])
+    assert {str(other / n) for n in ("solutions", "autograder", ".git")} <= set(hidden)
+    assert str(SOLUTIONS) in hidden and str(other / "cs231n_style") not in hidden
+
+
 def test_rubric_errors_name_the_entry(tmp_path):
     (tmp_path / "r.toml").write_text('[[tests]]\nid = "x"\nfunction = "tv_loss"\nkind = "batch"\npoints = 1\n')
     with pytest.raises(RubricError, match="batch"):
         load_rubric(tmp_path / "r.toml")
     (tmp_path / "r.toml").write_text('[[tests]]\nid = "x"\nfunction = "tv_los"\nkind = "public"\npoints = 1\n')
     with pytest.raises(RubricError, match="function"):
+        load_rubric(tmp_path / "r.toml")
+    (tmp_path / "r.toml").write_text('[grading]\nseed = "x"\n')
+    with pytest.raises(RubricError, match="seed"):
         load_rubric(tmp_path / "r.toml")
 
 
@@ -262,6 +352,14 @@ def test_the_release_has_no_solution_code_and_no_autograder(tmp_path):
     assert {f"notebooks/{name}" for name in GRADED} <= files
     assert not any(f.startswith(("solutions/", "autograder/", "tools/")) for f in files)
     assert [f for f in files if f.startswith("tests/")] == ["tests/nbval_sanitize.cfg"]  # no hidden tests
+    pyproject = (release / "pyproject.toml").read_text()
+    assert 'testpaths = ["notebooks"]' in pyproject and "solutions" not in pyproject
+    makefile = (release / "Makefile").read_text()
+    assert "tools/" not in makefile and not re.search(r"^notebooks:", makefile, re.M) and "\ntest:" in makefile
+    readme = (release / "README.md").read_text()
+    assert "python -m pytest notebooks/" in readme and "CS231N_STYLE_WEIGHTS" in readme and "make course" in readme
+    for word in ("solutions", "tools/", "autograd", "rubric", "hidden", "instructor"):
+        assert word not in readme.lower(), word
     assert len(solution_lines()) >= 8
     assert solution_lines_in(release) == []
     for name in GRADED:  # the student notebooks still hold stubs only
@@ -273,3 +371,20 @@ def test_the_release_check_would_catch_a_leak(tmp_path):
     release = build_release(tmp_path / "release")
     shutil.copyfile(SOLUTIONS / "03_tv_loss.ipynb", release / "notebooks" / "03_tv_loss.ipynb")
     assert any(path == "notebooks/03_tv_loss.ipynb" for path, _ in solution_lines_in(release))
+
+
+def test_a_solved_release_passes_the_students_own_command(tmp_path):
+    """In the release, with notebook 01's solution filled in, `python -m pytest ...` run from its top
+    folder uses the release's pyproject.toml and conftest.py (nbval sanitizer) and passes.
+    CS231N_STYLE_WEIGHTS comes from the course's conftest.py (the environment of this session)."""
+    release = build_release(tmp_path / "release")
+    name = "01_content_loss.ipynb"
+    nbformat.write(fill_in_solutions(read_notebook(release / "notebooks" / name), read_notebook(SOLUTIONS / name)),
+                   release / "notebooks" / name)
+    done = subprocess.run([sys.executable, "-m", "pytest", f"notebooks/{name}", "notebooks/test_my_functions.py",
+                           "-k", "content_loss or ipynb", "-v"], cwd=release, capture_output=True, text=True,
+                          env={**os.environ, "CS231N_STYLE_DEVICE": "cpu", "OMP_NUM_THREADS": "1"},  # ~15 s
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "test_my_function[content_loss] PASSED" in done.stdout
+    assert re.search(r"01_content_loss::ipynb::Cell \d+ PASSED", done.stdout) and f"rootdir: {release}" in done.stdout
