@@ -124,6 +124,8 @@ class ExtractedCode:
         problems: function name -> why it could not be found (missing, syntax error, ...).
         origin: name -> ``"tagged cell"`` if its winning definition is in a cell tagged "solution",
             else ``"found by name"``.
+        first_line: name (function, helper or constant) -> line of its cell where it starts, so
+            tracebacks can point at the student's own line numbers.
     """
 
     imports: list[str] = field(default_factory=list)
@@ -131,6 +133,7 @@ class ExtractedCode:
     helpers: dict[str, str] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
     origin: dict[str, str] = field(default_factory=dict)
+    first_line: dict[str, int] = field(default_factory=dict)
 
     def module_source(self) -> str:
         """All imports, helpers and functions as one Python module's source."""
@@ -191,10 +194,11 @@ def extract_functions(notebook, names: Iterable[str] = STUDENT_FUNCTIONS) -> Ext
             elif _is_constant(node):
                 for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
                     found.helpers[target.id] = text
+                    found.first_line[target.id] = node.lineno
             elif isinstance(node, ast.FunctionDef):
-                if node.decorator_list:  # keep decorators with the def
-                    start = node.decorator_list[0].lineno - 1
-                    text = "\n".join(source.splitlines()[start:node.end_lineno])
+                start = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+                text = "\n".join(source.splitlines()[start - 1:node.end_lineno])  # decorators included
+                found.first_line[node.name] = start
                 if node.name in names:
                     found.functions[node.name] = text
                     found.origin[node.name] = "tagged cell" if is_solution_cell(cell) else "found by name"
@@ -236,11 +240,16 @@ def load_functions(notebook: str | os.PathLike, names: Iterable[str] = STUDENT_F
         details = "; ".join(f"{name}: {why}" for name, why in code.problems.items())
         raise LookupError(f"Could not load from {path.name}: {details}.")
     module = types.ModuleType("notebook_" + re.sub(r"\W", "_", path.stem))
-    filename = f"<notebook {path.name}>"
-    source = code.module_source()
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # for inspect/tracebacks
-    module.__file__ = filename
-    exec(compile(source, filename, "exec"), module.__dict__)
+    module.__file__ = f"<notebook {path.name}>"
+    pieces = [("imports", "\n".join(dict.fromkeys(code.imports)))]
+    pieces += list(code.helpers.items()) + list(code.functions.items())
+    for name, text in pieces:
+        # Each piece keeps its cell's line numbers, so tracebacks and the checks' "in your code,
+        # line N" match what the student sees in the notebook.
+        filename = f"<{path.name}: the cell of {name}>"
+        source = "\n" * (code.first_line.get(name, 1) - 1) + text + "\n"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # for inspect
+        exec(compile(source, filename, "exec"), module.__dict__)
     return types.SimpleNamespace(**{name: module.__dict__[name] for name in names})
 
 

@@ -169,3 +169,21 @@ def test_literal_constants_come_along_but_no_other_statements(tmp_path):
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
     assert cs.load_functions(path, ["tv_loss"]).tv_loss(None, 3) == 12.0  # 1 / 0 never ran
+
+
+def test_tracebacks_point_at_the_line_in_the_students_cell(tmp_path, capsys):
+    nb = _notebook("import torch", "# my loss\n\ndef tv_loss(img, tv_weight):\n    x = img @ img\n    return x.sum()")
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    result = cs.check_tv_loss(cs.load_functions(path, ["tv_loss"]).tv_loss)
+    assert "in your code, line 4: x = img @ img" in result.message
+    capsys.readouterr()
+
+
+def test_loop_detection_sees_the_source_of_loaded_functions(tmp_path):
+    looped = ("def tv_loss(img, tv_weight):\n    total = 0\n    for i in range(img.shape[2] - 1):\n"
+              "        total = total + ((img[:, :, i + 1] - img[:, :, i]) ** 2).sum()\n    return total")
+    nb = _notebook("import torch", looped)
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    assert cs.uses_python_loops(cs.load_functions(path, ["tv_loss"]).tv_loss) is True
