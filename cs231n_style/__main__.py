@@ -36,6 +36,13 @@ def _default_functions_dir() -> Path:
 def load_loss_functions(folder: str | Path) -> LossFunctions:
     """Load the four loss functions from the course notebooks in ``folder``.
 
+    Args:
+        folder: a folder holding ``01_content_loss.ipynb``, ``02_style_loss.ipynb`` and
+            ``03_tv_loss.ipynb`` (``solutions/`` or a student's ``notebooks/``).
+
+    Returns:
+        A :class:`cs231n_style.LossFunctions` with all four functions.
+
     Raises:
         FileNotFoundError: if a notebook is missing.
         LookupError: if a function is missing or does not parse.
@@ -70,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; ``argv`` defaults to ``sys.argv[1:]``.
+
+    Returns:
+        The exit status: 0 when the PNG was written, 1 when a loss function is not implemented yet,
+        2 for any other clear error (bad image, settings, output name, weights). Errors are printed
+        as one line on stderr, never as a traceback.
+    """
     args = build_parser().parse_args(argv)
     base, content, style = TransferSettings(), "cat", "swirls"
     if args.example:
