@@ -1,7 +1,7 @@
 """Run style transfer headless and write a PNG: python -m cs231n_style --help.
 
 The loss functions come from notebooks (by default ``solutions/`` when it exists, else the
-student's ``notebooks/``), loaded with :func:`cs231n_style.load_functions`. Every option of
+student's ``notebooks/``), loaded with :func:`cs231n_style.load_course_functions`. Every option of
 :class:`cs231n_style.TransferSettings` is a command-line option with the same default and help.
 
 Example::
@@ -19,37 +19,14 @@ from pathlib import Path
 from .device import describe_device, get_device
 from .features import load_squeezenet
 from .images import SAMPLE_IMAGES, save_image
-from .notebook import load_functions
+from .notebook import NOTEBOOK_OF, load_course_functions
 from .transfer import EXAMPLE_SETTINGS, LossFunctions, TransferSettings, style_transfer
-
-WHERE = {"content_loss": "01_content_loss.ipynb", "gram_matrix": "02_style_loss.ipynb",
-         "style_loss": "02_style_loss.ipynb", "tv_loss": "03_tv_loss.ipynb"}
-
 
 def _default_functions_dir() -> Path:
     for folder in (Path("solutions"), Path("notebooks")):
-        if (folder / WHERE["content_loss"]).is_file():
+        if (folder / NOTEBOOK_OF["content_loss"]).is_file():
             return folder
     return Path("notebooks")
-
-
-def load_loss_functions(folder: str | Path) -> LossFunctions:
-    """Load the four loss functions from the course notebooks in ``folder``.
-
-    Args:
-        folder: a folder holding ``01_content_loss.ipynb``, ``02_style_loss.ipynb`` and
-            ``03_tv_loss.ipynb`` (``solutions/`` or a student's ``notebooks/``).
-
-    Returns:
-        A :class:`cs231n_style.LossFunctions` with all four functions.
-
-    Raises:
-        FileNotFoundError: if a notebook is missing.
-        LookupError: if a function is missing or does not parse.
-    """
-    folder = Path(folder)
-    found = {name: getattr(load_functions(folder / notebook, [name]), name) for name, notebook in WHERE.items()}
-    return LossFunctions(**found)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = base.replace(**changes)
         device = get_device(args.device)
-        losses = load_loss_functions(args.functions or _default_functions_dir())
+        losses = LossFunctions(**vars(load_course_functions(args.functions or _default_functions_dir())))
         model = load_squeezenet(device=device)
         print(f"style transfer on {describe_device(device)}: {content} + {style}")
         result = style_transfer(content, style, losses, model, settings)

@@ -34,6 +34,8 @@ import nbformat
 
 __all__ = [
     "STUDENT_FUNCTIONS",
+    "NOTEBOOK_OF",
+    "load_course_functions",
     "cell_role",
     "is_solution_cell",
     "is_check_cell",
@@ -50,6 +52,14 @@ __all__ = [
 
 #: The functions students write, in the order the course introduces them.
 STUDENT_FUNCTIONS = ("content_loss", "gram_matrix", "style_loss", "tv_loss")
+
+#: The course notebook in which each student function is written.
+NOTEBOOK_OF = {
+    "content_loss": "01_content_loss.ipynb",
+    "gram_matrix": "02_style_loss.ipynb",
+    "style_loss": "02_style_loss.ipynb",
+    "tv_loss": "03_tv_loss.ipynb",
+}
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -251,6 +261,25 @@ def load_functions(notebook: str | os.PathLike, names: Iterable[str] = STUDENT_F
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # for inspect
         exec(compile(source, filename, "exec"), module.__dict__)
     return types.SimpleNamespace(**{name: module.__dict__[name] for name in names})
+
+
+def load_course_functions(folder: str | os.PathLike) -> types.SimpleNamespace:
+    """Load the four student functions from the course notebooks in ``folder`` (see ``NOTEBOOK_OF``).
+
+    Args:
+        folder: ``solutions/``, a student's ``notebooks/``, or any folder holding
+            ``01_content_loss.ipynb``, ``02_style_loss.ipynb`` and ``03_tv_loss.ipynb``.
+
+    Returns:
+        A ``types.SimpleNamespace`` with ``content_loss``, ``gram_matrix``, ``style_loss`` and
+        ``tv_loss`` (``cs.LossFunctions(**vars(...))`` makes the loop's argument of it).
+
+    Raises:
+        FileNotFoundError, LookupError, ImportError: as :func:`load_functions`.
+    """
+    folder = Path(folder)
+    return types.SimpleNamespace(**{name: getattr(load_functions(folder / notebook, [name]), name)
+                                    for name, notebook in NOTEBOOK_OF.items()})
 
 
 # --- making student notebooks -----------------------------------------------------------------

@@ -15,12 +15,6 @@ import pytest
 import cs231n_style as cs
 
 HERE = Path(__file__).resolve().parent
-WHERE = {
-    "content_loss": "01_content_loss.ipynb",
-    "gram_matrix": "02_style_loss.ipynb",
-    "style_loss": "02_style_loss.ipynb",
-    "tv_loss": "03_tv_loss.ipynb",
-}
 CHECKS = {
     "content_loss": cs.check_content_loss,
     "gram_matrix": cs.check_gram_matrix,
@@ -29,10 +23,10 @@ CHECKS = {
 }
 
 
-@pytest.mark.parametrize("name", list(WHERE))
+@pytest.mark.parametrize("name", list(cs.NOTEBOOK_OF))
 def test_my_function(name):
     try:
-        function = getattr(cs.load_functions(HERE / WHERE[name], [name]), name)
+        function = getattr(cs.load_functions(HERE / cs.NOTEBOOK_OF[name], [name]), name)
     except LookupError as error:
         pytest.fail(str(error), pytrace=False)
     result = CHECKS[name](function)

@@ -22,23 +22,12 @@ from cs231n_style.widgets import PanelRun, StyleTransferPanel, style_transfer_pa
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
-#: Where each student function is written (04 reuses them from these notebooks).
-DEFINED_IN = {"content_loss": "01_content_loss.ipynb", "gram_matrix": "02_style_loss.ipynb",
-              "style_loss": "02_style_loss.ipynb", "tv_loss": "03_tv_loss.ipynb"}
 TINY = cs.TransferSettings(image_size=32, style_size=32)
 
 
 def solution_losses() -> cs.LossFunctions:
-    """The four loss functions from the solution notebooks (04 if it defines them, else 01-03)."""
-    from cs231n_style.notebook import load_functions
-
-    try:
-        found = load_functions(SOLUTIONS / "04_style_transfer.ipynb", list(DEFINED_IN))
-        return cs.LossFunctions(**{name: getattr(found, name) for name in DEFINED_IN})
-    except (LookupError, FileNotFoundError):
-        pass
-    return cs.LossFunctions(**{name: getattr(load_functions(SOLUTIONS / notebook, [name]), name)
-                               for name, notebook in DEFINED_IN.items()})
+    """The four loss functions from the solution notebooks 01-03."""
+    return cs.LossFunctions(**vars(cs.load_course_functions(SOLUTIONS)))
 
 
 @pytest.fixture(scope="module")

@@ -71,10 +71,7 @@ def load_losses() -> cs.LossFunctions:
     Raises:
         FileNotFoundError / LookupError: if the solution notebooks are missing or incomplete.
     """
-    content = cs.load_functions(SOLUTIONS / "01_content_loss.ipynb", ["content_loss"])
-    style = cs.load_functions(SOLUTIONS / "02_style_loss.ipynb", ["gram_matrix", "style_loss"])
-    tv = cs.load_functions(SOLUTIONS / "03_tv_loss.ipynb", ["tv_loss"])
-    return cs.LossFunctions(content.content_loss, style.gram_matrix, style.style_loss, tv.tv_loss)
+    return cs.LossFunctions(**vars(cs.load_course_functions(SOLUTIONS)))
 
 
 def straightforward_loop(content_image, style_image, losses: cs.LossFunctions, model, settings: cs.TransferSettings,

@@ -30,17 +30,15 @@ sys.path.insert(0, str(ROOT))
 
 from autograder.variants import mistake_variants  # noqa: E402
 from cs231n_style.checks import REFERENCE_FILE  # noqa: E402
-from cs231n_style.notebook import load_functions  # noqa: E402
+from cs231n_style.notebook import load_course_functions  # noqa: E402
 
 SEED = 231
 
 
 def solution_functions(solutions_dir: Path = ROOT / "solutions"):
     """The four reference functions, loaded from the solution notebooks."""
-    content = load_functions(solutions_dir / "01_content_loss.ipynb", ["content_loss"])
-    style = load_functions(solutions_dir / "02_style_loss.ipynb", ["gram_matrix", "style_loss"])
-    tv = load_functions(solutions_dir / "03_tv_loss.ipynb", ["tv_loss"])
-    return content.content_loss, style.gram_matrix, style.style_loss, tv.tv_loss
+    found = load_course_functions(solutions_dir)
+    return found.content_loss, found.gram_matrix, found.style_loss, found.tv_loss
 
 
 def _features(rng: np.random.Generator, shape) -> np.ndarray:
