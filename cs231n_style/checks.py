@@ -396,6 +396,28 @@ def _run_check(name: str, body: Callable[[dict, torch.dtype], float], extra: Cal
     return result
 
 
+def _check_scalar_loss(name: str, loss: Callable, make_inputs: Callable, extra: Callable[[], None] | None = None
+                       ) -> CheckResult:
+    """The check of a loss that returns a scalar: call, output, unmodified inputs, values, gradient.
+
+    ``make_inputs(ref, dtype)`` returns ``(args, tensors, wrt, grad_keys)``: the call's arguments,
+    the tensors among them that must stay unmodified, those whose gradient is checked (float64
+    only), and the reference keys of those gradients.
+    """
+    def body(ref, dtype):
+        args, tensors, wrt, grad_keys = make_inputs(ref, dtype)
+        before = [t.detach().clone() for t in tensors]
+        out = _call(name, loss, *args)
+        _require_tensor(name, out, (), dtype)
+        _require_unmodified(name, before, tensors)
+        error = _compare(name, out, ref, name, dtype)
+        if dtype == torch.float64:
+            _require_gradient(name, out, wrt, [ref[key] for key in grad_keys])
+        return error
+
+    return _run_check(name, body, extra)
+
+
 # --- the four checks -----------------------------------------------------------------------------
 
 def check_content_loss(content_loss: Callable) -> CheckResult:
@@ -411,22 +433,13 @@ def check_content_loss(content_loss: Callable) -> CheckResult:
     Returns:
         A :class:`CheckResult` (truthy if it passed). The verdict is also printed.
     """
-    name = "content_loss"
+    def inputs(ref, dtype):
+        weight = float(ref["content_loss.content_weight"])
+        current = _tensor(ref["content_loss.content_current"], dtype, requires_grad=True)
+        original = _tensor(ref["content_loss.content_original"], dtype)
+        return (weight, current, original), [current, original], [current], ["content_loss.grad"]
 
-    def body(ref, dtype):
-        weight = float(ref[f"{name}.content_weight"])
-        current = _tensor(ref[f"{name}.content_current"], dtype, requires_grad=True)
-        original = _tensor(ref[f"{name}.content_original"], dtype)
-        before = [current.detach().clone(), original.clone()]
-        out = _call(name, content_loss, weight, current, original)
-        _require_tensor(name, out, (), dtype)
-        _require_unmodified(name, before, [current, original])
-        error = _compare(name, out, ref, name, dtype)
-        if dtype == torch.float64:
-            _require_gradient(name, out, [current], [ref[f"{name}.grad"]])
-        return error
-
-    return _run_check(name, body)
+    return _check_scalar_loss("content_loss", content_loss, inputs)
 
 
 def check_gram_matrix(gram_matrix: Callable) -> CheckResult:
@@ -479,24 +492,16 @@ def check_style_loss(style_loss: Callable) -> CheckResult:
     Returns:
         A :class:`CheckResult` (truthy if it passed). The verdict is also printed.
     """
-    name = "style_loss"
+    def inputs(ref, dtype):
+        count = int(ref["style_loss.num_feats"])
+        layers = [int(i) for i in ref["style_loss.style_layers"]]
+        weights = [float(w) for w in ref["style_loss.style_weights"]]
+        feats = [_tensor(ref[f"style_loss.feats.{i}"], dtype, requires_grad=i in layers) for i in range(count)]
+        targets = [_tensor(ref[f"style_loss.style_targets.{j}"], dtype) for j in range(len(layers))]
+        return ((feats, layers, targets, weights), feats + targets, [feats[i] for i in layers],
+                [f"style_loss.grad.{i}" for i in layers])
 
-    def body(ref, dtype):
-        count = int(ref[f"{name}.num_feats"])
-        layers = [int(i) for i in ref[f"{name}.style_layers"]]
-        weights = [float(w) for w in ref[f"{name}.style_weights"]]
-        feats = [_tensor(ref[f"{name}.feats.{i}"], dtype, requires_grad=i in layers) for i in range(count)]
-        targets = [_tensor(ref[f"{name}.style_targets.{j}"], dtype) for j in range(len(layers))]
-        before = [f.detach().clone() for f in feats] + [t.clone() for t in targets]
-        out = _call(name, style_loss, feats, layers, targets, weights)
-        _require_tensor(name, out, (), dtype)
-        _require_unmodified(name, before, feats + targets)
-        error = _compare(name, out, ref, name, dtype)
-        if dtype == torch.float64:
-            _require_gradient(name, out, [feats[i] for i in layers], [ref[f"{name}.grad.{i}"] for i in layers])
-        return error
-
-    return _run_check(name, body)
+    return _check_scalar_loss("style_loss", style_loss, inputs)
 
 
 def check_tv_loss(tv_loss: Callable) -> CheckResult:
@@ -513,24 +518,14 @@ def check_tv_loss(tv_loss: Callable) -> CheckResult:
     Returns:
         A :class:`CheckResult` (truthy if it passed). The verdict is also printed.
     """
-    name = "tv_loss"
-
-    def body(ref, dtype):
-        weight = float(ref[f"{name}.tv_weight"])
-        img = _tensor(ref[f"{name}.img"], dtype, requires_grad=True)
-        before = [img.detach().clone()]
-        out = _call(name, tv_loss, img, weight)
-        _require_tensor(name, out, (), dtype)
-        _require_unmodified(name, before, [img])
-        error = _compare(name, out, ref, name, dtype)
-        if dtype == torch.float64:
-            _require_gradient(name, out, [img], [ref[f"{name}.grad"]])
-        return error
+    def inputs(ref, dtype):
+        img = _tensor(ref["tv_loss.img"], dtype, requires_grad=True)
+        return (img, float(ref["tv_loss.tv_weight"])), [img], [img], ["tv_loss.grad"]
 
     def no_loops():
-        _fail_if(diagnose_loops(name, uses_python_loops(tv_loss)))
+        _fail_if(diagnose_loops("tv_loss", uses_python_loops(tv_loss)))
 
-    return _run_check(name, body, no_loops)
+    return _check_scalar_loss("tv_loss", tv_loss, inputs, no_loops)
 
 
 def check_all(content_loss: Callable, gram_matrix: Callable, style_loss: Callable, tv_loss: Callable) -> bool:
