@@ -11,7 +11,6 @@ The loss functions are arguments, so the code that runs is the student's own.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import time
@@ -68,12 +67,6 @@ class TransferSettings:
     clamp: float = _option(1.5, "Pixels are clamped to [-clamp, clamp] in normalized space ...")
     clamp_until: int = _option(190, "... before each step until this one (CS231n: 190 of 200).")
     seed: int = _option(0, "Seed of the noise initialization.")
-    memory_format: str = _option(
-        "auto", "Memory layout of the network's activations inside the loop: 'channels_last' (NHWC) is "
-        "much faster on CPUs; 'auto' uses it on the CPU and plain NCHW ('contiguous') on GPUs. The loss "
-        "functions always receive contiguous NCHW tensors, and results agree to float rounding.",
-        choices=("auto", "channels_last", "contiguous"))
-
     def __post_init__(self):
         problems = []
         for name in ("style_layers", "style_weights"):
@@ -94,8 +87,6 @@ class TransferSettings:
                 problems.append(f"{name} must be a layer index >= 0 (see cs.describe_layers), not {value!r}")
         if self.init not in ("content", "noise"):
             problems.append(f"init must be 'content' or 'noise', not {self.init!r}")
-        if self.memory_format not in ("auto", "channels_last", "contiguous"):
-            problems.append(f"memory_format must be 'auto', 'channels_last' or 'contiguous', not {self.memory_format!r}")
         if self.optimizer not in ("adam", "lbfgs"):
             problems.append(f"optimizer must be 'adam' or 'lbfgs', not {self.optimizer!r}")
         for name in ("image_size", "style_size"):
@@ -190,61 +181,80 @@ def _model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-# --- Speed: the network runs in channels-last layout, the losses see plain NCHW -------------------
+# --- Speed ---------------------------------------------------------------------------------------
 #
-# A float32 image batch of shape (N, C, H, W) is usually stored "contiguous" (NCHW: all of channel
-# 0, then all of channel 1, ...). "Channels last" (NHWC) stores the C values of each pixel next to
-# each other; the shape stays (N, C, H, W), only ``stride()`` changes. On CPUs, oneDNN's
-# convolutions and PyTorch's max-pooling are much faster in NHWC (measured on a 2-core CPU:
-# SqueezeNet's layers 0-7, forward + backward, 10.5 ms in NCHW, 5.5 ms in NHWC at 192x288;
-# max-pooling's forward pass alone ~15x faster). But students' losses are written for NCHW
-# (``features.view(N, C, -1)`` happens to work on NHWC, ``view(-1)`` and index arithmetic on the
-# storage do not), so the few feature maps the losses read are copied back to contiguous NCHW
-# (tools/benchmark.py measures all of this; docs/benchmark.md has the numbers).
+# The loop computes exactly what CS231n's loop computes, bit for bit (the same image), with less
+# work: it runs the network only up to the deepest layer a loss reads, computes the targets once
+# without a graph, and never copies a loss value to the host inside the loop. On CPUs one more
+# thing is free: PyTorch's max-pooling kernel for plain NCHW tensors is slow (measured on a 2-core
+# CPU: 2.5 ms for SqueezeNet's first pooling layer at 192 x 288 pixels, against 0.15 ms for the
+# same tensor in channels-last layout), so the pooling layers use the channels-last kernel for
+# their forward pass, with identical results (see _MaxPool2dChannelsLastForward).
+#
+# Running the whole network in channels-last (NHWC) layout was tried and dropped: oneDNN's NHWC
+# convolutions are faster, but the students' losses need NCHW maps, and copying the five maps
+# they read back and forth cost what the convolutions gained (no faster in the end); and those
+# convolutions round differently, which CS231n's learning rate of 3.0 amplifies into a visibly
+# different final image. docs/benchmark.md has the measurements; tools/benchmark.py makes them.
 
 
-def _use_channels_last(memory_format: str, device: torch.device) -> bool:
-    """``settings.memory_format`` -> whether to run the network in channels-last layout."""
-    if memory_format == "auto":
-        return device.type == "cpu"  # measured only on CPUs; NCHW is the safe choice on CUDA and MPS
-    return memory_format == "channels_last"
+class _MaxPool2dChannelsLastForward(torch.autograd.Function):
+    """2-D max-pooling of an NCHW tensor whose forward pass runs PyTorch's channels-last kernel.
 
-
-def _network_for(model: nn.Sequential, last: int, channels_last: bool) -> nn.Sequential:
-    """Return ``model[: last + 1]``; in channels-last layout it is a converted *copy* (a few MB), so
-    the caller's model is untouched (a convolution with channels-last weights returns channels-last
-    maps even for an NCHW input, which would break ``view`` in the students' own code later)."""
-    network = model[: last + 1]
-    if channels_last:
-        network = copy.deepcopy(network).to(memory_format=torch.channels_last)
-    return network
-
-
-class _Relayout(torch.autograd.Function):
-    """Copy a tensor to another memory layout; its gradient goes back in the input's layout.
-
-    ``_Relayout.apply(x, torch.contiguous_format)`` is ``x.contiguous()`` for the forward pass.
-    Plain ``x.contiguous()`` would hand the NCHW gradient unchanged to the NHWC network, where
-    adding it to an NHWC gradient (for a layer read by a loss *and* by the next layer) and the
-    ReLU backward then run on mixed layouts, about 10x slower than on one layout; and the image's
-    ``.grad`` would come out NHWC, which ``torch.optim.LBFGS`` (``grad.view(-1)``) rejects.
+    The results are those of :class:`torch.nn.MaxPool2d`, bit for bit: a maximum is exact, and
+    both of PyTorch's CPU kernels scan each window in the same order and keep the first maximum,
+    so the values and the argmax indices agree, ties included (tests/test_transfer_speedups.py
+    checks this); the backward pass is PyTorch's own NCHW ``max_pool2d_with_indices_backward``
+    with those indices.
 
     Args (of ``apply``):
-        x: a float tensor (N, C, H, W) that is contiguous in NCHW or in NHWC layout.
-        memory_format: ``torch.contiguous_format`` (NCHW) or ``torch.channels_last`` (NHWC).
+        x: float tensor (N, C, H, W), contiguous (NCHW).
+        kernel_size, stride, padding, dilation: lists of two ints, as in :class:`nn.MaxPool2d`.
+        ceil_mode: bool, as in :class:`nn.MaxPool2d`.
 
     Returns:
-        A tensor with the same shape, values, dtype and device, stored in ``memory_format``.
+        The pooled tensor (N, C, H_out, W_out), contiguous NCHW, same dtype and device as ``x``.
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, memory_format: torch.memory_format) -> torch.Tensor:
-        ctx.input_format = torch.contiguous_format if x.is_contiguous() else torch.channels_last
-        return x.contiguous(memory_format=memory_format)
+    def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode):
+        args = (kernel_size, stride, padding, dilation, ceil_mode)
+        pooled, indices = torch.ops.aten.max_pool2d_with_indices(x.contiguous(memory_format=torch.channels_last), *args)
+        indices = indices.contiguous()
+        ctx.save_for_backward(x, indices)
+        ctx.args = args
+        ctx.mark_non_differentiable(indices)
+        return pooled.contiguous()  # NCHW again, so the next convolution runs its NCHW kernel
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        return grad.contiguous(memory_format=ctx.input_format), None
+    def backward(ctx, grad):
+        x, indices = ctx.saved_tensors
+        return torch.ops.aten.max_pool2d_with_indices_backward(grad, x, *ctx.args, indices), None, None, None, None, None
+
+
+class _MaxPool2dFast(nn.MaxPool2d):
+    """:class:`nn.MaxPool2d` with the same results, faster on CPUs for NCHW tensors (see above)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu" or x.dim() != 4 or not x.is_contiguous() or self.return_indices:
+            return super().forward(x)
+        stride = self.stride if self.stride is not None else self.kernel_size
+        return _MaxPool2dChannelsLastForward.apply(x, _two(self.kernel_size), _two(stride), _two(self.padding),
+                                                   _two(self.dilation), self.ceil_mode)
+
+
+def _two(value) -> list[int]:
+    """A pooling argument (``3`` or ``(3, 3)``) as the list of two ints aten expects."""
+    return list(value) if isinstance(value, (tuple, list)) else [value, value]
+
+
+def _network_for(model: nn.Sequential, last: int) -> nn.Sequential:
+    """Return ``model[: last + 1]``, the layers the losses need, with its max-pooling layers
+    replaced by :class:`_MaxPool2dFast`. The other layers are shared, not copied; the caller's
+    model is untouched."""
+    return nn.Sequential(*(
+        _MaxPool2dFast(layer.kernel_size, layer.stride, layer.padding, layer.dilation, ceil_mode=layer.ceil_mode)
+        if type(layer) is nn.MaxPool2d else layer for layer in model[: last + 1]))
 
 
 def style_transfer(
@@ -305,28 +315,19 @@ def style_transfer(
         raise ValueError(f"Layer {settings.deepest_layer} does not exist: the model has layers 0-{len(model) - 1}.")
     device = _model_device(model)
     last = settings.deepest_layer if use_style else settings.content_layer
-    # The layers whose feature maps the losses read: only these are converted back to NCHW.
-    loss_layers = ({settings.content_layer} if use_content else set()) | (set(settings.style_layers) if use_style else set())
-    channels_last = _use_channels_last(settings.memory_format, device)
-    network = _network_for(model, last, channels_last)
-
-    def loss_features(image: torch.Tensor, up_to: int) -> list[torch.Tensor]:
-        """Feature maps of layers 0..up_to of a normalized NCHW image (1, 3, H, W), as
-        :func:`extract_features` returns them; the maps of ``loss_layers`` are contiguous NCHW."""
-        if not channels_last:
-            return extract_features(image, network, up_to=up_to)
-        feats = extract_features(_Relayout.apply(image, torch.channels_last), network, up_to=up_to)
-        return [_Relayout.apply(f, torch.contiguous_format) if i in loss_layers else f for i, f in enumerate(feats)]
+    network = _network_for(model, last)
 
     # The image being optimized must be plain NCHW for students' tv_loss (``view``) and for L-BFGS
     # (``grad.view(-1)``); preprocess returns it so, and .contiguous() keeps that true for any device.
     content = preprocess(content_image, settings.image_size).to(device).contiguous()
     with torch.no_grad():  # targets are constants: no graph, computed once
-        content_target = loss_features(content, settings.content_layer)[settings.content_layer] if use_content else None
+        content_target = None
+        if use_content:
+            content_target = extract_features(content, network, up_to=settings.content_layer)[settings.content_layer]
         style_targets = []
         if use_style:
             style = preprocess(style_image, settings.style_size).to(device)
-            style_feats = loss_features(style, last)
+            style_feats = extract_features(style, network, up_to=last)
             style_targets = [losses.gram_matrix(style_feats[i]) for i in settings.style_layers]
             del style_feats
 
@@ -338,7 +339,7 @@ def style_transfer(
     img.requires_grad_(True)
 
     def loss_terms() -> dict[str, torch.Tensor]:
-        feats = loss_features(img, last)
+        feats = extract_features(img, network, up_to=last)
         zero = torch.zeros((), device=device)
         terms = {
             "content": losses.content_loss(settings.content_weight, feats[settings.content_layer], content_target)

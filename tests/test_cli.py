@@ -22,7 +22,7 @@ def test_writes_a_png_and_never_overwrites(tmp_path, capsys):
 
 def test_every_setting_is_an_option_with_its_help():
     text = build_parser().format_help()
-    for option in ("--content-weight", "--style-layers", "--tv-weight", "--optimizer", "--memory-format"):
+    for option in ("--content-weight", "--style-layers", "--tv-weight", "--optimizer", "--init"):
         assert option in text
     assert "Weight of the total variation loss" in text
 

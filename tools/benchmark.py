@@ -9,12 +9,15 @@ Prints, for this machine (CPU unless ``--device`` says otherwise):
    autograd on - and (b) :func:`cs231n_style.style_transfer`; their ratio; the FLOPs of one
    iteration (forward + backward, convolutions *and* Gram matrices); the achieved FLOP/s as a
    fraction of the matmul speed; and the peak memory;
-3. whether both loops make the same image: the largest and mean pixel difference in [0, 255]
+3. where the time of one iteration goes, at the first size, for both loops (``torch.profiler``
+   self CPU time by operator family): the Gram matrices and the convolutions are kernels any
+   loop that makes the *same* image must run unchanged, which bounds the possible speedup;
+4. whether both loops make the same image: the largest and mean pixel difference in [0, 255]
    units after :func:`cs231n_style.deprocess`, after ``--check-steps`` (200) iterations at the
-   first size, next to the same loop run with one thread instead of two - the size of difference
-   float rounding alone causes (see "What 'same image' means" in docs/benchmark.md);
-4. the loss Adam and L-BFGS reach against wall time;
-5. the wall time of each solution notebook (``solutions/*.ipynb``, run with nbclient).
+   first size, next to the straightforward loop run with one thread instead of two - the size of
+   difference float rounding alone causes (see "Same image?" in docs/benchmark.md);
+5. the loss Adam and L-BFGS reach against wall time;
+6. the wall time of each solution notebook (``solutions/*.ipynb``, run with nbclient).
 
 How things are measured:
 
@@ -273,8 +276,6 @@ def equality_check(args, device, losses, model) -> None:
     runs = {
         "straightforward": straightforward_loop(args.content, args.style, losses, model, settings),
         "package": package_loop(args.content, args.style, losses, model, settings),
-        "package, memory_format='contiguous'": package_loop(
-            args.content, args.style, losses, model, settings.replace(memory_format="contiguous")),
     }
     if threads > 1:
         runs["straightforward, 1 thread"] = straightforward_loop(args.content, args.style, losses, model, settings,
@@ -289,6 +290,52 @@ def equality_check(args, device, losses, model) -> None:
     print(table(rows, ["loop", "ms / iteration", "final loss", "pixel difference to the straightforward loop"]))
     speedup = base[2] / runs["package"][2]
     print(f"\nSpeedup of the package loop over {settings.num_steps} iterations: {speedup:.2f}x")
+
+
+#: Operator families of the time breakdown: profiler event name -> family.
+FAMILIES = {
+    "aten::bmm": "Gram matrices (bmm, forward + backward)",
+    "aten::mkldnn_convolution": "convolutions",
+    "aten::_slow_conv2d_forward": "convolutions",
+    "aten::convolution_backward": "convolutions",
+    "aten::max_pool2d_with_indices": "max-pooling",
+    "aten::max_pool2d_with_indices_backward": "max-pooling",
+}
+SAME_KERNELS = ("Gram matrices (bmm, forward + backward)", "convolutions")
+
+
+def time_breakdown(args, device, losses, model) -> None:
+    """Per-iteration self CPU time by operator family (torch.profiler), both loops, first size."""
+    from torch.profiler import ProfilerActivity, profile
+
+    size, steps = args.sizes[0], args.steps
+    settings = cs.TransferSettings(image_size=size, style_size=args.style_size, num_steps=steps)
+    per_loop = {}
+    for name, loop in LOOPS.items():
+        loop(args.content, args.style, losses, model, settings.replace(num_steps=3))  # warm-up
+        totals = {}
+        for steps_run in (1, 1 + steps):  # the difference cancels the targets and the set-up
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                loop(args.content, args.style, losses, model, settings.replace(num_steps=steps_run))
+            totals[steps_run] = {event.key: event.self_cpu_time_total for event in prof.key_averages()}
+        families: dict[str, float] = {}
+        for key, micros in totals[1 + steps].items():
+            family = FAMILIES.get(key, "everything else (element-wise, copies, Adam, autograd, Python)")
+            families[family] = families.get(family, 0.0) + (micros - totals[1].get(key, 0.0)) / steps / 1000
+        per_loop[name] = families
+    names = list(dict.fromkeys(n for families in per_loop.values() for n in families))
+    rows = [[n] + [f"{per_loop[loop].get(n, 0.0):.1f}" for loop in LOOPS] for n in names]
+    rows.append(["**total (profiled)**"] + [f"**{sum(per_loop[loop].values()):.1f}**" for loop in LOOPS])
+    print(f"Content size {size}, style size {args.style_size}, {steps} iterations, ms of self CPU time per "
+          "iteration (the profiler adds some overhead to small operators):\n")
+    print(table(rows, ["operator family"] + [f"({'ab'[i]}) {loop}" for i, loop in enumerate(LOOPS)]))
+    straight = per_loop["straightforward"]
+    fixed = sum(straight.get(n, 0.0) for n in SAME_KERNELS)
+    print(f"\nA loop that makes the same image, bit for bit, must run the same convolution and Gram-matrix "
+          f"kernels on the same layers 0-{settings.deepest_layer}: the package's loop spends "
+          f"{sum(per_loop['package'].get(n, 0.0) for n in SAME_KERNELS):.1f} ms of its iteration in them "
+          f"(the straightforward loop {fixed:.1f} ms, including layers it runs beyond "
+          f"{settings.deepest_layer}).")
 
 
 def optimizer_comparison(args, device, losses, model) -> None:
@@ -362,6 +409,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Dense float32 matmul (2048 x 2048): {peak / 1e9:.0f} GFLOP/s\n")
     print(f"## Time per iteration (style size {args.style_size}, {args.steps} iterations, best of {args.repeats})\n")
     timing_table(args, device, peak)
+    print("\n## Where the time goes\n")
+    time_breakdown(args, device, losses, model)
     print("\n## Same image?\n")
     equality_check(args, device, losses, model)
     print("\n## Adam vs L-BFGS\n")
