@@ -330,12 +330,15 @@ def drop_solution_only_cells(nb, context: dict):
 
 
 def clear_outputs_except_checks(nb, context: dict):
-    """Step: clear outputs and counts, keeping the stored output of check cells for nbval.
+    """Step: clear outputs and counts, keeping the stored output of check cells for nbval; drop
+    what a run leaves in the metadata (the widgets' saved state, per-cell timestamps).
 
     A check cell keeps its execution count too: nbval treats a cell without one as never run, and
     refuses one that has outputs ("Unrun reference cell has outputs").
     """
+    nb.metadata.pop("widgets", None)
     for cell in nb.cells:
+        cell.metadata.pop("execution", None)
         if cell.cell_type == "code" and not is_check_cell(cell):
             cell.execution_count = None
             cell.outputs = []

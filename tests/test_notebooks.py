@@ -53,7 +53,9 @@ def test_student_notebook_has_no_solution_code_and_only_check_outputs(path):
     for line in _solution_lines(solution):
         assert line not in student_text, f"solution line leaked into notebooks/{path.name}: {line}"
     assert BEGIN_SOLUTION not in student_text
+    assert "widgets" not in student.metadata  # the solution run's saved widget state is an output too
     for cell in student.cells:
+        assert "execution" not in cell.metadata  # timestamps of the solution run
         if cell.cell_type != "code":
             continue
         if cs.is_check_cell(cell):

@@ -47,9 +47,11 @@ def execute_solutions(solutions: Path = SOLUTIONS, timeout: int = 600) -> None:
 
     for path in sorted(solutions.glob("*.ipynb")):
         nb = read_notebook(path)
+        for cell in nb.cells:  # no per-cell timestamps: re-running must not change unchanged notebooks
+            cell.metadata.pop("execution", None)
         start = time.perf_counter()
         NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(solutions)}},
-                       ).execute(env={**os.environ, "CS231N_STYLE_DEVICE": "cpu", "MPLBACKEND": "module://matplotlib_inline.backend_inline"})
+                       record_timing=False).execute(env={**os.environ, "CS231N_STYLE_DEVICE": "cpu", "MPLBACKEND": "module://matplotlib_inline.backend_inline"})
         nbformat.write(nb, path)
         print(f"executed {path.relative_to(ROOT)} in {time.perf_counter() - start:.0f} s")
 
