@@ -1,6 +1,7 @@
 # Quick start (see README.md):
 #   make course   set up .venv and open the course in JupyterLab
-#   make test     set up .venv with the test tools and run every test
+#   make check    students: check your functions (your notebooks under nbval + unit tests)
+#   make test     set up .venv with the test tools and run every test (developers, CI)
 # Other targets: make stylize (headless: writes a stylized PNG), make notebooks (authors).
 
 PYTHON ?= python3
@@ -9,7 +10,7 @@ VENV ?= .venv
 TORCH ?= torch torchvision
 BIN := $(VENV)/bin
 
-.PHONY: course test stylize notebooks
+.PHONY: course check test stylize notebooks
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,9 @@ course: $(VENV)/.installed
 
 stylize: $(VENV)/.installed
 	$(BIN)/python -m cs231n_style --example cat_swirls --output outputs/cat_swirls.png
+
+check: $(VENV)/.installed
+	$(BIN)/python -m pytest notebooks/
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

@@ -42,7 +42,8 @@ def test_student_notebooks_are_exactly_what_the_generator_makes():
     wanted = _generator().student_notebooks()
     assert sorted(wanted) == sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
     for name, text in wanted.items():
-        assert (ROOT / "notebooks" / name).read_text() == text, f"notebooks/{name} is stale: run tools/make_student_notebooks.py"
+        assert (ROOT / "notebooks" / name).read_text() == text, (f"notebooks/{name} differs from what solutions/ generates. Course authors: run `make notebooks`. "
+             "Students: this test is for the course's developers; check your work with `make check`.")
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
@@ -67,6 +68,26 @@ def test_student_notebook_has_no_solution_code_and_only_check_outputs(path):
         else:
             assert cell.outputs == [] and cell.execution_count is None
     assert student.metadata["cs231n_style"]["generated_from"] == f"solutions/{path.name}"
+
+
+def test_regenerating_never_overwrites_a_students_work(tmp_path, capsys):
+    generator = _generator()
+    wanted = generator.student_notebooks()
+    name = "01_content_loss.ipynb"
+    generator.write_student_notebooks(wanted, tmp_path)
+    worked = cs.read_notebook(tmp_path / name)
+    for cell in worked.cells:
+        if cs.is_solution_cell(cell):
+            cell.source = "def content_loss(w, a, b):\n    return w * ((a - b) ** 2).sum()\n"
+    nbformat.write(worked, tmp_path / name)
+    before = (tmp_path / name).read_text()
+    changed = {**wanted, "02_style_loss.ipynb": wanted["02_style_loss.ipynb"].replace("HINT", "Hint")}
+    kept = generator.write_student_notebooks(changed, tmp_path)
+    assert kept == [name] and (tmp_path / name).read_text() == before
+    assert "holds your work" in capsys.readouterr().out
+    assert (tmp_path / "02_style_loss.ipynb").read_text() == changed["02_style_loss.ipynb"]  # a blank one is updated
+    assert generator.write_student_notebooks(changed, tmp_path, force=True) == []
+    assert (tmp_path / name).read_text() == wanted[name]
 
 
 def test_every_solution_region_becomes_a_stub_with_its_hints():

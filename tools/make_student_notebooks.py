@@ -10,6 +10,9 @@ Usage::
     python tools/make_student_notebooks.py                 # regenerate notebooks/
     python tools/make_student_notebooks.py --execute       # first re-run the solutions (stores outputs)
     python tools/make_student_notebooks.py --check         # exit 1 if notebooks/ is out of date
+
+It never overwrites a student's work: a notebook in ``notebooks/`` whose stubs were filled in or
+whose cells were run is left alone (with a message) unless ``--force`` is given.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cs231n_style.notebook import make_student_notebook, read_notebook  # noqa: E402
+from cs231n_style.notebook import is_check_cell, is_solution_cell, make_student_notebook, read_notebook  # noqa: E402
 
 SOLUTIONS = ROOT / "solutions"
 STUDENT = ROOT / "notebooks"
@@ -37,6 +40,40 @@ def student_notebooks(solutions: Path = SOLUTIONS) -> dict[str, str]:
         nb = make_student_notebook(read_notebook(path), f"solutions/{path.name}")
         out[path.name] = nbformat.writes(nb) + "\n"
     return out
+
+
+def student_work_in(path: Path) -> list[str]:
+    """What in an existing notebook looks like a student's own work, as short descriptions: a
+    solution cell whose ``NotImplementedError`` stub is gone, or a cell that was run (outputs or
+    an execution count, check cells aside, which ship with theirs). Empty if none."""
+    work = []
+    for cell in read_notebook(path).cells:
+        if cell.cell_type != "code":
+            continue
+        if is_solution_cell(cell) and "NotImplementedError" not in cell.source:
+            work.append(f"cell {cell.get('id', '?')} has your code in it")
+        elif not is_check_cell(cell) and (cell.outputs or cell.execution_count is not None):
+            work.append(f"cell {cell.get('id', '?')} was run")
+    return work
+
+
+def write_student_notebooks(wanted: dict[str, str], folder: Path = STUDENT, force: bool = False) -> list[str]:
+    """Write each generated notebook into ``folder``, except over one holding student work (see
+    :func:`student_work_in`) unless ``force``. Returns the names left alone."""
+    folder.mkdir(exist_ok=True)
+    kept = []
+    for name, text in wanted.items():
+        target = folder / name
+        if target.is_file() and target.read_text() != text and not force:
+            work = student_work_in(target)
+            if work:
+                print(f"left {target} alone: it holds your work ({'; '.join(work[:3])}). Move it away, "
+                      "or pass --force to replace it with the blank student version.")
+                kept.append(name)
+                continue
+        target.write_text(text)
+        print(f"wrote {target}")
+    return kept
 
 
 def execute_solutions(solutions: Path = SOLUTIONS, timeout: int = 600) -> None:
@@ -60,6 +97,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only compare notebooks/ with what would be generated")
     parser.add_argument("--execute", action="store_true", help="execute the solution notebooks first")
+    parser.add_argument("--force", action="store_true",
+                        help="also replace notebooks that hold a student's work (filled-in stubs, run cells)")
     args = parser.parse_args()
     if args.execute:
         execute_solutions()
@@ -69,15 +108,12 @@ def main() -> int:
                  if not (STUDENT / name).is_file() or (STUDENT / name).read_text() != text]
         extra = [p.name for p in STUDENT.glob("*.ipynb") if p.name not in wanted]
         if stale or extra:
-            print(f"notebooks/ is out of date: {stale + extra}; run python tools/make_student_notebooks.py")
+            print(f"notebooks/ is out of date: {stale + extra}; run python tools/make_student_notebooks.py "
+                  "(course authors: it rewrites notebooks/ from solutions/)")
             return 1
         print("notebooks/ is up to date")
         return 0
-    STUDENT.mkdir(exist_ok=True)
-    for name, text in wanted.items():
-        (STUDENT / name).write_text(text)
-        print(f"wrote notebooks/{name}")
-    return 0
+    return 1 if write_student_notebooks(wanted, STUDENT, force=args.force) else 0
 
 
 if __name__ == "__main__":
