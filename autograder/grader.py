@@ -136,8 +136,9 @@ def judge_call(call: Call, reply: dict, memory_mb: float | None = None) -> str |
     out = reply["output"]
     input_shape = tuple(inputs[0].shape) if name == "gram_matrix" else None
     shape = tuple(out.get("shape") or ()) if isinstance(out.get("shape"), list) else ()
+    cut = bool(call.check_grad) and not out.get("requires_grad")
     message = diagnose_output(name, str(out.get("type")), shape, _dtype(out.get("dtype")), call.expected.shape, dtype,
-                              input_shape)
+                              input_shape, cut)
     if message:
         return message
     if call.device == "meta":

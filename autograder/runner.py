@@ -178,10 +178,11 @@ def load_student_code(pieces: list[dict]) -> tuple[dict, dict]:
 # --- one call -----------------------------------------------------------------------------------
 
 def _where(error: BaseException) -> str:
-    """``"\\n  in your code, line N: ..."`` for the student's innermost frame, as the checks say it."""
+    """``"\\n  in your code (function), line N: ..."`` for the student's innermost frame, as the checks say it."""
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith("<your notebook")]
     if frames and frames[-1].line:
-        return f"\n  in your code, line {frames[-1].lineno}: {frames[-1].line.strip()}"
+        function = f" ({frames[-1].name})" if frames[-1].name not in ("<module>", "<lambda>") else ""
+        return f"\n  in your code{function}, line {frames[-1].lineno}: {frames[-1].line.strip()}"
     return ""
 
 

@@ -45,14 +45,17 @@ def _gram_matrix_variants(features: np.ndarray) -> dict[str, np.ndarray]:
 
 def _style_loss_variants(feats: list[np.ndarray], style_layers: list[int], style_targets: list[np.ndarray],
                          style_weights: list[float]) -> dict[str, np.ndarray]:
-    per_layer = []
+    per_layer, unnormalized = [], []
     for i, target in zip(style_layers, style_targets):
         _, ci, hi, wi = feats[i].shape
         flat = feats[i].reshape(1, ci, hi * wi)
-        per_layer.append(((flat @ flat.transpose(0, 2, 1) / (ci * hi * wi) - target) ** 2))
+        gram = flat @ flat.transpose(0, 2, 1)
+        per_layer.append((gram / (ci * hi * wi) - target) ** 2)
+        unnormalized.append((gram - target) ** 2)
     sums = np.array([p.sum() for p in per_layer])
     weights = style_weights
     return {
+        "unnormalized_gram": np.array(sum(wt * u.sum() for wt, u in zip(weights, unnormalized))),
         "unweighted": np.array(sums.sum()),
         "last_layer_only": np.array(weights[-1] * sums[-1]),
         "first_layer_only": np.array(weights[0] * sums[0]),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import tempfile
 from pathlib import Path
 
 from .device import describe_device, get_device
@@ -53,6 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unwritable(folder: Path) -> str | None:
+    """Why a file cannot be created in ``folder`` (created if missing), or ``None`` if it can.
+    Checked before the run, so that a bad ``--output`` costs no time."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; ``argv`` defaults to ``sys.argv[1:]``.
 
@@ -69,8 +82,18 @@ def main(argv: list[str] | None = None) -> int:
     if Path(args.output).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"):
         print(f"error: --output must end in .png (or .jpg), not {args.output!r}.", file=sys.stderr)
         return 2
+    problem = _unwritable(Path(args.output).parent)
+    if problem:
+        print(f"error: cannot write {args.output!r}: {problem}. Choose another --output.", file=sys.stderr)
+        return 2
     changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(TransferSettings)
                if getattr(args, f.name) is not None}
+    given, other = ("style_layers", "style_weights") if "style_weights" not in changes else ("style_weights", "style_layers")
+    if given in changes and other not in changes and len(changes[given]) != len(getattr(base, other)):
+        print(f"error: --{given.replace('_', '-')} has {len(changes[given])} values but the {other.replace('_', ' ')} "
+              f"{getattr(base, other)} have {len(getattr(base, other))}: pass --{other.replace('_', '-')} with "
+              f"{len(changes[given])} values too.", file=sys.stderr)
+        return 2
     try:
         settings = base.replace(**changes)
         device = get_device(args.device)
@@ -85,7 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     total = result.history["total"]
-    path = save_image(result.image, args.output)
+    try:
+        path = save_image(result.image, args.output)
+    except OSError as error:
+        print(f"error: the run finished but {args.output!r} could not be written ({error}).", file=sys.stderr)
+        return 2
     summary = f"total loss {total[0]:.4g} -> {total[-1]:.4g}" if total else "no steps run"
     print(f"{summary} in {result.seconds:.1f} s; wrote {path}")
     return 0

@@ -73,6 +73,8 @@ MISTAKES = {
     "last_layer_only": "only the last style layer counts: accumulate the loss over all style layers (+=), don't overwrite it.",
     "first_layer_only": "only the first style layer counts: did you return inside the loop?",
     "layer_norm_not_squared": "each layer's term is the norm of the Gram difference: use the squared distance.",
+    "unnormalized_gram": ("the values match Gram matrices computed with normalize=False: call gram_matrix(feats[layer]) "
+                          "with its default normalize=True, as the style targets were computed."),
     "vertical_only": "only vertical neighbours (rows) count: add the differences between horizontal neighbours too.",
     "horizontal_only": "only horizontal neighbours (columns) count: add the differences between vertical neighbours too.",
     "abs_not_squared": "the result sums absolute differences: square the differences instead.",
@@ -104,6 +106,10 @@ class CheckResult:
 
     def __repr__(self) -> str:
         return f"CheckResult({self.name!r}, {self.status!r})"
+
+    def _ipython_display_(self) -> None:
+        """Jupyter shows nothing more when a check is a cell's last line: the verdict is printed
+        already (IPython's display protocol calls this instead of showing the repr)."""
 
 
 @lru_cache(maxsize=1)
@@ -187,7 +193,7 @@ def diagnose_exception(name: str, type_name: str, text: str, shapes: str = "", w
         type_name: the exception's class name, e.g. ``"RuntimeError"``.
         text: ``str(exception)``.
         shapes: the tensor inputs' shapes, e.g. ``"(2, 12, 5, 8)"``, quoted in size-mismatch hints.
-        where: ``"\\n  in your code, line ...: ..."`` or ``""``.
+        where: ``"\\n  in your code (function), line ...: ..."`` or ``""``.
 
     Returns:
         ``(status, message)``: status ``"not implemented"`` for ``NotImplementedError``, else
@@ -207,13 +213,19 @@ def diagnose_exception(name: str, type_name: str, text: str, shapes: str = "", w
         if name == "gram_matrix":
             hint += " Keep the batch axis N: reshape to (N, C, H*W)."
         elif name == "style_loss":
-            hint += (" Index the feature maps by layer number, feats[style_layers[i]], not feats[i]; "
-                     "style_targets[i] and style_weights[i] go with style_layers[i].")
+            hint += " " + _STYLE_INDEXING
+    elif name == "style_loss" and "index out of range" in text:
+        hint = " " + _STYLE_INDEXING
     return "error", f"{name}: FAIL - it raised {type_name}: {text}.{hint}{where}"
 
 
+_STYLE_INDEXING = ("feats is indexed by layer number, the other lists by position: for the i-th style layer "
+                   "use feats[style_layers[i]] with style_targets[i] and style_weights[i].")
+
+
 def diagnose_output(name: str, type_name: str, shape: tuple, dtype: torch.dtype | None, expected_shape: tuple,
-                    expected_dtype: torch.dtype, input_shape: tuple | None = None) -> str | None:
+                    expected_dtype: torch.dtype, input_shape: tuple | None = None,
+                    cut_from_graph: bool = False) -> str | None:
     """Check what a function returned: a tensor, of the expected shape and dtype.
 
     Args:
@@ -223,6 +235,8 @@ def diagnose_output(name: str, type_name: str, shape: tuple, dtype: torch.dtype 
         expected_shape, expected_dtype: what the reference returns (``()`` for a loss).
         input_shape: ``gram_matrix``'s features shape (N, C, H, W), to recognize a lost batch axis
             or ``F.T @ F``.
+        cut_from_graph: ``True`` when the inputs require gradients but the result does not: a
+            wrong dtype then comes from building a new tensor (``torch.tensor(float(...))``).
 
     Returns:
         The failure message, or ``None`` when the output is fine.
@@ -243,6 +257,10 @@ def diagnose_output(name: str, type_name: str, shape: tuple, dtype: torch.dtype 
     if shape != tuple(expected_shape):
         return (f"{name}: FAIL - it returned shape {shape}; expected {tuple(expected_shape)}"
                 + (" (a scalar: use .sum() over everything)." if tuple(expected_shape) == () else "."))
+    if dtype != expected_dtype and cut_from_graph:
+        return (f"{name}: FAIL - it returned a new {dtype} tensor cut off from autograd (no gradient flows back, "
+                f"and the inputs were {expected_dtype}): don't rebuild the result with torch.tensor(...), "
+                "float(...) or .item(); compute it with torch operations on the inputs.")
     if dtype != expected_dtype:
         return (f"{name}: FAIL - for {expected_dtype} inputs it returned {dtype}: "
                 "don't hard-code a dtype; compute in the inputs' dtype.")
@@ -279,7 +297,8 @@ def diagnose_values(name: str, out, expected, variants: dict, dtype: torch.dtype
     for mistake, value in variants.items():
         if relative_error(out, value) <= max(tolerance, 1e-6):
             return error, f"{name}: FAIL - {MISTAKES[mistake]}"
-    hint = " style_loss calls your gram_matrix: make sure check_gram_matrix passes first." if name == "style_loss" else ""
+    hint = (" style_loss calls your gram_matrix: if check_gram_matrix fails, fix that first; if it passes, compare "
+            "each layer's term with w_l * sum((G_l - A_l) ** 2).") if name == "style_loss" else ""
     return error, (f"{name}: FAIL - the values differ from the reference (max relative error {error:.1e}, "
                    f"threshold {tolerance:.0e} in {str(dtype).removeprefix('torch.')}).{hint}")
 
@@ -325,7 +344,8 @@ def _student_line(error: BaseException) -> str:
     frames = [f for f in traceback.extract_tb(error.__traceback__)
               if "torch" not in Path(f.filename).parts and Path(f.filename).name != "checks.py"]
     if frames and frames[-1].line:
-        return f"\n  in your code, line {frames[-1].lineno}: {frames[-1].line.strip()}"
+        function = f" ({frames[-1].name})" if frames[-1].name not in ("<module>", "<lambda>") else ""
+        return f"\n  in your code{function}, line {frames[-1].lineno}: {frames[-1].line.strip()}"
     return ""
 
 
@@ -335,7 +355,7 @@ def _call(name: str, fn: Callable, *args):
         if isinstance(arg, torch.Tensor):
             return str(tuple(arg.shape))
         if isinstance(arg, (list, tuple)) and arg and all(isinstance(a, torch.Tensor) for a in arg):
-            return "a list of " + ", ".join(str(tuple(a.shape)) for a in arg)
+            return "[" + ", ".join(str(tuple(a.shape)) for a in arg) + "]"
         return None
 
     shapes = "; ".join(d for d in map(describe, args) if d is not None)
@@ -351,10 +371,12 @@ def _fail_if(message: str | None, error: float | None = None) -> None:
         raise _Verdict("fail", message, error)
 
 
-def _require_tensor(name: str, out, shape: tuple, dtype: torch.dtype, input_shape: tuple | None = None) -> None:
+def _require_tensor(name: str, out, shape: tuple, dtype: torch.dtype, input_shape: tuple | None = None,
+                    inputs: list[torch.Tensor] = ()) -> None:
     is_tensor = isinstance(out, torch.Tensor)
+    cut = is_tensor and not out.requires_grad and any(t.requires_grad for t in inputs)
     _fail_if(diagnose_output(name, "Tensor" if is_tensor else type(out).__name__, out.shape if is_tensor else (),
-                             out.dtype if is_tensor else None, shape, dtype, input_shape))
+                             out.dtype if is_tensor else None, shape, dtype, input_shape, cut))
 
 
 def _require_unmodified(name: str, before: list[torch.Tensor], after: list[torch.Tensor]) -> None:
@@ -408,7 +430,7 @@ def _check_scalar_loss(name: str, loss: Callable, make_inputs: Callable, extra: 
         args, tensors, wrt, grad_keys = make_inputs(ref, dtype)
         before = [t.detach().clone() for t in tensors]
         out = _call(name, loss, *args)
-        _require_tensor(name, out, (), dtype)
+        _require_tensor(name, out, (), dtype, inputs=wrt)
         _require_unmodified(name, before, tensors)
         error = _compare(name, out, ref, name, dtype)
         if dtype == torch.float64:
@@ -463,7 +485,7 @@ def check_gram_matrix(gram_matrix: Callable) -> CheckResult:
         n, c, h, w = features.shape
         before = [features.detach().clone()]
         out = _call(name, gram_matrix, features)
-        _require_tensor(name, out, (n, c, c), dtype, input_shape=(n, c, h, w))
+        _require_tensor(name, out, (n, c, c), dtype, input_shape=(n, c, h, w), inputs=[features])
         _require_unmodified(name, before, [features])
         error = _compare(name, out, ref, name, dtype)
         out_raw = _call(name, gram_matrix, features, False)

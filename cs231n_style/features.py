@@ -142,14 +142,19 @@ def extract_features(x: torch.Tensor, model: nn.Sequential, up_to: int | None = 
         same dtype and device as ``x``. The list has ``up_to + 1`` entries (or ``len(model)``).
 
     Raises:
-        ValueError: if ``x`` is not a 4-D tensor with 3 channels, or ``up_to`` is not an ``int``
-            in [0, len(model) - 1].
-        RuntimeError: from torch, if ``x``'s dtype or device differs from the model's, or the
-            image is too small for the layers run (all 13 need at least 17 x 17 pixels).
+        ValueError: if ``x`` is not a 4-D tensor with 3 channels, its dtype or device differs from
+            the model's, ``up_to`` is not an ``int`` in [0, len(model) - 1], or the image is too
+            small for the layers run (all 13 need at least 17 x 17 pixels).
     """
     if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"extract_features expects an image batch of shape (N, 3, H, W); got {shape}.")
+        raise ValueError(f"extract_features expects an image batch of shape (N, 3, H, W); got {shape}. "
+                         "Make one from an image with cs.preprocess(image).")
+    weight = next(model.parameters())
+    if x.dtype != weight.dtype or x.device != weight.device:
+        raise ValueError(f"extract_features got a {x.dtype} image on {x.device}, but the model is {weight.dtype} on "
+                         f"{weight.device}: convert it with x.to({str(weight.device)!r}, {weight.dtype}) (a normalized image, "
+                         "as cs.preprocess makes).")
     if up_to is not None and (not isinstance(up_to, (int, np.integer)) or isinstance(up_to, bool)):
         raise ValueError(f"up_to must be an int layer index or None; got {up_to!r}.")
     last = len(model) - 1 if up_to is None else int(up_to)
@@ -157,7 +162,14 @@ def extract_features(x: torch.Tensor, model: nn.Sequential, up_to: int | None = 
         raise ValueError(f"up_to must be in [0, {len(model) - 1}]; got {up_to}.")
     feats = []
     for index in range(last + 1):
-        x = model[index](x)
+        try:
+            x = model[index](x)
+        except RuntimeError as error:
+            if "too small" not in str(error):
+                raise
+            raise ValueError(f"The image is too small for layer {index}: the feature maps reaching it are only "
+                             f"{x.shape[2]} x {x.shape[3]} pixels. Use a larger image (all 13 layers need at least "
+                             "17 x 17 pixels) or a shallower layer.") from None
         feats.append(x)
     return feats
 

@@ -183,6 +183,8 @@ def _model_device(model: nn.Module) -> torch.device:
 
 # --- Speed ---------------------------------------------------------------------------------------
 #
+# (Not part of the lesson: you can skip this section.)
+#
 # The loop computes exactly what CS231n's loop computes, bit for bit (the same image), with less
 # work: it runs the network only up to the deepest layer a loss reads, computes the targets once
 # without a graph, and never copies a loss value to the host inside the loop. On CPUs one more
@@ -201,11 +203,13 @@ def _model_device(model: nn.Module) -> torch.device:
 class _MaxPool2dChannelsLastForward(torch.autograd.Function):
     """2-D max-pooling of an NCHW tensor whose forward pass runs PyTorch's channels-last kernel.
 
-    The results are those of :class:`torch.nn.MaxPool2d`, bit for bit: a maximum is exact, and
-    both of PyTorch's CPU kernels scan each window in the same order and keep the first maximum,
-    so the values and the argmax indices agree, ties included (tests/test_transfer_speedups.py
-    checks this); the backward pass is PyTorch's own NCHW ``max_pool2d_with_indices_backward``
-    with those indices.
+    The results are those of :class:`torch.nn.MaxPool2d`, bit for bit. The forward pass picks,
+    in each window, the largest value (taking a maximum involves no rounding) and records where
+    it was: the "argmax index" ``h * W + w`` within its channel, the same number whatever the
+    memory layout. Both of PyTorch's CPU kernels scan a window row by row and keep the first
+    maximum, so they record the same index even when several values tie (tests/test_transfer_speedups.py
+    checks this). The backward pass sends each gradient to the recorded index; it runs PyTorch's
+    own NCHW ``max_pool2d_with_indices_backward`` with those indices, as ``nn.MaxPool2d`` does.
 
     Args (of ``apply``):
         x: float tensor (N, C, H, W), contiguous (NCHW).
@@ -295,11 +299,17 @@ def style_transfer(
         A :class:`TransferResult`.
 
     Raises:
-        ValueError: if the style layers reach beyond the model, or an image cannot be read.
-        TypeError: if ``losses`` is not a :class:`LossFunctions`.
+        FileNotFoundError: if an image path does not exist.
+        ValueError: if the style layers reach beyond the model, a loss function these settings need
+            is missing, or an image cannot be read.
+        TypeError: if ``losses`` is not a :class:`LossFunctions` or ``settings`` not a
+            :class:`TransferSettings`.
     """
     if not isinstance(losses, LossFunctions):
         raise TypeError("losses must be a LossFunctions(content_loss=..., gram_matrix=..., style_loss=..., tv_loss=...).")
+    if not isinstance(settings, TransferSettings):
+        hint = "TransferSettings(**settings)" if isinstance(settings, dict) else "TransferSettings(num_steps=100, ...)"
+        raise TypeError(f"settings must be a TransferSettings, not {type(settings).__name__}: pass {hint}.")
     use_content = settings.content_weight > 0
     use_style = style_image is not None and len(settings.style_layers) > 0
     use_tv = settings.tv_weight > 0
@@ -311,8 +321,11 @@ def style_transfer(
     if not (use_content or use_style or use_tv):
         raise ValueError("Nothing to optimize: content_weight and tv_weight are 0 and there is no style "
                          "term (style_image=None or no style layers).")
-    if settings.deepest_layer >= len(model):
-        raise ValueError(f"Layer {settings.deepest_layer} does not exist: the model has layers 0-{len(model) - 1}.")
+    too_deep = [f"content_layer {settings.content_layer}"] if settings.content_layer >= len(model) else []
+    too_deep += [f"style layer {i}" for i in settings.style_layers if i >= len(model)]
+    if too_deep:
+        raise ValueError(f"{', '.join(too_deep)}: no such layer, the model has layers 0-{len(model) - 1} "
+                         "(cs.describe_layers(model) lists them).")
     device = _model_device(model)
     last = settings.deepest_layer if use_style else settings.content_layer
     network = _network_for(model, last)

@@ -193,7 +193,10 @@ def _style_first_only(feats, layers, targets, weights):
     (_style_first_only, "only the first style layer"),
     (lambda f, l, t, w: sum(wi * ((gram_matrix(f[i]) - ti) ** 2).sum().sqrt() for i, ti, wi in zip(l, t, w)), "norm of the Gram difference"),
     (lambda f, l, t, w: sum(wi * ((gram_matrix(f[i]) - ti) ** 2).mean() for i, ti, wi in zip(l, t, w)), "*mean*"),
-    (lambda f, l, t, w: sum(wi * ((gram_matrix(f[i], False) - ti) ** 2).sum() for i, ti, wi in zip(l, t, w)), "check_gram_matrix passes first"),
+    (lambda f, l, t, w: sum(wi * ((gram_matrix(f[i], False) - ti) ** 2).sum() for i, ti, wi in zip(l, t, w)), "normalize=False: call gram_matrix(feats[layer]) with its default normalize=True"),
+    (lambda f, l, t, w: sum(wi * ((gram_matrix(f[i]) - t[i]) ** 2).sum() for i, wi in zip(l, w)), "use feats[style_layers[i]] with style_targets[i]"),
+    (lambda f, l, t, w: torch.tensor(float(style_loss(f, l, t, w).detach())), "cut off from autograd"),
+    (lambda f, l, t, w: style_loss(f, l, t, w) * 1.5, "if check_gram_matrix fails, fix that first; if it passes"),
 ])
 def test_style_loss_mistakes(fn, words, capsys):
     assert words in _check(cs.check_style_loss, fn, capsys)
@@ -271,7 +274,7 @@ def _style_indexed_by_position(feats, layers, targets, weights):
 
 def test_style_loss_indexing_by_position_is_explained(capsys):
     message = _check(cs.check_style_loss, _style_indexed_by_position, capsys)
-    assert "feats[style_layers[i]]" in message and "a list of (1, 8, 9, 12)" in message
+    assert "feats[style_layers[i]]" in message and "shapes [(1, 8, 9, 12), " in message
 
 
 def test_view_hint_is_not_repeated(capsys):

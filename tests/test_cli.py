@@ -31,6 +31,14 @@ def test_errors_are_messages_not_tracebacks(tmp_path, capsys):
     assert main(["--output", str(tmp_path / "x.txt"), *TINY]) == 2
     assert main(["--content", str(tmp_path / "missing.jpg"), "--output", str(tmp_path / "r.png"), *TINY]) == 2
     assert main(["--output", str(tmp_path / "r.png"), *TINY[:-1], str(ROOT / "notebooks")]) == 1
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert main(["--output", str(blocker / "r.png"), *TINY]) == 2  # refused before the run, not after
+    assert main(["--output", str(tmp_path / "r.png"), "--style-layers", "1", "4", *TINY]) == 2
+    assert main(["--output", str(tmp_path / "r.png"), "--content-layer", "99", *TINY]) == 2
     err = capsys.readouterr().err
     assert "must end in .png" in err and "No image file" in err and "not implemented yet" in err
+    assert "--style-layers has 2 values but the style weights" in err and "pass --style-weights with 2 values" in err
+    assert "content_layer 99: no such layer, the model has layers 0-12" in err
+    assert "cannot write" in err and "Choose another --output" in err
     assert not list(tmp_path.glob("*.png"))

@@ -301,6 +301,18 @@ def test_extract_features_rejects_non_tensors(random_model):
         extract_features(torch.zeros(1, 3, 32, 32).numpy(), random_model[0])
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.uint8])
+def test_extract_features_names_a_dtype_mismatch_and_the_fix(random_model, dtype):
+    with pytest.raises(ValueError, match=rf"{dtype}.*torch.float32.*x.to\('cpu', torch.float32\)"):
+        extract_features(torch.zeros(1, 3, 32, 32, dtype=dtype), random_model[0])
+
+
+def test_extract_features_says_when_the_image_is_too_small(random_model):
+    with pytest.raises(ValueError, match="too small for layer 5: the feature maps reaching it are only 1 x 1"):
+        extract_features(torch.zeros(1, 3, 5, 5), random_model[0])
+    assert len(extract_features(torch.zeros(1, 3, 17, 17), random_model[0])) == 13  # the documented minimum
+
+
 @pytest.mark.parametrize("up_to", [-1, 13, 100, 1.5, True, "3"])
 def test_extract_features_rejects_bad_up_to(random_model, up_to):
     with pytest.raises(ValueError, match="up_to"):

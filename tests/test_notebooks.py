@@ -199,7 +199,7 @@ def test_tracebacks_point_at_the_line_in_the_students_cell(tmp_path, capsys):
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
     result = cs.check_tv_loss(cs.load_functions(path, ["tv_loss"]).tv_loss)
-    assert "in your code, line 4: x = img @ img" in result.message
+    assert "in your code (tv_loss), line 4: x = img @ img" in result.message
     capsys.readouterr()
 
 

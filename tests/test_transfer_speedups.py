@@ -203,6 +203,11 @@ def test_bad_settings_are_refused_with_a_clear_message(changes, words):
         cs.TransferSettings(**changes)
 
 
+def test_settings_as_a_dict_get_a_message_with_the_fix(model):
+    with pytest.raises(TypeError, match=re.escape("not dict: pass TransferSettings(**settings)")):
+        cs.style_transfer("cat", "swirls", LOSSES, model, {"num_steps": 2})
+
+
 def test_nothing_to_optimize_is_an_error_not_an_autograd_crash(model):
     settings = cs.TransferSettings(content_weight=0.0, tv_weight=0.0, image_size=32, num_steps=1)
     with pytest.raises(ValueError, match="Nothing to optimize"):
