@@ -163,7 +163,8 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> Image.Im
                 opened.load()
                 image = opened.copy() if not opened.getexif() else ImageOps.exif_transpose(opened)
         except (OSError, SyntaxError) as error:
-            raise ValueError(f"{str(path)!r} could not be read as an image: {error}") from None
+            raise ValueError(f"{str(path)!r} could not be read as an image ({error}). Use a PNG, JPEG, TIFF, "
+                             "BMP or WebP file, or re-save this one as PNG with an image editor.") from None
     else:
         raise TypeError(
             f"load_image takes a path, a PIL.Image or a NumPy array, not {type(source).__name__}."
