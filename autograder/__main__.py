@@ -9,6 +9,10 @@
 A submission is a notebook, a folder of the course notebooks, or a .zip of them. In ``batch``,
 each entry of DIR (a notebook, a folder or a .zip) is one submission. Every submission's hidden
 inputs come from the same seed, the rubric's ``[grading] seed`` unless ``--seed`` is given.
+
+Exit status: 0 when graded; 1 when ``batch`` found no submission; 2 for an instructor's input error
+(no such submission or folder, a bad or missing rubric, an output path that cannot be written),
+printed as one ``error:`` line, before anything is graded or written.
 """
 
 from __future__ import annotations
@@ -34,12 +38,80 @@ def summary_lines(result, path: Path, width: int = 160) -> list[str]:
     return lines
 
 
+BATCH_LAYOUTS = """\
+FOLDER holds one entry per student; the entry's name is the student's name in the gradebook
+(its "submission" column), and its reports go to OUT/NAME-without-extension/:
+  FOLDER/alice/        a folder of the student's notebooks (searched recursively)
+  FOLDER/bob.zip       a .zip of the student's notebooks
+  FOLDER/carol.ipynb   one notebook
+Other files (a PDF, ...) and hidden entries (.DS_Store, .ipynb_checkpoints) are skipped, one
+line each. Every submission gets the same hidden inputs (the rubric's [grading] seed,
+unless --seed)."""
+
+
+class InputError(Exception):
+    """An instructor's input a command cannot use; :func:`main` prints it as one ``error:`` line, exit 2."""
+
+
+def _load_rubric(path):
+    """The rubric at ``path``; a missing, unreadable or invalid file raises :class:`InputError`."""
+    from .rubric import RubricError, load_rubric
+
+    try:
+        return load_rubric(path)
+    except FileNotFoundError:
+        raise InputError(f"rubric file not found: {path} (--rubric takes a TOML file like "
+                         "autograder/rubric.toml)") from None
+    except OSError as error:
+        raise InputError(f"cannot read the rubric {path}: {error.strerror}") from None
+    except RubricError as error:
+        raise InputError(f"invalid rubric: {error}") from None
+
+
+def _check_output(path, option: str, folder: bool) -> None:
+    """Refuse, before any grading, an output ``path`` (a folder or a file) that cannot be created.
+
+    Raises:
+        InputError: naming ``option`` and what is in the way.
+    """
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        raise InputError(f"{option} {path} is a file: give a folder for the reports")
+    if not folder and path.is_dir():
+        raise InputError(f"{option} {path} is a folder: give the name of the .csv file to write")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{option} {path} cannot be created: {parent} is a file, not a folder")
+
+
+def _integer(minimum: int):
+    """An argparse type: an integer >= ``minimum`` (else argparse's usage error, naming the option)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, not {text!r}")
+        return value
+
+    return parse
+
+
 def _grade(args) -> int:
     from .grader import grade_submission
     from .report import write_results
-    from .rubric import load_rubric
+    from .submission import submission_problem
 
-    rubric = load_rubric(args.rubric)
+    problem = submission_problem(args.submission)
+    if problem:
+        raise InputError(f"{args.submission}: {problem}; grade takes a student's notebook (.ipynb), "
+                         "their folder of notebooks, or a .zip of them")
+    _check_output(args.out, "--out", folder=True)
+    rubric = _load_rubric(args.rubric)
     result = grade_submission(args.submission, rubric, seed=args.seed)
     path = write_results(result, rubric, args.out)
     print("\n".join(summary_lines(result, path)))
@@ -49,11 +121,26 @@ def _grade(args) -> int:
 def _batch(args) -> int:
     from .grader import grade_batch
     from .report import write_gradebook, write_results
-    from .rubric import load_rubric
+    from .submission import list_submissions
 
-    rubric = load_rubric(args.rubric)
     folder = Path(args.folder)
-    submissions = sorted(p for p in folder.iterdir() if p.is_dir() or p.suffix in (".ipynb", ".zip"))
+    if not folder.is_dir():
+        raise InputError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}; batch takes "
+                         "a folder with one submission per student (grade takes a single submission)")
+    rubric = _load_rubric(args.rubric)
+    _check_output(args.out, "--out", folder=True)
+    _check_output(args.csv, "--csv", folder=False)
+    try:
+        submissions, skipped = list_submissions(folder)
+    except OSError as error:
+        raise InputError(f"cannot read the folder {folder}: {error.strerror}") from None
+    for name, why in skipped:
+        print(f"skipped {name}: {why}", file=sys.stderr)
+    if not submissions:
+        print(f"warning: no submissions found in {folder}: it needs one entry per student, a folder of "
+              "notebooks, a .zip of them or a .ipynb (see batch --help); nothing graded, no gradebook "
+              "written", file=sys.stderr)
+        return 1
     out = Path(args.out)
 
     def save(result):
@@ -68,6 +155,8 @@ def _batch(args) -> int:
 def _gradescope_zip(args) -> int:
     from .packaging import build_gradescope_zip
 
+    if args.rubric is not None:
+        _load_rubric(args.rubric)  # never ship a rubric that would fail every student's grading
     print(f"wrote {build_gradescope_zip(args.out, args.rubric)}")
     return 0
 
@@ -75,7 +164,10 @@ def _gradescope_zip(args) -> int:
 def _release(args) -> int:
     from .packaging import build_release
 
-    print(f"wrote the student release to {build_release(args.out)}")
+    try:
+        print(f"wrote the student release to {build_release(args.out)}")
+    except FileExistsError:
+        raise InputError(f"{args.out} already exists: give a new folder for the release") from None
     return 0
 
 
@@ -87,6 +179,16 @@ def _gradescope(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command.
+
+    Args:
+        argv: the arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0 done, 1 ``batch`` found no submission, 2 an input error (one ``error:``
+        line on stderr; nothing graded or written). ``gradescope`` is left as it is: an error
+        there is a traceback for the Gradescope log.
+    """
     from .rubric import DEFAULT_RUBRIC
 
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.splitlines()[0])
@@ -95,17 +197,21 @@ def main(argv: list[str] | None = None) -> int:
     grade = commands.add_parser("grade", help="grade one submission (notebook, folder or .zip)")
     grade.add_argument("submission", help="a notebook, a folder of notebooks, or a .zip of them")
     grade.add_argument("--out", default="grading", help="folder for results.json and report.md (default: grading)")
-    grade.add_argument("--seed", type=int, default=None,
+    grade.add_argument("--seed", type=_integer(0), default=None,
                        help="seed of the hidden inputs (default: the rubric's [grading] seed)")
     grade.add_argument("--rubric", default=DEFAULT_RUBRIC, help="rubric file (default: autograder/rubric.toml)")
     grade.set_defaults(run=_grade)
 
-    batch = commands.add_parser("batch", help="grade every submission in a folder, in parallel")
-    batch.add_argument("folder", help="a folder whose entries are submissions")
+    batch = commands.add_parser("batch", help="grade every submission in a folder, in parallel",
+                                description="Grade every submission in FOLDER, in parallel; write a gradebook\n"
+                                            "and each submission's results.json and report.md.",
+                                epilog=BATCH_LAYOUTS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    batch.add_argument("folder", metavar="FOLDER",
+                       help="one entry per student: a folder of notebooks, a .zip of them or a .ipynb (see below)")
     batch.add_argument("--csv", default="gradebook.csv", help="the gradebook to write (default: gradebook.csv)")
-    batch.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: CPU cores)")
+    batch.add_argument("--jobs", type=_integer(1), default=None, help="submissions graded at once (default: CPU cores)")
     batch.add_argument("--out", default="grading", help="folder for each submission's reports (default: grading)")
-    batch.add_argument("--seed", type=int, default=None,
+    batch.add_argument("--seed", type=_integer(0), default=None,
                        help="seed of the hidden inputs, the same for every submission (default: the rubric's)")
     batch.add_argument("--rubric", default=DEFAULT_RUBRIC, help="rubric file (default: autograder/rubric.toml)")
     batch.set_defaults(run=_batch)
@@ -124,7 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     gradescope.set_defaults(run=_gradescope)
 
     args = parser.parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -107,13 +107,15 @@ def _dtype(name) -> torch.dtype | None:
     return value if isinstance(value, torch.dtype) else None
 
 
-def judge_call(call: Call, reply: dict, memory_mb: float | None = None) -> str | None:
+def judge_call(call: Call, reply: dict, memory_mb: float | None = None, own_gram: bool = True) -> str | None:
     """The failure message for one call's reply from the sandbox, or ``None`` if it passed.
 
     Args:
         call: the call, with its expected values (:func:`autograder.cases.build_case`).
         reply: what the runner sent back (see :mod:`autograder.runner`).
         memory_mb: the sandbox's memory limit, named when the call raised ``MemoryError``.
+        own_gram: ``False`` when ``style_loss`` ran with a correct ``gram_matrix`` instead of the
+            student's (the message then does not blame the Gram matrix).
     """
     name, dtype = call.function, _dtype(call.dtype)
     status = reply.get("status")
@@ -158,7 +160,7 @@ def judge_call(call: Call, reply: dict, memory_mb: float | None = None) -> str |
         message = diagnose_unmodified(name, before, [torch.from_numpy(a) for a in after])
         if message:
             return message
-    _, message = diagnose_values(name, value, call.expected, call.variants, dtype)
+    _, message = diagnose_values(name, value, call.expected, call.variants, dtype, own_gram)
     if message:
         return message
     if call.check_grad:
@@ -189,6 +191,35 @@ def _failure_message(function: str, failure: SandboxFailure, timeout_s: float) -
             f"The remaining tests of {function} were not run.")
 
 
+#: What each property test checks, for its feedback when the values are wrong (see _run_test).
+PROPERTIES = {
+    "unmodified": "leaves its inputs unmodified",
+    "tensor": "returns a torch.Tensor of the right shape and dtype",
+    "device": "hard-codes no device",
+    "no_loops": "uses no Python loops",
+}
+
+
+def _call(box: Sandbox, request: dict, function: str) -> dict:
+    try:
+        return box.call(request)
+    except SandboxFailure as failure:
+        raise _Stop(_failure_message(function, failure, box.limits.timeout_s)) from None
+
+
+def _judge(call: Call, box: Sandbox) -> str | None:
+    """Run one call and judge it. ``style_loss`` is graded on its own: a call it fails with the
+    student's ``gram_matrix`` passes if it succeeds with a correct one (the runner swaps it in),
+    so a wrong Gram matrix costs only ``gram_matrix``'s points, while a student who moved the
+    normalization from ``gram_matrix`` into ``style_loss`` keeps ``style_loss``'s."""
+    message = judge_call(call, _call(box, call.request(), call.function), box.limits.memory_mb)
+    if message and call.function == "style_loss":
+        request = {**call.request(), "correct_gram_matrix": True}
+        retry = judge_call(call, _call(box, request, call.function), box.limits.memory_mb, own_gram=False)
+        message = retry  # None: right with a correct Gram matrix; else a message that does not blame the Gram
+    return message
+
+
 def _run_test(spec: TestSpec, box: Sandbox, rng: np.random.Generator, reference, source: str) -> TestResult:
     case = build_case(spec, rng, reference)
     failures: list[str] = []
@@ -198,12 +229,7 @@ def _run_test(spec: TestSpec, box: Sandbox, rng: np.random.Generator, reference,
         if call.device == "meta" and failures:
             failures.append(later)
             continue
-        try:
-            reply = box.call(call.request())
-        except SandboxFailure as failure:
-            message = _failure_message(spec.function, failure, box.limits.timeout_s)
-            raise _Stop(message) from None
-        message = judge_call(call, reply, box.limits.memory_mb)
+        message = _judge(call, box)
         if message:
             failures.append(message)
     values_ok = not failures
@@ -217,6 +243,9 @@ def _run_test(spec: TestSpec, box: Sandbox, rng: np.random.Generator, reference,
         feedback = f"PASS ({total} of {total} cases)."
     else:
         feedback = f"{failures[0]} ({passed} of {total} cases passed.)"
+        if spec.kind in PROPERTIES:
+            feedback = (f"This test checks that {spec.function} {PROPERTIES[spec.kind]}. It counts only when the "
+                        f"values are right too, so that a placeholder cannot earn it; here they are not: {feedback}")
     return TestResult(spec, score, feedback, passed, total)
 
 

@@ -34,8 +34,18 @@ def _number(result: GradingResult, index: int) -> str:
     return f"{group}.{within}"
 
 
-def _summary(result: GradingResult) -> str:
-    lines = [f"Score: {format_points(result.score)} / {format_points(result.max_score)}."]
+def _summary(result: GradingResult, rubric: Rubric | None = None) -> str:
+    """The submission-level text. With a ``rubric`` it is the students' view on Gradescope: while
+    hidden tests are not shown to them, neither is a score that counts those tests."""
+    shown_later = [t for t in result.tests if rubric is not None and t.spec.hidden and rubric.hidden_visibility != "visible"]
+    if shown_later:
+        public = [t for t in result.tests if t not in shown_later]
+        lines = [f"Score on the public tests: {format_points(sum(t.score for t in public))} / "
+                 f"{format_points(sum(t.spec.points for t in public))}. The hidden tests "
+                 f"({format_points(sum(t.spec.points for t in shown_later))} points) are graded too; their results "
+                 f"are shown {rubric.hidden_visibility.replace('_', ' ')}."]
+    else:
+        lines = [f"Score: {format_points(result.score)} / {format_points(result.max_score)}."]
     if result.error:
         lines.append(f"Nothing could be graded: {result.error}.")
     if result.where:
@@ -61,7 +71,7 @@ def results_json(result: GradingResult, rubric: Rubric) -> dict:
     return {
         "score": result.score,
         "execution_time": round(result.execution_time, 3),
-        "output": _summary(result),
+        "output": _summary(result, rubric),
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,
@@ -78,11 +88,14 @@ def markdown_report(result: GradingResult) -> str:
         status = "passed" if test.passed else "failed"
         hidden = " (hidden)" if test.spec.hidden else ""
         lines.append(f"| {_number(result, index)} | {test.spec.title}{hidden} | {format_points(test.score)} / {format_points(test.spec.points)} | {status} |")
-    failures = [t for t in result.tests if not t.passed]
+    failures: dict[str, list[str]] = {}  # feedback -> the tests that gave it, in rubric order
+    for test in result.tests:
+        if not test.passed:
+            failures.setdefault(test.feedback, []).append(test.spec.id)
     if failures:
         lines += ["", "## Feedback", ""]
-        for test in failures:
-            lines += [f"### {test.spec.id}", "", "```text", test.feedback, "```", ""]
+        for feedback, ids in failures.items():
+            lines += [f"### {', '.join(ids)}", "", "```text", feedback, "```", ""]
     lines += ["", f"Graded in {result.execution_time:.1f} s; hidden inputs seed {result.seed}.",
               "Sandbox: " + "; ".join(result.measures) + "." if result.measures else ""]
     return "\n".join(lines).rstrip() + "\n"

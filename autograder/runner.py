@@ -205,6 +205,16 @@ def describe_output(out) -> dict:
     return {"type": type(out).__name__}
 
 
+def correct_gram_matrix(features, normalize=True):
+    """A correct Gram matrix (Gatys et al., 2016, Eq. 3, CS231n's normalization), swapped in for the
+    student's own when the grader asks (``correct_gram_matrix`` in a request), so that ``style_loss``
+    can be graded on its own. (N, C, H, W) -> (N, C, C), divided by C*H*W when ``normalize``."""
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    gram = flat @ flat.transpose(1, 2)
+    return gram / (c * h * w) if normalize else gram
+
+
 def run_call(namespace: dict, request: dict) -> dict:
     """Call ``request["function"]`` on the request's inputs; return the facts (never raises)."""
     dtype = getattr(torch, request.get("dtype", "float64"))
@@ -214,11 +224,20 @@ def run_call(namespace: dict, request: dict) -> dict:
     function = namespace.get(request["function"])
     if not callable(function):
         return {"status": "missing"}
+    swap = bool(request.get("correct_gram_matrix"))
+    own_gram = namespace.get("gram_matrix", correct_gram_matrix)
+    if swap:
+        namespace["gram_matrix"] = correct_gram_matrix  # the student's functions look it up at call time
     try:
         out = function(*args)
     except BaseException as error:  # noqa: BLE001 - SystemExit, KeyboardInterrupt... all count as the student's
         return {"status": "raised", "error": {"type": type(error).__name__, "text": str(error)[:2000],
                                               "where": _where(error)}}
+    finally:
+        if swap and own_gram is correct_gram_matrix:
+            del namespace["gram_matrix"]  # the student defined none
+        elif swap:
+            namespace["gram_matrix"] = own_gram
     result = {"status": "returned", "output": describe_output(out),
               "inputs_after": [_values(t) for t in tensors]}
     wanted = [t for t in tensors if t.requires_grad]

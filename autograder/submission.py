@@ -14,7 +14,8 @@ from pathlib import Path, PurePosixPath
 
 from cs231n_style.notebook import STUDENT_FUNCTIONS, ExtractedCode, extract_functions
 
-__all__ = ["SubmissionError", "StudentCode", "collect_notebooks", "find_student_code", "code_pieces"]
+__all__ = ["SubmissionError", "StudentCode", "collect_notebooks", "find_student_code", "code_pieces",
+           "submission_problem", "list_submissions"]
 
 MAX_NOTEBOOK_BYTES = 50 << 20
 MAX_NOTEBOOKS = 50
@@ -86,6 +87,55 @@ def collect_notebooks(path: str | Path, workdir: str | Path) -> list[Path]:
     if not notebooks:
         raise SubmissionError(f"no .ipynb notebook found in {path.name!r}")
     return sorted(notebooks, key=lambda p: (p.name, str(p)))[:MAX_NOTEBOOKS]
+
+
+def submission_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be a submission, or ``None`` when it can (a ``.ipynb``, a folder or a ``.zip``).
+
+    Only the kind of path is checked, not its content: an empty folder or a notebook without the
+    functions is a submission (graded 0, with feedback).
+
+    Args:
+        path: the candidate.
+
+    Returns:
+        ``None``, ``"no such file or folder"`` or ``"not a notebook, folder or .zip"``.
+    """
+    path = Path(path)
+    if not path.exists():
+        return "no such file or folder"
+    if path.is_dir() or (path.is_file() and path.suffix in (".ipynb", ".zip")):
+        return None
+    return "not a notebook, folder or .zip"
+
+
+def list_submissions(folder: str | Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The submissions of a batch folder: one entry per student, a folder, a ``.zip`` or a ``.ipynb``.
+
+    Hidden entries (``.DS_Store``, ``.ipynb_checkpoints``) and macOS's ``__MACOSX`` are skipped, as
+    is anything :func:`submission_problem` refuses (a PDF, ...).
+
+    Args:
+        folder: the folder.
+
+    Returns:
+        The submissions, sorted by name, and ``(name, why)`` for each skipped entry.
+
+    Raises:
+        FileNotFoundError: if ``folder`` does not exist.
+        NotADirectoryError: if it is not a folder.
+    """
+    submissions, skipped = [], []
+    for entry in sorted(Path(folder).iterdir()):
+        if entry.name.startswith(".") or entry.name == "__MACOSX":
+            why = "a hidden or system entry"
+        else:
+            why = submission_problem(entry)
+        if why:
+            skipped.append((entry.name, why))
+        else:
+            submissions.append(entry)
+    return submissions, skipped
 
 
 def find_student_code(notebooks: Iterable[Path], names: Iterable[str] = STUDENT_FUNCTIONS) -> StudentCode:

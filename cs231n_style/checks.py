@@ -276,7 +276,8 @@ def diagnose_unmodified(name: str, before: list[torch.Tensor], after: list[torch
     return None
 
 
-def diagnose_values(name: str, out, expected, variants: dict, dtype: torch.dtype) -> tuple[float, str | None]:
+def diagnose_values(name: str, out, expected, variants: dict, dtype: torch.dtype,
+                    own_gram: bool = True) -> tuple[float, str | None]:
     """Compare a result with the reference; on a mismatch, name the mistake if a variant matches.
 
     Args:
@@ -286,6 +287,8 @@ def diagnose_values(name: str, out, expected, variants: dict, dtype: torch.dtype
         variants: mistake name (a key of :data:`MISTAKES`) -> the value that mistake gives (stored
             in the reference file; the autograder computes them for its hidden inputs).
         dtype: the inputs' dtype; sets the tolerance (:data:`TOLERANCE`).
+        own_gram: whether ``style_loss`` ran with the student's own ``gram_matrix`` (then a
+            mismatch may come from it, and the message says so).
 
     Returns:
         ``(relative error, failure message or None)``.
@@ -298,7 +301,7 @@ def diagnose_values(name: str, out, expected, variants: dict, dtype: torch.dtype
         if relative_error(out, value) <= max(tolerance, 1e-6):
             return error, f"{name}: FAIL - {MISTAKES[mistake]}"
     hint = (" style_loss calls your gram_matrix: if check_gram_matrix fails, fix that first; if it passes, compare "
-            "each layer's term with w_l * sum((G_l - A_l) ** 2).") if name == "style_loss" else ""
+            "each layer's term with w_l * sum((G_l - A_l) ** 2).") if name == "style_loss" and own_gram else ""
     return error, (f"{name}: FAIL - the values differ from the reference (max relative error {error:.1e}, "
                    f"threshold {tolerance:.0e} in {str(dtype).removeprefix('torch.')}).{hint}")
 

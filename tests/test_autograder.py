@@ -215,6 +215,11 @@ def test_results_json_validates_and_hidden_tests_show_after_the_due_date(batch, 
             assert test["visibility"] == ("after_due_date" if spec.hidden else "visible")
             assert test["max_score"] == spec.points
         assert (out / name / "report.md").read_text().startswith("# Grading report")
+        # What students see before the due date counts only the public tests.
+        public = sum(spec.points for spec in rubric.tests if not spec.hidden)
+        first_line = results["output"].splitlines()[0]
+        assert first_line.startswith("Score on the public tests: ") and f"/ {public:g}." in first_line, first_line
+        assert "shown after due date" in first_line
 
 
 def test_one_wrong_function_loses_only_its_points_with_the_diagnosis(tmp_path, rubric):
@@ -233,6 +238,35 @@ def test_one_wrong_function_loses_only_its_points_with_the_diagnosis(tmp_path, r
     report = markdown_report(result)
     assert "content_loss.public" in report and "*mean*" in report
     jsonschema.validate(results_json(result, rubric), RESULTS_SCHEMA)
+
+
+@pytest.mark.parametrize("where_normalized", ["nowhere", "in style_loss"])
+def test_style_loss_is_graded_on_its_own_not_through_the_students_gram_matrix(tmp_path, rubric, where_normalized):
+    """A Gram matrix that forgets to normalize costs gram_matrix's points only; a student who
+    normalizes in style_loss instead keeps style_loss's. The property tests say why they fail."""
+    sources = solution_sources()
+    sources["gram_matrix"] = (
+        "def gram_matrix(features, normalize=True):\n"
+        "    n, c, h, w = features.shape\n"
+        "    flat = features.reshape(n, c, h * w)\n"
+        "    return flat @ flat.transpose(1, 2)\n")
+    if where_normalized == "in style_loss":
+        sources["style_loss"] = (
+            "def style_loss(feats, style_layers, style_targets, style_weights):\n"
+            "    loss = 0.0\n"
+            "    for layer, target, weight in zip(style_layers, style_targets, style_weights):\n"
+            "        _, c, h, w = feats[layer].shape\n"
+            "        loss = loss + weight * torch.sum((gram_matrix(feats[layer]) / (c * h * w) - target) ** 2)\n"
+            "    return loss\n")
+    notebook_with(sources, tmp_path / "mine.ipynb")
+    result = grade_submission(tmp_path / "mine.ipynb", rubric, seed=6)
+    scores, points = scores_by_function(result), points_by_function(rubric)
+    assert scores["style_loss"] == points["style_loss"], [t.feedback for t in result.tests if not t.passed]
+    assert scores["content_loss"] == points["content_loss"] and scores["tv_loss"] == points["tv_loss"]
+    assert scores["gram_matrix"] < points["gram_matrix"] / 2
+    unmodified = result.by_id()["gram_matrix.unmodified"]
+    assert not unmodified.passed and "counts only when the values are right too" in unmodified.feedback
+    assert "factor C*H*W" in unmodified.feedback
 
 
 def test_a_syntax_error_or_a_missing_tag_costs_only_that_function(tmp_path, rubric):
@@ -358,6 +392,7 @@ def test_the_release_has_no_solution_code_and_no_autograder(tmp_path):
     assert "tools/" not in makefile and not re.search(r"^notebooks:", makefile, re.M) and "\ntest:" in makefile
     readme = (release / "README.md").read_text()
     assert "python -m pytest notebooks/" in readme and "CS231N_STYLE_WEIGHTS" in readme and "make course" in readme
+    assert "make check" in readme and "## Submitting" in readme and "the same as make check" in makefile
     for word in ("solutions", "tools/", "autograd", "rubric", "hidden", "instructor"):
         assert word not in readme.lower(), word
     assert len(solution_lines()) >= 8
