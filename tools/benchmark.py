@@ -22,13 +22,14 @@ Prints, for this machine (CPU unless ``--device`` says otherwise):
 How things are measured:
 
 * Time: ``time.perf_counter`` around the iterations only (targets excluded for both loops: both
-  compute them once), after a warm-up run; the best of ``--repeats`` runs. On CUDA each run ends
-  with ``torch.cuda.synchronize()``.
+  compute them once), after a warm-up run of each; the two loops alternate in one process, (a),
+  (b), (a), (b)..., so that a slower minute on a shared machine hits both, and each loop's best of
+  ``--repeats`` runs counts. On CUDA each run ends with ``torch.cuda.synchronize()``.
 * FLOPs: ``torch.utils.flop_counter.FlopCounterMode`` counts matmuls (``bmm``, the Gram matrices)
   and convolutions, forward and backward; element-wise work (ReLU, max-pooling, Adam) is not
   counted. One iteration's FLOPs = FLOPs of a 2-iteration run minus those of a 1-iteration run,
   so target computation cancels out.
-* Peak memory: each (size, loop) pair runs in a fresh Python process; on the CPU its
+* Peak memory: each (size, loop) pair also runs in a fresh Python process; on the CPU its
   ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (peak resident set size of the whole process,
   including Python, torch and the model) and, in brackets, how much that peak grew from just
   before the first iteration (images, activations, gradients, oneDNN's buffers) are reported;
@@ -187,18 +188,16 @@ def iteration_flops(loop, content_image, style_image, losses, model, settings) -
 
 
 def worker(job: dict) -> dict:
-    """Time one loop at one size in this (fresh) process; see the module docstring."""
+    """Peak memory and FLOPs of one loop at one size, in this (fresh) process; see the module docstring."""
     device = cs.get_device(job["device"])
     losses, model = load_losses(), cs.load_squeezenet(device=device)
     loop = LOOPS[job["loop"]]
     settings = cs.TransferSettings(image_size=job["size"], style_size=job["style_size"], num_steps=job["steps"])
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    loop(job["content"], job["style"], losses, model, settings.replace(num_steps=3))  # warm-up
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    seconds = min(loop(job["content"], job["style"], losses, model, settings)[2] for _ in range(job["repeats"]))
-    out = {"ms": 1000 * seconds / job["steps"],
-           "flops": iteration_flops(loop, job["content"], job["style"], losses, model, settings)}
+    loop(job["content"], job["style"], losses, model, settings)
+    out = {"flops": iteration_flops(loop, job["content"], job["style"], losses, model, settings)}
     if device.type == "cuda":
         out["memory"] = f"{torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB (cuda max allocated)"
     else:
@@ -248,14 +247,28 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-def timing_table(args, device, peak: float) -> None:
+def interleaved_ms(args, size: int, losses, model) -> dict[str, float]:
+    """Milliseconds per iteration of each loop at ``size``: the loops alternate, best of ``repeats``."""
+    settings = cs.TransferSettings(image_size=size, style_size=args.style_size, num_steps=args.steps)
+    for loop in LOOPS.values():  # warm-up
+        loop(args.content, args.style, losses, model, settings.replace(num_steps=3))
+    best = {name: float("inf") for name in LOOPS}
+    for _ in range(args.repeats):
+        for name, loop in LOOPS.items():
+            best[name] = min(best[name], loop(args.content, args.style, losses, model, settings)[2])
+    return {name: 1000 * seconds / args.steps for name, seconds in best.items()}
+
+
+def timing_table(args, device, peak: float, losses, model) -> None:
     rows = []
     for size in args.sizes:
         results = {}
         for loop in LOOPS:
             job = {"loop": loop, "size": size, "style_size": args.style_size, "steps": args.steps,
-                   "repeats": args.repeats, "device": str(device), "content": args.content, "style": args.style}
+                   "device": str(device), "content": args.content, "style": args.style}
             results[loop] = run_worker(job)
+        for loop, ms in interleaved_ms(args, size, losses, model).items():
+            results[loop]["ms"] = ms
         a, b = results["straightforward"], results["package"]
         for name, r in (("(a) straightforward", a), ("(b) package", b)):
             achieved = r["flops"] / (r["ms"] / 1000)
@@ -388,7 +401,7 @@ def main(argv: list[str] | None = None) -> None:
                              "used for the equality check and the optimizer comparison")
     parser.add_argument("--style-size", type=int, default=512, help="style image size (shorter side, pixels)")
     parser.add_argument("--steps", type=int, default=20, help="iterations per timing run")
-    parser.add_argument("--repeats", type=int, default=2, help="timing runs per measurement; the best counts")
+    parser.add_argument("--repeats", type=int, default=3, help="timing runs of each loop, alternating; the best counts")
     parser.add_argument("--check-steps", type=int, default=200,
                         help="iterations of the equality check and of the Adam / L-BFGS comparison")
     parser.add_argument("--content", default="cat", help="content image: sample name or path")
@@ -408,7 +421,7 @@ def main(argv: list[str] | None = None) -> None:
     peak = matmul_flops(device)
     print(f"Dense float32 matmul (2048 x 2048): {peak / 1e9:.0f} GFLOP/s\n")
     print(f"## Time per iteration (style size {args.style_size}, {args.steps} iterations, best of {args.repeats})\n")
-    timing_table(args, device, peak)
+    timing_table(args, device, peak, losses, model)
     print("\n## Where the time goes\n")
     time_breakdown(args, device, losses, model)
     print("\n## Same image?\n")
