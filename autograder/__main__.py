@@ -141,6 +141,14 @@ def _batch(args) -> int:
               "notebooks, a .zip of them or a .ipynb (see batch --help); nothing graded, no gradebook "
               "written", file=sys.stderr)
         return 1
+    stems: dict[str, list[str]] = {}
+    for submission in submissions:
+        stems.setdefault(submission.stem, []).append(submission.name)
+    clashes = [names for names in stems.values() if len(names) > 1]
+    if clashes:  # their reports would go to the same folder, one overwriting the other
+        raise InputError(f"two entries of {folder} would be the same student: "
+                         + "; ".join(" and ".join(names) for names in clashes)
+                         + ". Keep one per student (rename or move the other).")
     out = Path(args.out)
 
     def save(result):

@@ -112,15 +112,18 @@ def write_results(result: GradingResult, rubric: Rubric, out_dir: str | Path) ->
 
 
 def write_gradebook(results: Iterable[GradingResult], rubric: Rubric, path: str | Path) -> Path:
-    """A CSV gradebook: one row per submission, one column per test id, then the total."""
+    """A CSV gradebook: one row per submission, one column per test id, then the total, the
+    maximum, and a note saying why a submission could not be graded at all (empty otherwise), so
+    that such a 0 is not mistaken for a graded one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ids = [spec.id for spec in rubric.tests]
     with open(path, "w", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow(["submission", *ids, "total", "max_score"])
+        writer.writerow(["submission", *ids, "total", "max_score", "note"])
         for result in results:
             scores = result.by_id()
             writer.writerow([result.submission, *(format_points(scores[i].score) if i in scores else "" for i in ids),
-                             format_points(result.score), format_points(result.max_score)])
+                             format_points(result.score), format_points(result.max_score),
+                             f"not graded: {result.error}" if result.error else ""])
     return path

@@ -168,9 +168,10 @@ def test_untouched_student_notebooks_score_zero_with_not_implemented(batch):
 def test_gradebook_has_a_column_per_test_and_a_total(batch, rubric):
     _, rows = batch
     assert set(rows) == {"solved", "untouched.zip", "twin_a.ipynb", "twin_b.ipynb"}
-    assert list(rows["solved"]) == ["submission", *(s.id for s in rubric.tests), "total", "max_score"]
-    for row in rows.values():  # scores rounded to 2 decimals
-        assert all(re.fullmatch(r"\d+(\.\d{1,2})?", v) for k, v in row.items() if k != "submission"), row
+    assert list(rows["solved"]) == ["submission", *(s.id for s in rubric.tests), "total", "max_score", "note"]
+    for row in rows.values():  # scores rounded to 2 decimals; every one of these was graded
+        assert all(re.fullmatch(r"\d+(\.\d{1,2})?", v) for k, v in row.items() if k not in ("submission", "note")), row
+        assert row["note"] == ""
 
 
 def test_the_same_code_gets_the_same_grade_with_the_rubrics_seed(batch, rubric):

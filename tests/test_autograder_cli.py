@@ -194,6 +194,17 @@ def test_batch_grades_each_submission_and_names_each_skipped_entry(tmp_path, cap
     assert list_submissions(folder)[0] == [folder / "alice", folder / "bob.zip", folder / "carol.ipynb"]
 
 
+def test_batch_refuses_two_entries_for_one_student_before_grading(tmp_path, capsys, graded):
+    folder = tmp_path / "class"
+    (folder / "alice").mkdir(parents=True)
+    (folder / "alice.zip").write_text("")
+    (folder / "bob.ipynb").write_text("")
+    assert main(["batch", str(folder), "--csv", str(tmp_path / "book.csv"), "--out", str(tmp_path / "out")]) == 2
+    line = one_error_line(capsys)
+    assert "alice and alice.zip" in line and "one per student" in line
+    assert graded == [] and not (tmp_path / "out").exists()
+
+
 def test_batch_help_documents_the_accepted_layouts(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["batch", "--help"])
