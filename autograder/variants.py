@@ -27,6 +27,7 @@ def _content_loss_variants(content_weight: float, content_current: np.ndarray, c
         "mean_no_weight": np.array(squared.mean()),
         "not_squared": np.array(w * np.sqrt(squared.sum())),
         "half": np.array(w * squared.sum() / 2),
+        "abs_not_squared": np.array(w * np.abs(content_current - content_original).sum()),
     }
 
 
@@ -40,7 +41,16 @@ def _gram_matrix_variants(features: np.ndarray) -> dict[str, np.ndarray]:
         "divided_by_c_only": raw / c,
         "divided_by_nchw": raw / (n * c * h * w),
         "normalized_anyway": raw / (c * h * w),
+        "reshaped_hw_by_c": _mixed_up_gram(features) / (c * h * w),
     }
+
+
+def _mixed_up_gram(features: np.ndarray) -> np.ndarray:
+    """``F.T @ F`` with ``F = features.reshape(N, H*W, C)``: shape (N, C, C), but the reshape
+    reads the (N, C, H, W) memory as if channels came last, mixing channels and positions."""
+    n, c, h, w = features.shape
+    mixed = features.reshape(n, h * w, c)
+    return mixed.transpose(0, 2, 1) @ mixed
 
 
 def _style_loss_variants(feats: list[np.ndarray], style_layers: list[int], style_targets: list[np.ndarray],

@@ -78,6 +78,8 @@ MISTAKES = {
     "vertical_only": "only vertical neighbours (rows) count: add the differences between horizontal neighbours too.",
     "horizontal_only": "only horizontal neighbours (columns) count: add the differences between vertical neighbours too.",
     "abs_not_squared": "the result sums absolute differences: square the differences instead.",
+    "reshaped_hw_by_c": ("the values match features.reshape(N, H*W, C): that reads the (N, C, H, W) memory as if "
+                         "channels came last and mixes channels with positions. Reshape to (N, C, H*W), then F @ F^T."),
 }
 
 

@@ -143,6 +143,7 @@ def _check(check, fn, capsys):
     (lambda w, a, b: w * ((a - b) ** 2).sum().float(), "don't hard-code a dtype"),
     (lambda w, a, b: w * ((a - b.sub_(1)) ** 2).sum(), "modified an input tensor in place"),
     (lambda w, a, b: w * ((a - b) ** 2).sum() + 1.0, "differ from the reference"),
+    (lambda w, a, b: w * (a - b).abs().sum(), "square the differences"),
 ])
 def test_content_loss_mistakes(fn, words, capsys):
     assert words in _check(cs.check_content_loss, fn, capsys)
@@ -152,6 +153,13 @@ def _gram_no_batch(features, normalize=True):
     n, c, h, w = features.shape
     flat = features[0].reshape(c, -1)
     return flat @ flat.T / (c * h * w)
+
+
+def _gram_channels_last_reshape(features, normalize=True):
+    n, c, h, w = features.shape
+    flat = features.reshape(n, h * w, c)
+    gram = flat.transpose(1, 2) @ flat
+    return gram / (c * h * w) if normalize else gram
 
 
 def _gram_view_without_batch(features, normalize=True):
@@ -167,6 +175,7 @@ def _gram_view_without_batch(features, normalize=True):
     (lambda f, normalize=True: gram_matrix(f) / f.shape[0], "factor N"),
     (lambda f, normalize=True: gram_matrix(f, True), "with normalize=False"),
     (_gram_no_batch, "keep the batch axis"),
+    (_gram_channels_last_reshape, "Reshape to (N, C, H*W)"),
     (_gram_view_without_batch, "Keep the batch axis N"),
     (lambda f, normalize=True: f.reshape(f.shape[0], f.shape[1], -1).transpose(1, 2) @ f.reshape(f.shape[0], f.shape[1], -1), "F.T @ F"),
     (lambda f, normalize=True: gram_matrix(f.detach(), normalize), "no gradient flows back"),
