@@ -150,8 +150,8 @@ def extract_features(x: torch.Tensor, model: nn.Sequential, up_to: int | None = 
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"extract_features expects an image batch of shape (N, 3, H, W); got {shape}. "
                          "Make one from an image with cs.preprocess(image).")
-    weight = next(model.parameters())
-    if x.dtype != weight.dtype or x.device != weight.device:
+    weight = next(model.parameters(), None)  # None for a model without parameters (e.g. only pooling)
+    if weight is not None and (x.dtype != weight.dtype or x.device != weight.device):
         raise ValueError(f"extract_features got a {x.dtype} image on {x.device}, but the model is {weight.dtype} on "
                          f"{weight.device}: convert it with x.to({str(weight.device)!r}, {weight.dtype}) (a normalized image, "
                          "as cs.preprocess makes).")

@@ -307,6 +307,11 @@ def test_extract_features_names_a_dtype_mismatch_and_the_fix(random_model, dtype
         extract_features(torch.zeros(1, 3, 32, 32, dtype=dtype), random_model[0])
 
 
+def test_extract_features_runs_a_model_without_parameters_in_any_dtype():
+    feats = extract_features(torch.ones(1, 3, 8, 8, dtype=torch.float64), torch.nn.Sequential(torch.nn.MaxPool2d(2)))
+    assert feats[0].shape == (1, 3, 4, 4) and feats[0].dtype == torch.float64
+
+
 def test_extract_features_says_when_the_image_is_too_small(random_model):
     with pytest.raises(ValueError, match="too small for layer 5: the feature maps reaching it are only 1 x 1"):
         extract_features(torch.zeros(1, 3, 5, 5), random_model[0])
