@@ -25,16 +25,23 @@ from pathlib import Path
 
 def summary_lines(result, path: Path, width: int = 160) -> list[str]:
     """What ``grade`` prints: the score (2 decimals), then one line per failed test, its feedback's
-    first line cut at a word boundary to about ``width`` characters (the report has it in full)."""
+    first line cut at a word boundary to about ``width`` characters (the report has it in full);
+    tests that failed with the same first line share one line."""
     from .report import format_points
 
     lines = [f"{result.submission}: {format_points(result.score)} / {format_points(result.max_score)} "
              f"in {result.execution_time:.1f} s -> {path} and {path.parent / 'report.md'}"]
+    failed: dict[str, list] = {}  # first line of feedback -> the tests that gave it
     for test in result.tests:
         if not test.passed:
-            first = (test.feedback.splitlines() or [""])[0]
-            lines.append(f"  {test.spec.id}: {format_points(test.score)}/{format_points(test.spec.points)} "
-                         + textwrap.shorten(first, width, placeholder=" ..."))
+            failed.setdefault((test.feedback.splitlines() or [""])[0], []).append(test)
+    for first, tests in failed.items():
+        if len(tests) == 1:
+            label = f"{tests[0].spec.id}: {format_points(tests[0].score)}/{format_points(tests[0].spec.points)}"
+        else:
+            label = (f"{len(tests)} tests ({tests[0].spec.id} ... {tests[-1].spec.id}): "
+                     f"{format_points(sum(t.score for t in tests))}/{format_points(sum(t.spec.points for t in tests))}")
+        lines.append(f"  {label} " + textwrap.shorten(first, width, placeholder=" ..."))
     return lines
 
 

@@ -211,7 +211,7 @@ def diagnose_exception(name: str, type_name: str, text: str, shapes: str = "", w
     elif "view size is not compatible" in text and "reshape" not in text:
         hint = " Use .reshape(...) instead of .view(...)."
     elif "is invalid for input of size" in text or "size mismatch" in text or "must match the size" in text:
-        hint = f" The tensor inputs here have shapes {shapes}: a size in a reshape or product does not fit them."
+        hint = f" The tensor inputs here have shapes {shapes}: a size in a reshape, product or subtraction does not fit them."
         if name == "gram_matrix":
             hint += " Keep the batch axis N: reshape to (N, C, H*W)."
         elif name == "style_loss":

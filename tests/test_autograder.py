@@ -318,6 +318,15 @@ def test_submissions_are_found_in_folders_and_zips(tmp_path):
     assert set(code.code.problems) == set(STUDENT_FUNCTIONS)
 
 
+def test_identical_failures_share_one_summary_line(tmp_path, rubric):
+    message = "FAIL - nothing to grade: no .ipynb notebook found in 'empty'."
+    result = GradingResult("empty", [TestResult(spec, 0.0, message) for spec in rubric.tests], error="no notebook")
+    lines = summary_lines(result, tmp_path / "results.json")
+    assert len(lines) == 2, lines
+    assert lines[1].startswith(f"  {len(rubric.tests)} tests ({rubric.tests[0].id} ... {rubric.tests[-1].id}): 0/100 ")
+    assert message in lines[1]
+
+
 def test_printed_scores_are_rounded_and_feedback_is_cut_at_a_word(tmp_path, rubric):
     spec = rubric.tests[0]
     words = " ".join(f"word{i}" for i in range(60))

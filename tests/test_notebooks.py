@@ -84,7 +84,9 @@ def test_regenerating_never_overwrites_a_students_work(tmp_path, capsys):
     changed = {**wanted, "02_style_loss.ipynb": wanted["02_style_loss.ipynb"].replace("HINT", "Hint")}
     kept = generator.write_student_notebooks(changed, tmp_path)
     assert kept == [name] and (tmp_path / name).read_text() == before
-    assert "holds your work" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "holds your work (your code for content_loss (cell " in out
+    assert f"unchanged {tmp_path / '00_setup_and_features.ipynb'}" in out
     assert (tmp_path / "02_style_loss.ipynb").read_text() == changed["02_style_loss.ipynb"]  # a blank one is updated
     assert generator.write_student_notebooks(changed, tmp_path, force=True) == []
     assert (tmp_path / name).read_text() == wanted[name]

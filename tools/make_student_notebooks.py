@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -47,13 +48,14 @@ def student_work_in(path: Path) -> list[str]:
     solution cell whose ``NotImplementedError`` stub is gone, or a cell that was run (outputs or
     an execution count, check cells aside, which ship with theirs). Empty if none."""
     work = []
-    for cell in read_notebook(path).cells:
+    for number, cell in enumerate(read_notebook(path).cells, start=1):
         if cell.cell_type != "code":
             continue
         if is_solution_cell(cell) and "NotImplementedError" not in cell.source:
-            work.append(f"cell {cell.get('id', '?')} has your code in it")
+            names = re.findall(r"^def (\w+)", cell.source, flags=re.MULTILINE)
+            work.append(f"your code for {', '.join(names) or 'a function'} (cell {number})")
         elif not is_check_cell(cell) and (cell.outputs or cell.execution_count is not None):
-            work.append(f"cell {cell.get('id', '?')} was run")
+            work.append(f"the outputs of cell {number}")
     return work
 
 
@@ -64,7 +66,10 @@ def write_student_notebooks(wanted: dict[str, str], folder: Path = STUDENT, forc
     kept = []
     for name, text in wanted.items():
         target = folder / name
-        if target.is_file() and target.read_text() != text and not force:
+        if target.is_file() and target.read_text() == text:
+            print(f"unchanged {target}")
+            continue
+        if target.is_file() and not force:
             work = student_work_in(target)
             if work:
                 print(f"left {target} alone: it holds your work ({'; '.join(work[:3])}). Move it away, "
