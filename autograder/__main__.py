@@ -27,15 +27,11 @@ def summary_lines(result, path: Path, width: int = 160) -> list[str]:
     """What ``grade`` prints: the score (2 decimals), then one line per failed test, its feedback's
     first line cut at a word boundary to about ``width`` characters (the report has it in full);
     tests that failed with the same first line share one line."""
-    from .report import format_points
+    from .report import failures_by_feedback, format_points
 
     lines = [f"{result.submission}: {format_points(result.score)} / {format_points(result.max_score)} "
              f"in {result.execution_time:.1f} s -> {path} and {path.parent / 'report.md'}"]
-    failed: dict[str, list] = {}  # first line of feedback -> the tests that gave it
-    for test in result.tests:
-        if not test.passed:
-            failed.setdefault((test.feedback.splitlines() or [""])[0], []).append(test)
-    for first, tests in failed.items():
+    for first, tests in failures_by_feedback(result, first_line_only=True).items():
         if len(tests) == 1:
             label = f"{tests[0].spec.id}: {format_points(tests[0].score)}/{format_points(tests[0].spec.points)}"
         else:

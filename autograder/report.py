@@ -16,10 +16,10 @@ from pathlib import Path
 
 from cs231n_style.notebook import STUDENT_FUNCTIONS
 
-from .grader import GradingResult
+from .grader import GradingResult, TestResult
 from .rubric import Rubric
 
-__all__ = ["format_points", "results_json", "markdown_report", "write_results", "write_gradebook"]
+__all__ = ["format_points", "failures_by_feedback", "results_json", "markdown_report", "write_results", "write_gradebook"]
 
 
 def format_points(value: float) -> str:
@@ -34,12 +34,24 @@ def _number(result: GradingResult, index: int) -> str:
     return f"{group}.{within}"
 
 
+def failures_by_feedback(result: GradingResult, first_line_only: bool = False) -> dict[str, list[TestResult]]:
+    """The failed tests grouped by their feedback (or its first line), in rubric order, so that a
+    message many tests share (a stub, a missing notebook) is shown once."""
+    groups: dict[str, list[TestResult]] = {}
+    for test in result.tests:
+        if not test.passed:
+            key = (test.feedback.splitlines() or [""])[0] if first_line_only else test.feedback
+            groups.setdefault(key, []).append(test)
+    return groups
+
+
 def _summary(result: GradingResult, rubric: Rubric | None = None) -> str:
     """The submission-level text. With a ``rubric`` it is the students' view on Gradescope: while
     hidden tests are not shown to them, neither is a score that counts those tests."""
-    shown_later = [t for t in result.tests if rubric is not None and t.spec.hidden and rubric.hidden_visibility != "visible"]
+    hides_some = rubric is not None and rubric.hidden_visibility != "visible"
+    shown_later = [t for t in result.tests if hides_some and t.spec.hidden]
     if shown_later:
-        public = [t for t in result.tests if t not in shown_later]
+        public = [t for t in result.tests if not t.spec.hidden]
         lines = [f"Score on the public tests: {format_points(sum(t.score for t in public))} / "
                  f"{format_points(sum(t.spec.points for t in public))}. The hidden tests "
                  f"({format_points(sum(t.spec.points for t in shown_later))} points) are graded too; their results "
@@ -88,14 +100,11 @@ def markdown_report(result: GradingResult) -> str:
         status = "passed" if test.passed else "failed"
         hidden = " (hidden)" if test.spec.hidden else ""
         lines.append(f"| {_number(result, index)} | {test.spec.title}{hidden} | {format_points(test.score)} / {format_points(test.spec.points)} | {status} |")
-    failures: dict[str, list[str]] = {}  # feedback -> the tests that gave it, in rubric order
-    for test in result.tests:
-        if not test.passed:
-            failures.setdefault(test.feedback, []).append(test.spec.id)
+    failures = failures_by_feedback(result)
     if failures:
         lines += ["", "## Feedback", ""]
-        for feedback, ids in failures.items():
-            lines += [f"### {', '.join(ids)}", "", "```text", feedback, "```", ""]
+        for feedback, tests in failures.items():
+            lines += [f"### {', '.join(t.spec.id for t in tests)}", "", "```text", feedback, "```", ""]
     lines += ["", f"Graded in {result.execution_time:.1f} s; hidden inputs seed {result.seed}.",
               "Sandbox: " + "; ".join(result.measures) + "." if result.measures else ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -67,6 +67,7 @@ class TransferSettings:
     clamp: float = _option(1.5, "Pixels are clamped to [-clamp, clamp] in normalized space ...")
     clamp_until: int = _option(190, "... before each step until this one (CS231n: 190 of 200).")
     seed: int = _option(0, "Seed of the noise initialization.")
+
     def __post_init__(self):
         problems = []
         for name in ("style_layers", "style_weights"):
