@@ -35,8 +35,17 @@ def _number(result: GradingResult, index: int) -> str:
 
 
 def failures_by_feedback(result: GradingResult, first_line_only: bool = False) -> dict[str, list[TestResult]]:
-    """The failed tests grouped by their feedback (or its first line), in rubric order, so that a
-    message many tests share (a stub, a missing notebook) is shown once."""
+    """The failed tests grouped by their feedback, so that a message many tests share (a stub, a
+    missing notebook) is shown once.
+
+    Args:
+        result: a graded submission.
+        first_line_only: group by the feedback's first line instead of the whole text.
+
+    Returns:
+        Feedback (or its first line) -> the failed :class:`TestResult` s that gave it; groups and
+        the tests in each are in rubric order. Empty when every test passed.
+    """
     groups: dict[str, list[TestResult]] = {}
     for test in result.tests:
         if not test.passed:

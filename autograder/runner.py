@@ -208,7 +208,9 @@ def describe_output(out) -> dict:
 def correct_gram_matrix(features, normalize=True):
     """A correct Gram matrix (Gatys et al., 2016, Eq. 3, CS231n's normalization), swapped in for the
     student's own when the grader asks (``correct_gram_matrix`` in a request), so that ``style_loss``
-    can be graded on its own. (N, C, H, W) -> (N, C, C), divided by C*H*W when ``normalize``."""
+    can be graded on its own. ``features`` (N, C, H, W), any float dtype and device -> (N, C, C),
+    same dtype and device, divided by C*H*W when ``normalize``. Raises what torch raises for a
+    tensor that is not 4-D."""
     n, c, h, w = features.shape
     flat = features.reshape(n, c, h * w)
     gram = flat @ flat.transpose(1, 2)
