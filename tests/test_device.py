@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from cs231n_style import device as device_module
 from cs231n_style.device import DEVICE_ENV_VAR, describe_device, get_device, seed_everything
 
 CUDA = torch.cuda.is_available()
@@ -22,9 +23,56 @@ def test_explicit_cpu():
     assert get_device(torch.device("cpu")) == torch.device("cpu")
 
 
-def test_automatic_choice_prefers_cuda_then_mps_then_cpu():
+def _pretend(monkeypatch, cuda: bool, mps: bool, cuda_count: int = 1):
+    """Make this machine look as if it had CUDA (with ``cuda_count`` GPUs) and/or Apple MPS."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: cuda_count if cuda else 0)
+    monkeypatch.setattr(device_module, "_mps_available", lambda: mps)
+
+
+def test_automatic_choice_on_this_machine():
     expected = "cuda" if CUDA else "mps" if MPS else "cpu"
     assert get_device().type == expected
+
+
+@pytest.mark.parametrize("cuda, mps, expected", [
+    (True, True, "cuda"),  # CUDA beats MPS
+    (True, False, "cuda"),
+    (False, True, "mps"),  # MPS beats the CPU
+    (False, False, "cpu"),
+])
+def test_automatic_choice_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
+    _pretend(monkeypatch, cuda=cuda, mps=mps)
+    assert get_device() == torch.device(expected)
+
+
+def test_env_var_beats_the_automatic_choice(monkeypatch):
+    _pretend(monkeypatch, cuda=True, mps=True)
+    monkeypatch.setenv(DEVICE_ENV_VAR, "cpu")
+    assert get_device() == torch.device("cpu")
+
+
+def test_requested_devices_that_exist_are_returned(monkeypatch):
+    _pretend(monkeypatch, cuda=True, mps=True, cuda_count=2)
+    assert get_device("cuda:1") == torch.device("cuda:1")
+    assert get_device("mps") == torch.device("mps")
+
+
+def test_missing_gpu_index_names_the_count(monkeypatch):
+    _pretend(monkeypatch, cuda=True, mps=False, cuda_count=2)
+    with pytest.raises(RuntimeError, match=r"cuda:2 was requested but only 2 CUDA device"):
+        get_device("cuda:2")
+
+
+def test_unavailable_device_lists_what_is_available(monkeypatch):
+    _pretend(monkeypatch, cuda=False, mps=True)
+    with pytest.raises(RuntimeError, match="CUDA") as info:
+        get_device("cuda")
+    assert "available: cpu, mps" in str(info.value)
+    _pretend(monkeypatch, cuda=True, mps=False)
+    with pytest.raises(RuntimeError, match="MPS") as info:
+        get_device("mps")
+    assert "available: cpu, cuda" in str(info.value)
 
 
 def test_env_var_is_used_when_no_argument(monkeypatch):
@@ -147,3 +195,11 @@ def test_seed_everything_rejects_bad_seeds_without_seeding(seed):
     with pytest.raises(ValueError, match="seed"):
         seed_everything(seed)
     assert random.random() == expected  # nothing was seeded before the error
+
+
+def test_describe_cuda_from_its_properties(monkeypatch):
+    props = type("Props", (), {"name": "Fake GPU", "total_memory": 24 * 2**30})()
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: props)
+    assert describe_device("cuda") == "cuda:0 (Fake GPU, 24 GiB)"
+    assert describe_device("cuda:1") == "cuda:1 (Fake GPU, 24 GiB)"
