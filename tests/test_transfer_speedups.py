@@ -5,8 +5,8 @@ without autograd and, on the CPU, runs max-pooling's forward pass with PyTorch's
 kernel. None of this may change a single bit of the result: CS231n's Adam (learning rate 3.0,
 whose first steps move each pixel by about +-3 whatever the gradient's size) turns any
 rounding-level difference into a visibly different image within a few steps (docs/benchmark.md,
-"Same image?"). So these tests compare it with the plainest loop there is, written below (all 13
-layers, nn.MaxPool2d, every iteration), for exact equality.
+"Same image?"). So these tests compare it with the plainest loop there is, ``tools/plain_loop.py`` (all
+13 layers, nn.MaxPool2d, every iteration; the benchmark's baseline too), for exact equality.
 
 No timing here: tools/benchmark.py measures speed.
 """
@@ -20,6 +20,7 @@ import torch
 
 import cs231n_style as cs
 from cs231n_style import transfer
+from tools.plain_loop import straightforward_loop
 
 SIZE = 64  # small images keep this file well under 20 s on a 2-core CPU
 
@@ -49,35 +50,6 @@ def tv_loss(img, tv_weight):
 
 
 LOSSES = cs.LossFunctions(content_loss, gram_matrix, style_loss, tv_loss)
-
-
-def reference_loop(model, settings: cs.TransferSettings) -> tuple[torch.Tensor, list[float], torch.Tensor]:
-    """The plain loop: NCHW, all layers every iteration, CS231n's Adam schedule.
-
-    Returns (image after ``num_steps`` steps, total loss per step, gradient of the first step).
-    """
-    content = cs.preprocess("cat", settings.image_size).contiguous()
-    content_target = cs.extract_features(content, model)[settings.content_layer].clone()
-    style_feats = cs.extract_features(cs.preprocess("swirls", settings.style_size).contiguous(), model)
-    style_targets = [gram_matrix(style_feats[i].clone()) for i in settings.style_layers]
-    img = content.clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([img], lr=settings.learning_rate)
-    totals, first_grad = [], None
-    for t in range(settings.num_steps):
-        if t < settings.clamp_until:
-            img.data.clamp_(-settings.clamp, settings.clamp)
-        optimizer.zero_grad()
-        feats = cs.extract_features(img, model)
-        loss = (content_loss(settings.content_weight, feats[settings.content_layer], content_target)
-                + style_loss(feats, settings.style_layers, style_targets, settings.style_weights)
-                + tv_loss(img, settings.tv_weight))
-        loss.backward()
-        if t == settings.decay_at:
-            optimizer = torch.optim.Adam([img], lr=settings.decayed_learning_rate)
-        first_grad = img.grad.clone() if first_grad is None else first_grad
-        optimizer.step()
-        totals.append(loss.item())
-    return img.detach(), totals, first_grad
 
 
 def recording(losses: cs.LossFunctions, seen: list) -> cs.LossFunctions:
@@ -132,14 +104,14 @@ def test_model_is_left_untouched(model, settings):
 def test_the_loop_is_the_plain_loop_exactly(model, settings):
     # CS231n's learning rate 3.0, and the whole schedule: decay, then the end of clamping.
     schedule = settings.replace(num_steps=12, decay_at=8, clamp_until=10)
-    reference_image, reference_totals, _ = reference_loop(model, schedule)
+    reference = straightforward_loop("cat", "swirls", LOSSES, model, schedule)
     result = cs.style_transfer("cat", "swirls", LOSSES, model, schedule, progress=False)
-    assert result.history["total"] == reference_totals
-    assert torch.equal(result.image, reference_image)
+    assert result.history["total"] == reference.totals
+    assert torch.equal(result.image, reference.image)
 
 
 def test_first_gradient_is_the_plain_loop_gradient_exactly(model, settings):
-    _, _, reference_grad = reference_loop(model, settings)
+    reference_grad = straightforward_loop("cat", "swirls", LOSSES, model, settings).first_grad
     seen = []
     cs.style_transfer("cat", "swirls", recording(LOSSES, seen), model, settings, progress=False)
     img = next(tensor for name, tensor in seen if name == "tv_loss img")  # the image being optimized

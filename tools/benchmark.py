@@ -4,9 +4,9 @@ Prints, for this machine (CPU unless ``--device`` says otherwise):
 
 1. the machine's dense float32 matmul speed (a 2048 x 2048 ``A @ B``), the yardstick below;
 2. per content size (default 192, 384, 512; style image 512): milliseconds per iteration of
-   (a) a straightforward loop written here as a student would write it after CS231n - every layer
-   of SqueezeNet extracted each iteration, NCHW tensors, targets computed before the loop with
-   autograd on - and (b) :func:`cs231n_style.style_transfer`; their ratio; the FLOPs of one
+   (a) the straightforward loop of ``tools/plain_loop.py``, as a student would write it after
+   CS231n - every layer of SqueezeNet extracted each iteration, NCHW tensors, targets computed
+   before the loop with autograd on (the tests' yardstick too) - and (b) :func:`cs231n_style.style_transfer`; their ratio; the FLOPs of one
    iteration (forward + backward, convolutions *and* Gram matrices); the achieved FLOP/s as a
    fraction of the matmul speed; and the peak memory;
 3. where the time of one iteration goes, at the first size, for both loops (``torch.profiler``
@@ -63,6 +63,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import cs231n_style as cs  # noqa: E402
+from tools.plain_loop import PlainRun, straightforward_loop, synchronize as _sync  # noqa: E402
 
 SOLUTIONS = ROOT / "solutions"
 
@@ -78,64 +79,7 @@ def load_losses() -> cs.LossFunctions:
     return cs.LossFunctions(**vars(cs.load_course_functions(SOLUTIONS)))
 
 
-def straightforward_loop(content_image, style_image, losses: cs.LossFunctions, model, settings: cs.TransferSettings,
-                         threads: int | None = None) -> tuple[torch.Tensor, list[float], float]:
-    """CS231n's style transfer loop, as a student would write it: the baseline.
-
-    Every iteration runs all 13 layers of SqueezeNet on an NCHW image; the targets are computed
-    once before the loop, with autograd on (nothing needs their gradient, but nothing says so).
-    Same settings, seeds and schedule as :func:`cs231n_style.style_transfer` with Adam.
-
-    Args:
-        content_image, style_image: sample names, paths or images (see ``cs.load_image``).
-        losses: the four loss functions.
-        model: SqueezeNet ``features`` from ``cs.load_squeezenet``.
-        settings: only Adam settings with ``init="content"`` are supported.
-        threads: if given, run with this many CPU threads (restored afterwards).
-
-    Returns:
-        (image, total loss per iteration, seconds of the iterations): the image a normalized
-        float32 CPU tensor (1, 3, H, W).
-    """
-    assert settings.optimizer == "adam" and settings.init == "content"
-    old_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        device = next(model.parameters()).device
-        content_img = cs.preprocess(content_image, settings.image_size).to(device)
-        feats = cs.extract_features(content_img, model)
-        content_target = feats[settings.content_layer].clone()
-        style_img = cs.preprocess(style_image, settings.style_size).to(device)
-        feats = cs.extract_features(style_img, model)
-        style_targets = [losses.gram_matrix(feats[i].clone()) for i in settings.style_layers]
-
-        img = content_img.clone().requires_grad_(True)
-        optimizer = torch.optim.Adam([img], lr=settings.learning_rate)
-        totals = []
-        _sync(device)
-        start = time.perf_counter()
-        for t in range(settings.num_steps):
-            if t < settings.clamp_until:
-                img.data.clamp_(-settings.clamp, settings.clamp)
-            optimizer.zero_grad()
-            feats = cs.extract_features(img, model)
-            loss = (losses.content_loss(settings.content_weight, feats[settings.content_layer], content_target)
-                    + losses.style_loss(feats, list(settings.style_layers), style_targets, list(settings.style_weights))
-                    + losses.tv_loss(img, settings.tv_weight))
-            loss.backward()
-            if t == settings.decay_at:
-                optimizer = torch.optim.Adam([img], lr=settings.decayed_learning_rate)
-            optimizer.step()
-            totals.append(loss.detach())
-        _sync(device)
-        seconds = time.perf_counter() - start
-    finally:
-        torch.set_num_threads(old_threads)
-    return img.detach().to("cpu", torch.float32), torch.stack(totals).tolist() if totals else [], seconds
-
-
-def package_loop(content_image, style_image, losses, model, settings, threads: int | None = None):
+def package_loop(content_image, style_image, losses, model, settings, threads: int | None = None) -> PlainRun:
     """:func:`cs231n_style.style_transfer`, returning what :func:`straightforward_loop` returns."""
     old_threads = torch.get_num_threads()
     if threads is not None:
@@ -144,17 +88,10 @@ def package_loop(content_image, style_image, losses, model, settings, threads: i
         result = cs.style_transfer(content_image, style_image, losses, model, settings, progress=False)
     finally:
         torch.set_num_threads(old_threads)
-    return result.image, result.history["total"], result.seconds
+    return PlainRun(result.image, result.history["total"], result.seconds, None)
 
 
 LOOPS = {"straightforward": straightforward_loop, "package": package_loop}
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
 
 
 # --- measurements -----------------------------------------------------------------------------
@@ -295,7 +232,7 @@ def equality_check(args, device, losses, model) -> None:
                                                                  threads=1)
     base = runs["straightforward"]
     rows = []
-    for name, (image, totals, seconds) in runs.items():
+    for name, (image, totals, seconds, _) in runs.items():
         rows.append([name, f"{1000 * seconds / settings.num_steps:.1f}", f"{totals[-1]:.6g}",
                      "-" if name == "straightforward" else describe_difference(base[0], image)])
     print(f"Content size {size}, style size {args.style_size}, {settings.num_steps} Adam iterations, "

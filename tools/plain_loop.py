@@ -1,0 +1,105 @@
+"""CS231n's style transfer loop written plainly: the yardstick of ``style_transfer``'s tests and benchmark.
+
+One copy, used by ``tests/test_transfer_speedups.py`` (the package's loop must equal it bit for bit)
+and ``tools/benchmark.py`` (the package's loop is timed against it). It is written as a student
+would write it after CS231n's assignment 3: every iteration runs all 13 layers of SqueezeNet on an
+NCHW image (``nn.MaxPool2d``, no truncation), and the targets are computed once before the loop
+with autograd on (nothing needs their gradient, but nothing says so). Same settings, seeds and
+schedule as :func:`cs231n_style.style_transfer` with Adam: learning rate ``settings.learning_rate``,
+then ``settings.decayed_learning_rate`` from step ``settings.decay_at``, pixels clamped to
+``[-clamp, clamp]`` before each step until ``settings.clamp_until``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import NamedTuple
+
+import torch
+
+import cs231n_style as cs
+
+__all__ = ["PlainRun", "straightforward_loop", "synchronize"]
+
+
+class PlainRun(NamedTuple):
+    """What :func:`straightforward_loop` returns.
+
+    Attributes:
+        image: the result, a normalized float32 CPU tensor (1, 3, H, W), detached.
+        totals: the total loss (content + style + TV) before each step, ``num_steps`` floats.
+        seconds: wall time of the iterations only (targets excluded), in seconds.
+        first_grad: the gradient of the first step with respect to the image, float32
+            (1, 3, H, W) on the model's device; ``None`` if ``num_steps`` is 0.
+    """
+
+    image: torch.Tensor
+    totals: list[float]
+    seconds: float
+    first_grad: torch.Tensor | None
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for ``device``'s queued work (CUDA, MPS); nothing to wait for on the CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def straightforward_loop(content_image, style_image, losses: cs.LossFunctions, model,
+                         settings: cs.TransferSettings, threads: int | None = None) -> PlainRun:
+    """Run CS231n's loop plainly (see the module docstring).
+
+    Args:
+        content_image, style_image: sample names, paths or images (see ``cs.load_image``).
+        losses: the four loss functions (:class:`cs231n_style.LossFunctions`).
+        model: SqueezeNet ``features`` from ``cs.load_squeezenet``; its device is used.
+        settings: Adam settings with ``init="content"`` (the only ones supported).
+        threads: if given, run with this many CPU threads (restored afterwards).
+
+    Returns:
+        A :class:`PlainRun`.
+
+    Raises:
+        ValueError: if ``settings`` asks for L-BFGS or a noise initialization.
+    """
+    if settings.optimizer != "adam" or settings.init != "content":
+        raise ValueError("the plain loop runs Adam from the content image only")
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        device = next(model.parameters()).device
+        content_img = cs.preprocess(content_image, settings.image_size).to(device)
+        content_target = cs.extract_features(content_img, model)[settings.content_layer].clone()
+        style_feats = cs.extract_features(cs.preprocess(style_image, settings.style_size).to(device), model)
+        style_targets = [losses.gram_matrix(style_feats[i].clone()) for i in settings.style_layers]
+
+        img = content_img.clone().requires_grad_(True)
+        optimizer = torch.optim.Adam([img], lr=settings.learning_rate)
+        totals, first_grad = [], None
+        synchronize(device)
+        start = time.perf_counter()
+        for t in range(settings.num_steps):
+            if t < settings.clamp_until:
+                img.data.clamp_(-settings.clamp, settings.clamp)
+            optimizer.zero_grad()
+            feats = cs.extract_features(img, model)
+            loss = (losses.content_loss(settings.content_weight, feats[settings.content_layer], content_target)
+                    + losses.style_loss(feats, list(settings.style_layers), style_targets,
+                                        list(settings.style_weights))
+                    + losses.tv_loss(img, settings.tv_weight))
+            loss.backward()
+            if t == settings.decay_at:
+                optimizer = torch.optim.Adam([img], lr=settings.decayed_learning_rate)
+            if first_grad is None:
+                first_grad = img.grad.clone()
+            optimizer.step()
+            totals.append(loss.detach())
+        synchronize(device)
+        seconds = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(old_threads)
+    return PlainRun(img.detach().to("cpu", torch.float32), torch.stack(totals).tolist() if totals else [],
+                    seconds, first_grad)
