@@ -23,6 +23,7 @@ from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
 
+from ._pooling import network_for
 from .features import extract_features
 from .images import deprocess, preprocess
 
@@ -174,93 +175,7 @@ class TransferResult:
         return deprocess(self.image)
 
 
-class _Stop(Exception):
-    """Raised inside an L-BFGS closure to leave ``optimizer.step`` early."""
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
-# --- Speed ---------------------------------------------------------------------------------------
-#
-# (Not part of the lesson: you can skip this section.)
-#
-# The loop computes exactly what CS231n's loop computes, bit for bit (the same image), with less
-# work: it runs the network only up to the deepest layer a loss reads, computes the targets once
-# without a graph, and never copies a loss value to the host inside the loop. On CPUs one more
-# thing is free: PyTorch's max-pooling kernel for plain NCHW tensors is slow (measured on a 2-core
-# CPU: 2.5 ms for SqueezeNet's first pooling layer at 192 x 288 pixels, against 0.15 ms for the
-# same tensor in channels-last layout), so the pooling layers use the channels-last kernel for
-# their forward pass, with identical results (see _MaxPool2dChannelsLastForward).
-#
-# Running the whole network in channels-last (NHWC) layout was tried and dropped: oneDNN's NHWC
-# convolutions are faster, but the students' losses need NCHW maps, and copying the five maps
-# they read back and forth cost what the convolutions gained (no faster in the end); and those
-# convolutions round differently, which CS231n's learning rate of 3.0 amplifies into a visibly
-# different final image. docs/benchmark.md has the measurements; tools/benchmark.py makes them.
-
-
-class _MaxPool2dChannelsLastForward(torch.autograd.Function):
-    """2-D max-pooling of an NCHW tensor whose forward pass runs PyTorch's channels-last kernel.
-
-    The results are those of :class:`torch.nn.MaxPool2d`, bit for bit. The forward pass picks,
-    in each window, the largest value (taking a maximum involves no rounding) and records where
-    it was: the "argmax index" ``h * W + w`` within its channel, the same number whatever the
-    memory layout. Both of PyTorch's CPU kernels scan a window row by row and keep the first
-    maximum, so they record the same index even when several values tie (tests/test_transfer_speedups.py
-    checks this). The backward pass sends each gradient to the recorded index; it runs PyTorch's
-    own NCHW ``max_pool2d_with_indices_backward`` with those indices, as ``nn.MaxPool2d`` does.
-
-    Args (of ``apply``):
-        x: float tensor (N, C, H, W), contiguous (NCHW).
-        kernel_size, stride, padding, dilation: lists of two ints, as in :class:`nn.MaxPool2d`.
-        ceil_mode: bool, as in :class:`nn.MaxPool2d`.
-
-    Returns:
-        The pooled tensor (N, C, H_out, W_out), contiguous NCHW, same dtype and device as ``x``.
-    """
-
-    @staticmethod
-    def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode):
-        args = (kernel_size, stride, padding, dilation, ceil_mode)
-        pooled, indices = torch.ops.aten.max_pool2d_with_indices(x.contiguous(memory_format=torch.channels_last), *args)
-        indices = indices.contiguous()
-        ctx.save_for_backward(x, indices)
-        ctx.args = args
-        ctx.mark_non_differentiable(indices)
-        return pooled.contiguous()  # NCHW again, so the next convolution runs its NCHW kernel
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, indices = ctx.saved_tensors
-        return torch.ops.aten.max_pool2d_with_indices_backward(grad, x, *ctx.args, indices), None, None, None, None, None
-
-
-class _MaxPool2dFast(nn.MaxPool2d):
-    """:class:`nn.MaxPool2d` with the same results, faster on CPUs for NCHW tensors (see above)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type != "cpu" or x.dim() != 4 or not x.is_contiguous() or self.return_indices:
-            return super().forward(x)
-        stride = self.stride if self.stride is not None else self.kernel_size
-        return _MaxPool2dChannelsLastForward.apply(x, _two(self.kernel_size), _two(stride), _two(self.padding),
-                                                   _two(self.dilation), self.ceil_mode)
-
-
-def _two(value) -> list[int]:
-    """A pooling argument (``3`` or ``(3, 3)``) as the list of two ints aten expects."""
-    return list(value) if isinstance(value, (tuple, list)) else [value, value]
-
-
-def _network_for(model: nn.Sequential, last: int) -> nn.Sequential:
-    """Return ``model[: last + 1]``, the layers the losses need, with its max-pooling layers
-    replaced by :class:`_MaxPool2dFast`. The other layers are shared, not copied; the caller's
-    model is untouched."""
-    return nn.Sequential(*(
-        _MaxPool2dFast(layer.kernel_size, layer.stride, layer.padding, layer.dilation, ceil_mode=layer.ceil_mode)
-        if type(layer) is nn.MaxPool2d else layer for layer in model[: last + 1]))
-
+# --- The loop: validate -> targets -> initial image -> optimize -> result ------------------------
 
 def style_transfer(
     content_image,
@@ -306,20 +221,52 @@ def style_transfer(
         TypeError: if ``losses`` is not a :class:`LossFunctions` or ``settings`` not a
             :class:`TransferSettings`.
     """
+    terms = _terms_to_use(losses, settings, style_image, model)                  # 1. validate
+    network = network_for(model, terms.last_layer)
+    device = next(model.parameters()).device
+    # The image being optimized must be plain NCHW for students' tv_loss (``view``) and for L-BFGS
+    # (``grad.view(-1)``); preprocess returns it so, and .contiguous() keeps that true for any device.
+    content = preprocess(content_image, settings.image_size).to(device).contiguous()
+    targets = _targets(content, style_image, network, losses, settings, terms)   # 2. targets
+    img = _initial_image(content, settings)                                      # 3. initial image
+    objective = _Objective(img, network, losses, settings, terms, targets)
+    monitor = _Monitor(settings.num_steps, progress, preview_every, callback, should_stop)
+    start = time.perf_counter()
+    with monitor:                                                                # 4. optimize
+        _OPTIMIZERS[settings.optimizer](img, objective, settings, monitor)
+    return TransferResult(image=img.detach().to("cpu", torch.float32),          # 5. result
+                          history=monitor.history(), settings=settings,
+                          seconds=time.perf_counter() - start, stopped_early=monitor.stopped)
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """Which loss terms a run uses, and the deepest layer they read."""
+
+    content: bool
+    style: bool
+    tv: bool
+    last_layer: int
+
+
+def _terms_to_use(losses, settings, style_image, model: nn.Sequential) -> _Terms:
+    """Step 1: check the arguments and decide which loss terms run (the errors of :func:`style_transfer`)."""
     if not isinstance(losses, LossFunctions):
-        raise TypeError("losses must be a LossFunctions(content_loss=..., gram_matrix=..., style_loss=..., tv_loss=...).")
+        raise TypeError("losses must be a LossFunctions(content_loss=..., gram_matrix=..., style_loss=..., "
+                        "tv_loss=...).")
     if not isinstance(settings, TransferSettings):
         hint = "TransferSettings(**settings)" if isinstance(settings, dict) else "TransferSettings(num_steps=100, ...)"
         raise TypeError(f"settings must be a TransferSettings, not {type(settings).__name__}: pass {hint}.")
-    use_content = settings.content_weight > 0
     use_style = style_image is not None and len(settings.style_layers) > 0
-    use_tv = settings.tv_weight > 0
-    needed = {"content_loss": use_content, "gram_matrix": use_style, "style_loss": use_style, "tv_loss": use_tv}
+    terms = _Terms(content=settings.content_weight > 0, style=use_style, tv=settings.tv_weight > 0,
+                   last_layer=settings.deepest_layer if use_style else settings.content_layer)
+    needed = {"content_loss": terms.content, "gram_matrix": terms.style, "style_loss": terms.style,
+              "tv_loss": terms.tv}
     missing = [name for name, used in needed.items() if used and getattr(losses, name) is None]
     if missing:
         raise ValueError(f"These settings need {', '.join(missing)}: pass it in LossFunctions(...), "
                          "or set its weight to 0 (content_weight, tv_weight) / style_image=None.")
-    if not (use_content or use_style or use_tv):
+    if not (terms.content or terms.style or terms.tv):
         raise ValueError("Nothing to optimize: content_weight and tv_weight are 0 and there is no style "
                          "term (style_image=None or no style layers).")
     too_deep = [f"content_layer {settings.content_layer}"] if settings.content_layer >= len(model) else []
@@ -327,97 +274,138 @@ def style_transfer(
     if too_deep:
         raise ValueError(f"{', '.join(too_deep)}: no such layer, the model has layers 0-{len(model) - 1} "
                          "(cs.describe_layers(model) lists them).")
-    device = _model_device(model)
-    last = settings.deepest_layer if use_style else settings.content_layer
-    network = _network_for(model, last)
+    return terms
 
-    # The image being optimized must be plain NCHW for students' tv_loss (``view``) and for L-BFGS
-    # (``grad.view(-1)``); preprocess returns it so, and .contiguous() keeps that true for any device.
-    content = preprocess(content_image, settings.image_size).to(device).contiguous()
-    with torch.no_grad():  # targets are constants: no graph, computed once
-        content_target = None
-        if use_content:
-            content_target = extract_features(content, network, up_to=settings.content_layer)[settings.content_layer]
-        style_targets = []
-        if use_style:
-            style = preprocess(style_image, settings.style_size).to(device)
-            style_feats = extract_features(style, network, up_to=last)
-            style_targets = [losses.gram_matrix(style_feats[i]) for i in settings.style_layers]
-            del style_feats
 
+@dataclass
+class _Targets:
+    """What the result should match: the content image's feature maps at the content layer
+    (``None`` without a content term) and the style image's Gram matrix at each style layer."""
+
+    content: torch.Tensor | None
+    style: list[torch.Tensor]
+
+
+@torch.no_grad()  # targets are constants: no graph, computed once
+def _targets(content: torch.Tensor, style_image, network: nn.Sequential, losses: LossFunctions,
+             settings: TransferSettings, terms: _Terms) -> _Targets:
+    """Step 2: the content target and the style targets (with the student's ``gram_matrix``)."""
+    content_target = None
+    if terms.content:
+        content_target = extract_features(content, network, up_to=settings.content_layer)[settings.content_layer]
+    style_targets = []
+    if terms.style:
+        style = preprocess(style_image, settings.style_size).to(content.device)
+        style_feats = extract_features(style, network, up_to=terms.last_layer)
+        style_targets = [losses.gram_matrix(style_feats[i]) for i in settings.style_layers]
+    return _Targets(content_target, style_targets)
+
+
+def _initial_image(content: torch.Tensor, settings: TransferSettings) -> torch.Tensor:
+    """Step 3: the image to optimize, a leaf tensor like ``content``: a copy of it, or uniform noise."""
     if settings.init == "content":
         img = content.clone()
     else:
         generator = torch.Generator().manual_seed(settings.seed)  # CPU generator: same noise on every device
-        img = torch.rand(content.shape, generator=generator).to(device)
-    img.requires_grad_(True)
+        img = torch.rand(content.shape, generator=generator).to(content.device)
+    return img.requires_grad_(True)
 
-    def loss_terms() -> dict[str, torch.Tensor]:
-        feats = extract_features(img, network, up_to=last)
-        zero = torch.zeros((), device=device)
-        terms = {
-            "content": losses.content_loss(settings.content_weight, feats[settings.content_layer], content_target)
-            if use_content else zero,
-            "style": losses.style_loss(feats, list(settings.style_layers), style_targets, list(settings.style_weights))
-            if use_style else zero,
-            "tv": losses.tv_loss(img, settings.tv_weight) if use_tv else zero,
+
+class _Objective:
+    """The loss being minimized: calling it computes the loss terms of the image as it is now.
+
+    Returns a dict of scalar tensors (``content``, ``style``, ``tv``, ``total``) with the
+    students' functions; a term that is not used is 0.
+    """
+
+    def __init__(self, img, network, losses: LossFunctions, settings: TransferSettings, terms: _Terms,
+                 targets: _Targets):
+        self.img, self.network, self.losses, self.settings = img, network, losses, settings
+        self.terms, self.targets = terms, targets
+
+    def __call__(self) -> dict[str, torch.Tensor]:
+        settings, losses, terms = self.settings, self.losses, self.terms
+        feats = extract_features(self.img, self.network, up_to=terms.last_layer)
+        zero = torch.zeros((), device=self.img.device)
+        values = {
+            "content": losses.content_loss(settings.content_weight, feats[settings.content_layer],
+                                           self.targets.content) if terms.content else zero,
+            "style": losses.style_loss(feats, list(settings.style_layers), self.targets.style,
+                                       list(settings.style_weights)) if terms.style else zero,
+            "tv": losses.tv_loss(self.img, settings.tv_weight) if terms.tv else zero,
         }
-        terms["total"] = terms["content"] + terms["style"] + terms["tv"]
-        return terms
-
-    recorded: list[torch.Tensor] = []  # losses stay on the device: no host sync per step
-    bar = tqdm(total=settings.num_steps, disable=not progress, desc="style transfer", leave=False)
-    stopped = False
-
-    def after_step(step: int, terms: dict[str, torch.Tensor]) -> None:
-        nonlocal stopped
-        recorded.append(torch.stack([terms[k].detach().reshape(()) for k in ("content", "style", "tv", "total")]))
-        bar.update(1)
-        done = step + 1 == settings.num_steps
-        if callback is not None and preview_every > 0 and ((step + 1) % preview_every == 0 or done):
-            values = dict(zip(("content", "style", "tv", "total"), recorded[-1].tolist()))
-            callback(step + 1, img.detach().to("cpu", torch.float32), values)
-        if should_stop is not None and not done and should_stop():
-            stopped = True
-
-    start = time.perf_counter()
-    try:
-        if settings.optimizer == "adam":
-            _run_adam(img, loss_terms, settings, after_step, lambda: stopped)
-        else:
-            _run_lbfgs(img, loss_terms, settings, after_step, lambda: stopped)
-    finally:
-        bar.close()
-    seconds = time.perf_counter() - start
-
-    values = torch.stack(recorded).tolist() if recorded else []
-    history = {key: [row[i] for row in values] for i, key in enumerate(("content", "style", "tv", "total"))}
-    return TransferResult(image=img.detach().to("cpu", torch.float32), history=history, settings=settings,
-                          seconds=seconds, stopped_early=stopped)
+        values["total"] = values["content"] + values["style"] + values["tv"]
+        return values
 
 
-def _run_adam(img, loss_terms, settings: TransferSettings, after_step, stopped) -> None:
-    """CS231n's schedule: Adam at ``learning_rate``, a fresh Adam at ``decayed_learning_rate``
-    from ``decay_at`` on (as CS231n re-creates the optimizer), clamping until ``clamp_until``."""
+_KEYS = ("content", "style", "tv", "total")
+
+
+class _Monitor:
+    """What happens after each step: record the losses, advance the progress bar, call the
+    preview ``callback``, and poll ``should_stop``. Losses stay on the device until the end:
+    no host sync per step."""
+
+    def __init__(self, num_steps: int, progress: bool, preview_every: int, callback, should_stop):
+        self.num_steps, self.preview_every = num_steps, preview_every
+        self.callback, self.should_stop = callback, should_stop
+        self.progress = progress
+        self.recorded: list[torch.Tensor] = []
+        self.stopped = False
+
+    def __enter__(self) -> _Monitor:
+        self.bar = tqdm(total=self.num_steps, disable=not self.progress, desc="style transfer", leave=False)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()
+
+    @property
+    def steps_done(self) -> int:
+        return len(self.recorded)
+
+    def after_step(self, img: torch.Tensor, terms: dict[str, torch.Tensor]) -> None:
+        self.recorded.append(torch.stack([terms[key].detach().reshape(()) for key in _KEYS]))
+        self.bar.update(1)
+        step, done = self.steps_done, self.steps_done == self.num_steps
+        if self.callback is not None and self.preview_every > 0 and (step % self.preview_every == 0 or done):
+            self.callback(step, img.detach().to("cpu", torch.float32), dict(zip(_KEYS, self.recorded[-1].tolist())))
+        if self.should_stop is not None and not done and self.should_stop():
+            self.stopped = True
+
+    def history(self) -> dict[str, list[float]]:
+        """The recorded losses as Python floats, one list per key of :data:`_KEYS`."""
+        rows = torch.stack(self.recorded).tolist() if self.recorded else []
+        return {key: [row[i] for row in rows] for i, key in enumerate(_KEYS)}
+
+
+def _run_adam(img, objective: _Objective, settings: TransferSettings, monitor: _Monitor) -> None:
+    """Step 4 with CS231n's schedule: Adam at ``learning_rate``, a fresh Adam at
+    ``decayed_learning_rate`` from ``decay_at`` on (as CS231n re-creates the optimizer), pixels
+    clamped to [-clamp, clamp] before each step until ``clamp_until``."""
     optimizer = torch.optim.Adam([img], lr=settings.learning_rate)
     for step in range(settings.num_steps):
         if step < settings.clamp_until:
             with torch.no_grad():
                 img.clamp_(-settings.clamp, settings.clamp)
         optimizer.zero_grad(set_to_none=True)
-        terms = loss_terms()
+        terms = objective()
         terms["total"].backward()
         if step == settings.decay_at:
             optimizer = torch.optim.Adam([img], lr=settings.decayed_learning_rate)
         optimizer.step()
-        after_step(step, terms)
-        if stopped():
+        monitor.after_step(img, terms)
+        if monitor.stopped:
             return
 
 
-def _run_lbfgs(img, loss_terms, settings: TransferSettings, after_step, stopped) -> None:
-    """L-BFGS with a strong-Wolfe line search (as in PyTorch's neural style tutorial); each loss
-    evaluation counts as one step. Pixels are clamped once at the end, not during the search.
+class _Stop(Exception):
+    """Raised inside an L-BFGS closure to leave ``optimizer.step`` early."""
+
+
+def _run_lbfgs(img, objective: _Objective, settings: TransferSettings, monitor: _Monitor) -> None:
+    """Step 4 with L-BFGS and a strong-Wolfe line search (as in PyTorch's neural style tutorial);
+    each loss evaluation counts as one step. Pixels are clamped once at the end, not during the search.
 
     The run ends when the evaluations are used up, possibly inside a line search, where the image
     is a trial point whose loss was never computed; so the image ends as the evaluated one with
@@ -426,22 +414,19 @@ def _run_lbfgs(img, loss_terms, settings: TransferSettings, after_step, stopped)
     optimizer = torch.optim.LBFGS([img], lr=1.0, max_iter=settings.num_steps, max_eval=settings.num_steps,
                                   tolerance_grad=0.0, tolerance_change=0.0, history_size=50,
                                   line_search_fn="strong_wolfe")
-    evaluations = 0
-    best_loss, best_img = math.inf, img.detach().clone()
+    best = {"loss": math.inf, "img": img.detach().clone()}
 
     def closure():
-        nonlocal evaluations, best_loss
-        if evaluations >= settings.num_steps or stopped():
+        if monitor.steps_done >= settings.num_steps or monitor.stopped:
             raise _Stop
         optimizer.zero_grad(set_to_none=True)
-        terms = loss_terms()
+        terms = objective()
         terms["total"].backward()
-        after_step(evaluations, terms)
-        evaluations += 1
+        monitor.after_step(img, terms)
         loss = terms["total"].item()
-        if loss < best_loss:
-            best_loss = loss
-            best_img.copy_(img.detach())
+        if loss < best["loss"]:
+            best["loss"] = loss
+            best["img"].copy_(img.detach())
         return terms["total"]
 
     try:
@@ -450,6 +435,10 @@ def _run_lbfgs(img, loss_terms, settings: TransferSettings, after_step, stopped)
     except _Stop:
         pass
     with torch.no_grad():
-        if evaluations > 0:
-            img.copy_(best_img)
+        if monitor.steps_done > 0:
+            img.copy_(best["img"])
         img.clamp_(-settings.clamp, settings.clamp)
+
+
+#: Step 4's optimizers, by ``TransferSettings.optimizer``.
+_OPTIMIZERS = {"adam": _run_adam, "lbfgs": _run_lbfgs}

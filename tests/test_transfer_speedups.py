@@ -19,7 +19,7 @@ import pytest
 import torch
 
 import cs231n_style as cs
-from cs231n_style import transfer
+from cs231n_style._pooling import network_for
 from tools.plain_loop import straightforward_loop
 
 SIZE = 64  # small images keep this file well under 20 s on a 2-core CPU
@@ -136,7 +136,7 @@ def relu_maps_with_ties(shape, dtype, seed=0):
 ])
 def test_fast_max_pooling_is_max_pooling_bit_for_bit(dtype, shape, pool):
     reference_layer = torch.nn.MaxPool2d(**pool)
-    fast_layer = transfer._network_for(torch.nn.Sequential(reference_layer), 0)[0]
+    fast_layer = network_for(torch.nn.Sequential(reference_layer), 0)[0]
     assert type(fast_layer) is not torch.nn.MaxPool2d  # the replacement is in place
     x = relu_maps_with_ties(shape, dtype)
     upstream = torch.randn(reference_layer(x).shape, dtype=dtype, generator=torch.Generator().manual_seed(1))

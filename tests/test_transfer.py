@@ -1,0 +1,108 @@
+"""Behaviour of ``style_transfer`` beyond its arithmetic (tests/test_transfer_speedups.py has that):
+previews, stopping, history, L-BFGS's best image, and the errors it names before any work."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import cs231n_style as cs
+
+SIZE = 48
+
+
+def content_loss(content_weight, content_current, content_original):
+    return content_weight * torch.sum((content_current - content_original) ** 2)
+
+
+def gram_matrix(features, normalize=True):
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    gram = flat @ flat.transpose(1, 2)
+    return gram / (c * h * w) if normalize else gram
+
+
+def style_loss(feats, style_layers, style_targets, style_weights):
+    return sum(w * torch.sum((gram_matrix(feats[i]) - t) ** 2)
+               for i, t, w in zip(style_layers, style_targets, style_weights))
+
+
+def tv_loss(img, tv_weight):
+    return tv_weight * (torch.sum((img[:, :, 1:] - img[:, :, :-1]) ** 2)
+                        + torch.sum((img[:, :, :, 1:] - img[:, :, :, :-1]) ** 2))
+
+
+LOSSES = cs.LossFunctions(content_loss, gram_matrix, style_loss, tv_loss)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return cs.load_squeezenet()
+
+
+@pytest.fixture(scope="module")
+def settings():
+    return cs.TransferSettings(image_size=SIZE, style_size=SIZE, num_steps=7)
+
+
+def test_previews_come_every_n_steps_and_after_the_last(model, settings):
+    calls = []
+    result = cs.style_transfer("cat", "swirls", LOSSES, model, settings, progress=False, preview_every=3,
+                               callback=lambda step, image, losses: calls.append((step, image, losses)))
+    assert [step for step, _, _ in calls] == [3, 6, 7]
+    step, image, losses = calls[-1]
+    assert image.shape == result.image.shape and image.device.type == "cpu" and not image.requires_grad
+    assert set(losses) == {"content", "style", "tv", "total"}
+    assert losses["total"] == pytest.approx(result.history["total"][-1])
+    assert all(len(values) == 7 for values in result.history.values())
+    assert not result.stopped_early
+
+
+def test_should_stop_ends_the_run_early(model, settings):
+    polls = []
+    result = cs.style_transfer("cat", "swirls", LOSSES, model, settings, progress=False,
+                               should_stop=lambda: polls.append(1) or len(polls) >= 2)
+    assert result.stopped_early and len(result.history["total"]) == 2
+
+
+def test_history_terms_add_up_and_unused_terms_are_zero(model, settings):
+    result = cs.style_transfer("cat", None, LOSSES, model, settings.replace(num_steps=3), progress=False)
+    assert result.history["style"] == [0.0, 0.0, 0.0]
+    for c, s, t, total in zip(*(result.history[k] for k in ("content", "style", "tv", "total"))):
+        assert total == pytest.approx(c + s + t)
+
+
+def test_lbfgs_counts_evaluations_and_keeps_the_best_image(model, settings):
+    result = cs.style_transfer("cat", "swirls", LOSSES, model, settings.replace(optimizer="lbfgs", num_steps=9),
+                               progress=False)
+    assert len(result.history["total"]) == 9
+    best = cs.style_transfer("cat", "swirls", LOSSES, model, settings.replace(optimizer="lbfgs", num_steps=9),
+                             progress=False)
+    assert torch.equal(result.image, best.image)  # deterministic
+    assert result.image.abs().max() <= settings.clamp
+
+
+def test_noise_initialization_is_seeded(model, settings):
+    noise = settings.replace(init="noise", num_steps=1)
+    a = cs.style_transfer("cat", "swirls", LOSSES, model, noise, progress=False)
+    b = cs.style_transfer("cat", "swirls", LOSSES, model, noise, progress=False)
+    c = cs.style_transfer("cat", "swirls", LOSSES, model, noise.replace(seed=1), progress=False)
+    assert torch.equal(a.image, b.image) and not torch.equal(a.image, c.image)
+
+
+@pytest.mark.parametrize("losses, style, changes, error, message", [
+    (cs.LossFunctions(content_loss=content_loss), "swirls", {}, ValueError, "need gram_matrix, style_loss, tv_loss"),
+    (LOSSES, None, {"content_weight": 0.0, "tv_weight": 0.0}, ValueError, "Nothing to optimize"),
+    (LOSSES, "swirls", {"style_layers": (1, 99), "style_weights": (1.0, 1.0)}, ValueError, "style layer 99"),
+    (LOSSES, "swirls", {"content_layer": 40}, ValueError, "content_layer 40"),
+])
+def test_bad_arguments_are_named(model, settings, losses, style, changes, error, message):
+    with pytest.raises(error, match=message):
+        cs.style_transfer("cat", style, losses, model, settings.replace(**changes), progress=False)
+
+
+def test_settings_and_losses_of_the_wrong_type_are_named(model):
+    with pytest.raises(TypeError, match=r"TransferSettings\(\*\*settings\)"):
+        cs.style_transfer("cat", "swirls", LOSSES, model, {"num_steps": 3})
+    with pytest.raises(TypeError, match="LossFunctions"):
+        cs.style_transfer("cat", "swirls", (content_loss,), model)
