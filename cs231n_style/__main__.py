@@ -1,18 +1,21 @@
-"""Run style transfer headless and write a PNG: python -m cs231n_style --help.
+"""Run style transfer headless and write a PNG: ``cs231n-style --help`` (= ``python -m cs231n_style --help``).
 
-The loss functions come from notebooks (by default ``solutions/`` when it exists, else the
-student's ``notebooks/``), loaded with :func:`cs231n_style.load_course_functions`. Every option of
+The loss functions come from the course notebooks, loaded with
+:func:`cs231n_style.load_course_functions`: from the folder given with ``--functions``, else from
+``$CS231N_STYLE_COURSE_DIR``, else from the first of the working directory, ``solutions/`` and
+``notebooks/`` that holds ``01_content_loss.ipynb``. Every option of
 :class:`cs231n_style.TransferSettings` is a command-line option with the same default and help.
 
 Example::
 
-    python -m cs231n_style --content cat --style swirls --output outputs/cat_swirls.png
+    cs231n-style --content cat --style swirls --output outputs/cat_swirls.png --functions notebooks
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -20,19 +23,34 @@ from pathlib import Path
 from .device import describe_device, get_device
 from .features import load_squeezenet
 from .images import SAMPLE_IMAGES, save_image
-from .notebook import NOTEBOOK_OF, load_course_functions
+from .notebook import COURSE_FOLDER_ENV, NOTEBOOK_OF, load_course_functions
 from .transfer import EXAMPLE_SETTINGS, LossFunctions, TransferSettings, style_transfer
 
-def _default_functions_dir() -> Path:
-    for folder in (Path("solutions"), Path("notebooks")):
+#: Where the functions are looked for without --functions or $CS231N_STYLE_COURSE_DIR, in order.
+_FUNCTION_FOLDERS = (Path("."), Path("solutions"), Path("notebooks"))
+
+
+def _default_functions_dir() -> Path | None:
+    """The notebooks' folder to use without ``--functions``: ``$CS231N_STYLE_COURSE_DIR`` when set,
+    else the first of ``_FUNCTION_FOLDERS`` (in the working directory) holding the first course
+    notebook, else ``None``."""
+    if os.environ.get(COURSE_FOLDER_ENV):
+        return Path(os.environ[COURSE_FOLDER_ENV]).expanduser()
+    for folder in _FUNCTION_FOLDERS:
         if (folder / NOTEBOOK_OF["content_loss"]).is_file():
             return folder
-    return Path("notebooks")
+    return None
+
+
+def _prog() -> str:
+    """The command's name in usage lines: ``cs231n-style`` or ``python -m cs231n_style``."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return name if name.startswith("cs231n-style") else "python -m cs231n_style"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: images, output, device, functions folder, and every TransferSettings field."""
-    parser = argparse.ArgumentParser(prog="python -m cs231n_style", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=_prog(), description="Run style transfer headless and write a PNG.")
     parser.add_argument("--content", default=None,
                         help=f"content image: a path or a sample {sorted(SAMPLE_IMAGES)} (default: cat)")
     parser.add_argument("--style", default=None, help="style image: a path or a sample name (default: swirls)")
@@ -40,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--example", choices=sorted(EXAMPLE_SETTINGS),
                         help="start from one of CS231n's example weightings (and its images, unless given)")
     parser.add_argument("--functions", type=Path, default=None,
-                        help="folder of the notebooks holding the loss functions (default: solutions/ if present, else notebooks/)")
+                        help=f"folder of the notebooks holding the loss functions (default: ${COURSE_FOLDER_ENV} if set, "
+                             "else the first of ., solutions/ and notebooks/ that holds them)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: the best available)")
     settings = parser.add_argument_group("style transfer settings")
     for field in dataclasses.fields(TransferSettings):
@@ -94,10 +113,17 @@ def main(argv: list[str] | None = None) -> int:
               f"{getattr(base, other)} have {len(getattr(base, other))}: pass --{other.replace('_', '-')} with "
               f"{len(changes[given])} values too.", file=sys.stderr)
         return 2
+    functions = args.functions or _default_functions_dir()
+    if functions is None:
+        looked = ", ".join(str(Path.cwd() / folder) for folder in _FUNCTION_FOLDERS)
+        print(f"error: no course notebooks to take the loss functions from ({NOTEBOOK_OF['content_loss']}, ... "
+              f"are in none of {looked}): pass --functions FOLDER (the folder of your notebooks), set "
+              f"${COURSE_FOLDER_ENV}=FOLDER, or run the command in that folder.", file=sys.stderr)
+        return 2
     try:
         settings = base.replace(**changes)
         device = get_device(args.device)
-        losses = LossFunctions(**vars(load_course_functions(args.functions or _default_functions_dir())))
+        losses = LossFunctions(**vars(load_course_functions(functions)))
         model = load_squeezenet(device=device)
         print(f"style transfer on {describe_device(device)}: {content} + {style}")
         result = style_transfer(content, style, losses, model, settings)

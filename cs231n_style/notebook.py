@@ -3,7 +3,9 @@
 One mechanism finds student code everywhere: later notebooks reuse earlier ones' functions, the
 unit tests load them, and the autograder extracts them - all through :func:`extract_functions`.
 It reads only top-level ``import`` statements, ``def`` blocks and literal constants; it never runs a
-notebook's other statements (no 200-step style transfer just to get a function).
+notebook's other statements (no 200-step style transfer just to get a function). A notebook named
+without a folder is found by :func:`find_course_notebook`: in the course folder given once
+(:func:`set_course_folder`), else next to the running notebook, else in the working directory.
 
 Cell roles live in one namespaced metadata block, ``cell.metadata["cs231n_style"]["role"]``, read
 only through the ``is_...`` predicates below (nbgrader keeps its roles the same way):
@@ -25,6 +27,7 @@ import copy
 import linecache
 import os
 import re
+import sys
 import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -36,6 +39,9 @@ __all__ = [
     "STUDENT_FUNCTIONS",
     "NOTEBOOK_OF",
     "load_course_functions",
+    "COURSE_FOLDER_ENV",
+    "set_course_folder",
+    "find_course_notebook",
     "cell_role",
     "is_solution_cell",
     "is_check_cell",
@@ -221,6 +227,127 @@ def extract_functions(notebook, names: Iterable[str] = STUDENT_FUNCTIONS) -> Ext
     return found
 
 
+# --- finding course notebooks -----------------------------------------------------------------
+
+#: Environment variable naming the course folder (the folder holding the student's notebooks);
+#: :func:`set_course_folder` sets it for this process and the commands it starts.
+COURSE_FOLDER_ENV = "CS231N_STYLE_COURSE_DIR"
+
+
+def set_course_folder(folder: str | os.PathLike | None) -> Path | None:
+    """Say once where the course notebooks are, for :func:`load_functions` and the command line.
+
+    Needed where the running notebook's own folder is unknown - on Colab (``/content`` is the
+    working directory, the notebooks are on Drive) - or when the notebooks are elsewhere::
+
+        from google.colab import drive
+        drive.mount("/content/drive")
+        cs.set_course_folder("/content/drive/MyDrive/cs231n-style/notebooks")
+
+    It sets ``$CS231N_STYLE_COURSE_DIR`` (:data:`COURSE_FOLDER_ENV`) in this process, so commands
+    started from it (``!cs231n-style ...``) see the same folder; setting that variable before
+    starting Jupyter does the same.
+
+    Args:
+        folder: an existing folder (``~`` is expanded; relative to the working directory), or
+            ``None`` to forget the folder set before.
+
+    Returns:
+        The folder as an absolute ``Path``, or ``None`` when cleared.
+
+    Raises:
+        FileNotFoundError: if ``folder`` does not exist.
+        NotADirectoryError: if ``folder`` is a file (give the folder that holds the notebooks).
+    """
+    if folder is None:
+        os.environ.pop(COURSE_FOLDER_ENV, None)
+        return None
+    path = Path(folder).expanduser().resolve()
+    if not path.exists():
+        raise FileNotFoundError(f"set_course_folder: there is no folder {str(path)!r}. On Colab, mount Drive "
+                                "first (drive.mount('/content/drive')) and give the folder under /content/drive/MyDrive.")
+    if not path.is_dir():
+        raise NotADirectoryError(f"set_course_folder: {str(path)!r} is a file; give the folder that holds the "
+                                 "course notebooks (01_content_loss.ipynb, ...).")
+    os.environ[COURSE_FOLDER_ENV] = str(path)
+    return path
+
+
+def _running_notebook() -> tuple[Path, str] | None:
+    """The running notebook's path and who said so, or ``None`` outside a notebook (or on Colab).
+
+    VS Code puts the path in the user namespace as ``__vsc_ipynb_file__``; Jupyter Server (JupyterLab,
+    Notebook 7, JupyterHub) starts each kernel with ``$JPY_SESSION_NAME`` set to it. A relative
+    ``JPY_SESSION_NAME`` (relative to the server's root, which the kernel does not know) is ignored.
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    vscode = getattr(shell, "user_ns", {}).get("__vsc_ipynb_file__") if shell is not None else None
+    if isinstance(vscode, str) and os.path.isabs(vscode):
+        return Path(vscode), "VS Code's __vsc_ipynb_file__"
+    session = os.environ.get("JPY_SESSION_NAME", "")
+    if os.path.isabs(session):
+        return Path(session), "Jupyter's $JPY_SESSION_NAME"
+    return None
+
+
+def _search_folders() -> list[tuple[Path, str]]:
+    """Where a relative notebook name is looked for, in order, each with why (see find_course_notebook)."""
+    folders = []
+    if os.environ.get(COURSE_FOLDER_ENV):
+        folders.append((Path(os.environ[COURSE_FOLDER_ENV]).expanduser(),
+                        f"the course folder (${COURSE_FOLDER_ENV} or cs.set_course_folder)"))
+    running = _running_notebook()
+    if running is not None:
+        folders.append((running[0].parent, f"the running notebook's folder ({running[1]})"))
+    folders.append((Path.cwd(), "the working directory"))
+    return folders
+
+
+def find_course_notebook(name: str | os.PathLike) -> Path:
+    """Find a course notebook, e.g. ``"01_content_loss.ipynb"``, wherever the course runs.
+
+    An absolute path is used as it is. A relative one is looked for, in this order, in
+
+    1. the course folder, if one was given (:func:`set_course_folder` or ``$CS231N_STYLE_COURSE_DIR``);
+    2. the folder of the running notebook (known in JupyterLab, Jupyter Notebook, JupyterHub and
+       VS Code; not on Colab);
+    3. the working directory (a notebook kernel starts in its notebook's folder, so this is that
+       folder again unless something changed directory; nbval and nbconvert do the same).
+
+    The first folder that holds it wins. So a later notebook finds the student's earlier ones next
+    to itself, whatever the working directory.
+
+    Args:
+        name: a notebook file name or path.
+
+    Returns:
+        The notebook's path (absolute when it was found through a folder above).
+
+    Raises:
+        FileNotFoundError: if it is in none of those places; the message lists where it looked and
+            how to point at the right folder.
+    """
+    path = Path(name).expanduser()
+    if path.is_absolute():
+        if not path.is_file():
+            raise FileNotFoundError(f"No notebook at {str(path)!r}.")
+        return path
+    searched: dict[Path, list[str]] = {}  # folder -> why it was searched (a folder can be several)
+    for folder, why in _search_folders():
+        candidate = (folder / path).absolute()
+        if candidate.is_file():
+            return candidate
+        searched.setdefault(folder.absolute(), []).append(why)
+    where = "; ".join(f"{folder} ({' and '.join(whys)}{'' if folder.is_dir() else ', which does not exist'})"
+                      for folder, whys in searched.items())
+    raise FileNotFoundError(
+        f"Could not find the notebook {str(path)!r}. Looked in: {where}. Point at the folder holding "
+        f"your course notebooks once with cs.set_course_folder('/path/to/notebooks') (or set "
+        f"${COURSE_FOLDER_ENV}); on Colab, mount Google Drive first (from google.colab import drive; "
+        f"drive.mount('/content/drive')) and give the folder under /content/drive/MyDrive.")
+
+
 def load_functions(notebook: str | os.PathLike, names: Iterable[str] = STUDENT_FUNCTIONS) -> types.SimpleNamespace:
     """Import the named functions from a notebook, as if it were a module.
 
@@ -230,20 +357,26 @@ def load_functions(notebook: str | os.PathLike, names: Iterable[str] = STUDENT_F
 
         content_loss = load_functions("01_content_loss.ipynb", ["content_loss"]).content_loss
 
+    A relative name is found as :func:`find_course_notebook` says: in the course folder if one was
+    set (:func:`set_course_folder`), else next to the running notebook, else in the working
+    directory.
+
     Args:
-        notebook: path to a ``.ipynb`` file.
+        notebook: a ``.ipynb`` file name or path.
         names: function names to load.
 
     Returns:
         A ``types.SimpleNamespace`` with one attribute per name.
 
     Raises:
-        FileNotFoundError: if the notebook does not exist.
+        FileNotFoundError: if the notebook is not found; the message lists where it looked and how
+            to point at the right folder.
+        ValueError: if the file is not a readable notebook.
         LookupError: if a function is missing or its cell does not parse; the message says which
             and where.
         ImportError: if one of the notebook's imports fails.
     """
-    path = Path(notebook)
+    path = find_course_notebook(notebook)
     names = list(names)
     code = extract_functions(path, names)
     if code.problems:
@@ -263,22 +396,25 @@ def load_functions(notebook: str | os.PathLike, names: Iterable[str] = STUDENT_F
     return types.SimpleNamespace(**{name: module.__dict__[name] for name in names})
 
 
-def load_course_functions(folder: str | os.PathLike) -> types.SimpleNamespace:
-    """Load the four student functions from the course notebooks in ``folder`` (see ``NOTEBOOK_OF``).
+def load_course_functions(folder: str | os.PathLike | None = None) -> types.SimpleNamespace:
+    """Load the four student functions from the course notebooks (see ``NOTEBOOK_OF``).
 
     Args:
         folder: ``solutions/``, a student's ``notebooks/``, or any folder holding
-            ``01_content_loss.ipynb``, ``02_style_loss.ipynb`` and ``03_tv_loss.ipynb``.
+            ``01_content_loss.ipynb``, ``02_style_loss.ipynb`` and ``03_tv_loss.ipynb`` (relative
+            to the working directory). ``None``: each notebook is found as
+            :func:`find_course_notebook` says (course folder, running notebook's folder, working
+            directory).
 
     Returns:
         A ``types.SimpleNamespace`` with ``content_loss``, ``gram_matrix``, ``style_loss`` and
         ``tv_loss`` (``cs.LossFunctions(**vars(...))`` makes the loop's argument of it).
 
     Raises:
-        FileNotFoundError, LookupError, ImportError: as :func:`load_functions`.
+        FileNotFoundError, ValueError, LookupError, ImportError: as :func:`load_functions`.
     """
-    folder = Path(folder)
-    return types.SimpleNamespace(**{name: getattr(load_functions(folder / notebook, [name]), name)
+    base = None if folder is None else Path(folder).absolute()
+    return types.SimpleNamespace(**{name: getattr(load_functions(notebook if base is None else base / notebook, [name]), name)
                                     for name, notebook in NOTEBOOK_OF.items()})
 
 
