@@ -49,27 +49,46 @@ def show_feature_maps(feats: Sequence[torch.Tensor], layers: Sequence[int], num_
     return fig
 
 
-def plot_loss_history(history: dict[str, Sequence[float]], title: str = "", ax=None):
+def plot_loss_history(history: dict[str, Sequence[float]], title: str = "", ax=None, *,
+                      steps: Sequence[int] | None = None, num_steps: int | None = None):
     """Plot the loss terms of a run against the step, on a log scale.
+
+    The notebooks plot a finished run's ``TransferResult.history``; the widget panel plots a
+    run in progress with the same function, passing ``steps`` (it records every few steps) and
+    ``num_steps`` (so that the x axis keeps its scale while the run goes on).
 
     Args:
         history: ``TransferResult.history``: name (``"content"``, ``"style"``, ``"tv"``,
             ``"total"``) -> list of floats, one per step. Terms that stay at 0 are skipped.
         title: the axes' title.
-        ax: a matplotlib ``Axes`` to draw on, or ``None`` for a new figure.
+        ax: a matplotlib ``Axes`` to draw on, or ``None`` for a new figure (pyplot's).
+        steps: the step number of each value, for a history recorded only every few steps
+            (``RunProgress.steps`` of :mod:`cs231n_style.background`); ``None`` for 1, 2, 3, ...
+        num_steps: if given, the x axis spans 0 to ``num_steps``; ``None`` fits it to the data.
 
     Returns:
         The matplotlib ``Axes``, with one line per term plotted and a legend naming them (no
         legend when every term is 0).
-    """
-    import matplotlib.pyplot as plt
 
+    Raises:
+        ValueError: if ``steps`` is given and a term has a different number of values.
+
+    Source: matplotlib's ``Axes.plot`` with a log-scaled y axis.
+    """
+    if steps is not None and any(len(values) != len(steps) for values in history.values()):
+        raise ValueError(f"steps has {len(steps)} entries but the terms have "
+                         f"{sorted({len(values) for values in history.values()})} values.")
     if ax is None:
+        import matplotlib.pyplot as plt
+
         _, ax = plt.subplots(figsize=(5, 3))
     for name, values in history.items():
         if any(v > 0 for v in values):
-            ax.plot(range(1, len(values) + 1), values, label=name, linewidth=2 if name == "total" else 1)
+            x = range(1, len(values) + 1) if steps is None else steps
+            ax.plot(x, values, label=name, linewidth=2 if name == "total" else 1)
     ax.set_yscale("log")
+    if num_steps is not None:
+        ax.set_xlim(0, max(num_steps, 1))
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title(title)
