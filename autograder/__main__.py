@@ -198,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         The exit status: 0 done, 1 ``batch`` found no submission, 2 an input error (one ``error:``
         line on stderr; nothing graded or written). ``gradescope`` is left as it is: an error
-        there is a traceback for the Gradescope log.
+        there is a traceback for the Gradescope log, and ``run_autograder`` then writes a
+        results.json that names it (``autograder/gradescope/run_autograder``).
     """
     from .rubric import DEFAULT_RUBRIC
 
@@ -236,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     release.add_argument("out", help="the folder to create")
     release.set_defaults(run=_release)
 
-    gradescope = commands.add_parser("gradescope", help="grade ROOT/submission into ROOT/results (run_autograder)")
+    gradescope = commands.add_parser("gradescope", help="grade ROOT/submission into ROOT/results "
+                                     "(what Gradescope's run_autograder runs)")
     gradescope.add_argument("--root", default=None, help="default: $AUTOGRADER_ROOT or /autograder")
     gradescope.set_defaults(run=_gradescope)
 

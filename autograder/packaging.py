@@ -1,10 +1,15 @@
 """Build the Gradescope autograder zip and the student release; run inside Gradescope.
 
-* :func:`build_gradescope_zip` - ``setup.sh``, ``run_autograder`` and ``source/`` (this package with
-  its rubric, the ``cs231n_style`` package, and ``reference_solutions.py``: the solution functions'
-  source, extracted from the solution notebooks, for expected values). No weights: nothing runs
-  a network. ``run_autograder`` honours ``$AUTOGRADER_ROOT`` (default ``/autograder``), so a test
-  can run it on a fake layout.
+* :func:`build_gradescope_zip` - the zip to upload to Gradescope as it is. Laid out as Gradescope's
+  autograder specification says (https://gradescope-autograders.readthedocs.io/en/latest/specs/):
+  at its root ``setup.sh``, ``run_autograder`` and ``requirements.txt`` (from
+  ``autograder/gradescope/``), this package with its rubric, the ``cs231n_style`` package, and
+  ``reference_solutions.py`` (the solution functions' source, extracted from the solution
+  notebooks, for expected values). Gradescope extracts it into ``/autograder/source``, runs
+  ``setup.sh`` once (a virtual environment from ``requirements.txt``, with ``cs231n_style`` copied
+  into it), and ``run_autograder`` for each submission. No weights: nothing runs a network.
+  ``AUTOGRADER_ROOT``, ``AUTOGRADER_VENV`` and ``AUTOGRADER_SKIP_APT`` let a test run both
+  scripts on a fake layout (tests/test_platform_gradescope.py).
 * :func:`run_gradescope` - what ``run_autograder`` calls: grade ``ROOT/submission`` into
   ``ROOT/results/results.json``.
 * :func:`build_release` - what students get: the student notebooks and their tests, the helper
@@ -33,37 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "cs231n_style"
 HERE = Path(__file__).resolve().parent
 
-SETUP_SH = """#!/usr/bin/env bash
-# Gradescope runs this once when building the autograder image.
-set -euo pipefail
-apt-get update -q && apt-get install -y -q python3 python3-pip util-linux
-pip3 install --no-cache-dir -r /autograder/source/requirements.txt
-# The helper package goes where the unprivileged sandbox user can import it.
-cp -r /autograder/source/cs231n_style "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/"
-"""
-
-RUN_AUTOGRADER = """#!/usr/bin/env bash
-# Gradescope runs this for each submission. AUTOGRADER_ROOT (default /autograder) lets tests use a fake layout.
-set -euo pipefail
-ROOT="${AUTOGRADER_ROOT:-/autograder}"
-PYTHON="${AUTOGRADER_PYTHON:-python3}"
-# The sandbox user must not read the grader's files or the original submission.
-if [ "$(id -u)" = 0 ]; then chmod -R go-rwx "$ROOT/source" "$ROOT/submission" 2>/dev/null || true; fi
-cd "$ROOT/source"
-exec "$PYTHON" -m autograder gradescope --root "$ROOT"
-"""
-
-REQUIREMENTS = """--extra-index-url https://download.pytorch.org/whl/cpu
-torch>=2.2
-torchvision>=0.17
-numpy>=1.24
-pillow>=10
-matplotlib>=3.7
-nbformat>=5.9
-tqdm>=4.60
-tomli>=2; python_version < "3.11"
-"""
-
+GRADESCOPE_FILES = HERE / "gradescope"  # setup.sh, run_autograder and requirements.txt, as shipped
 
 STUDENT_README = """# cs231n-style: neural style transfer
 
@@ -174,15 +149,25 @@ def _zip_write(zf: zipfile.ZipFile, name: str, text: str | bytes, executable: bo
 
 
 def build_gradescope_zip(out: str | Path, rubric: str | Path | None = None, solutions: str | Path = SOLUTIONS) -> Path:
-    """Write the Gradescope autograder zip.
+    """Write the Gradescope autograder zip, every file at the zip's root as Gradescope expects.
 
     Args:
-        out: the ``.zip`` to write.
-        rubric: a rubric file to ship instead of ``autograder/rubric.toml``.
-        solutions: the solution notebooks the reference functions come from.
+        out: the ``.zip`` to write (its folder is created).
+        rubric: a rubric file to ship instead of ``autograder/rubric.toml`` (not validated here:
+            ``python -m autograder gradescope-zip`` loads it first).
+        solutions: the folder of solution notebooks the reference functions come from.
 
     Returns:
         The zip's path.
+
+    Raises:
+        OSError: if ``out`` cannot be written or ``rubric`` read.
+        LookupError: if a function is missing from the solution notebooks
+            (:func:`autograder.reference.reference_source`).
+
+    Source: Gradescope's autograder specification,
+    https://gradescope-autograders.readthedocs.io/en/latest/specs/ (``setup.sh`` and
+    ``run_autograder`` at the root of the zip, extracted into ``/autograder/source``).
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -196,13 +181,12 @@ def build_gradescope_zip(out: str | Path, rubric: str | Path | None = None, solu
         (staging / "reference_solutions.py").write_text(
             '"""The reference functions (generated from the solution notebooks by autograder.packaging)."""\n\n'
             + reference_source(solutions))
-        (staging / "requirements.txt").write_text(REQUIREMENTS)
         with zipfile.ZipFile(out, "w") as zf:
-            _zip_write(zf, "setup.sh", SETUP_SH, executable=True)
-            _zip_write(zf, "run_autograder", RUN_AUTOGRADER, executable=True)
+            for name in ("setup.sh", "run_autograder", "requirements.txt"):
+                _zip_write(zf, name, (GRADESCOPE_FILES / name).read_bytes(), executable=name != "requirements.txt")
             for path in sorted(staging.rglob("*")):
                 if path.is_file():
-                    _zip_write(zf, f"source/{path.relative_to(staging).as_posix()}", path.read_bytes())
+                    _zip_write(zf, path.relative_to(staging).as_posix(), path.read_bytes())
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
@@ -211,8 +195,22 @@ def build_gradescope_zip(out: str | Path, rubric: str | Path | None = None, solu
 def run_gradescope(root: str | Path | None = None) -> Path:
     """Grade ``ROOT/submission`` into ``ROOT/results/results.json`` (and ``report.md``).
 
-    ``ROOT`` is ``root``, else ``$AUTOGRADER_ROOT``, else ``/autograder``. The reference comes from
-    ``ROOT/source/reference_solutions.py`` when present.
+    What ``run_autograder`` runs (``python -m autograder gradescope``), in the layout of
+    Gradescope's autograder specification: the zip's files in ``ROOT/source``, the student's files
+    in ``ROOT/submission``. The student's process never sees ``ROOT/source``, ``ROOT/submission``
+    or ``ROOT/results`` (``hide``, :func:`autograder.grader.grade_submission`).
+
+    Args:
+        root: the autograder folder; default ``$AUTOGRADER_ROOT``, else ``/autograder``.
+
+    Returns:
+        The path of ``results.json``. A missing or empty submission is graded 0 with feedback.
+
+    Raises:
+        OSError: if the results cannot be written; ``run_autograder`` then writes an
+            "Autograder setup error" results.json itself.
+
+    The reference comes from ``ROOT/source/reference_solutions.py`` when present.
     """
     from .grader import grade_submission
     from .report import write_results

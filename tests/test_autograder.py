@@ -1,6 +1,6 @@
 """The autograder end to end: solutions score full marks, stubs zero, one wrong function costs only
-its own points with the notebook checks' diagnosis; reports validate; the Gradescope zip runs on a
-fake /autograder layout; the student release holds no solution code.
+its own points with the notebook checks' diagnosis; reports validate; the student release holds no
+solution code. The Gradescope zip, run as Gradescope runs it, is in tests/test_platform_gradescope.py.
 
 Hostile submissions are in tests/test_autograder_sandbox.py. Gradings start a sandboxed process
 each (a few seconds), so the gradings are shared by module-scoped fixtures.
@@ -27,7 +27,7 @@ import cs231n_style
 from autograder.__main__ import summary_lines
 from autograder.cases import draw_args
 from autograder.grader import GradingResult, TestResult, _hidden_paths, grade_submission
-from autograder.packaging import build_gradescope_zip, build_release, solution_lines, solution_lines_in
+from autograder.packaging import build_release, solution_lines, solution_lines_in
 from autograder.report import markdown_report, results_json, write_gradebook
 from autograder.rubric import RubricError, load_rubric
 from autograder.submission import collect_notebooks, find_student_code
@@ -364,27 +364,6 @@ def test_rubric_errors_name_the_entry(tmp_path):
     (tmp_path / "r.toml").write_text('[grading]\nseed = "x"\n')
     with pytest.raises(RubricError, match="seed"):
         load_rubric(tmp_path / "r.toml")
-
-
-def test_gradescope_zip_runs_end_to_end_on_a_fake_autograder_root(tmp_path):
-    archive = build_gradescope_zip(tmp_path / "autograder.zip")
-    root = tmp_path / "autograder"
-    with zipfile.ZipFile(archive) as zf:
-        names = zf.namelist()
-        zf.extractall(root)
-    assert {"setup.sh", "run_autograder", "source/autograder/rubric.toml", "source/reference_solutions.py",
-            "source/cs231n_style/checks.py", "source/cs231n_style/data/reference_values.npz"} <= set(names)
-    assert not any(name.endswith(".pth") or name.startswith("source/solutions") for name in names)
-    (root / "submission").mkdir()
-    (root / "results").mkdir()
-    for name in GRADED:
-        shutil.copyfile(SOLUTIONS / name, root / "submission" / name)
-    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": sys.executable}
-    done = subprocess.run(["bash", str(root / "run_autograder")], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    results = json.loads((root / "results" / "results.json").read_text())
-    jsonschema.validate(results, RESULTS_SCHEMA)
-    assert results["score"] == 100
 
 
 def test_the_release_has_no_solution_code_and_no_autograder(tmp_path):
