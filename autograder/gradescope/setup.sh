@@ -9,7 +9,7 @@
 #
 # For a fake layout (tests): AUTOGRADER_ROOT (default /autograder), AUTOGRADER_VENV (default
 # /opt/cs231n-style-venv), AUTOGRADER_SKIP_APT=1 (no apt-get). pip reads its own PIP_* variables.
-set -euo pipefail
+set -eu  # POSIX sh too, however Gradescope starts it
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 VENV="${AUTOGRADER_VENV:-/opt/cs231n-style-venv}"
 SOURCE="$ROOT/source"
