@@ -7,14 +7,29 @@ the content and style images (bundled samples or an upload); Run starts the opti
 preview, a plot of the loss terms and a progress bar follow the run, and a gallery keeps every
 finished run with its settings, side by side, each with a button to save it as a PNG file.
 
+The panel is made of parts, each a small class in this module:
+
+* :class:`_SettingsControls`: the sliders and buttons of a :class:`cs231n_style.TransferSettings`
+  (their labels and ranges are in the table :data:`SLIDERS`, their help texts in the fields'
+  metadata) and the example picker;
+* :class:`_ImagePickers`: the content and the style image, each an :class:`_ImageChoice` (a
+  picker, an Upload button, a thumbnail);
+* :class:`_RunDisplay`: Run, Stop, the progress bar, the status line, the preview and the loss
+  plot (:func:`cs231n_style.plot_loss_history`, drawn to PNG);
+* :class:`_Gallery`: the finished runs and their Save buttons;
+* :class:`StyleTransferPanel`: lays the parts out and runs the optimization as a
+  :class:`cs231n_style.background.BackgroundRun`, which knows nothing of widgets.
+
 Threading: the optimization runs in a worker thread so the notebook stays responsive (the kernel
 keeps handling button clicks, so Stop works). The widget values are read once, on the kernel's
 thread when Run is pressed, into an immutable :class:`cs231n_style.TransferSettings`; the worker
 never reads a widget, so moving a slider during a run cannot change or crash it. The worker only
-*sets* widget values (which ipywidgets and ipykernel support from other threads: IOPub, the
-channel that carries them, is thread-safe), under one lock, throttled to a few updates per
-second, and never prints nor uses an ``Output`` widget's context manager (output from a thread
-lands in whichever cell is running at the time; ipywidgets' docs advise against it).
+*sets* the values of the output widgets (preview, loss plot, progress, status line, gallery, the
+Run and Stop buttons; ipywidgets and ipykernel support this from other threads: IOPub, the channel
+that carries them, is thread-safe), under one lock that the kernel's thread takes too when it sets
+them, throttled to a few updates per second, and never prints nor uses an ``Output`` widget's
+context manager (output from a thread lands in whichever cell is running at the time; ipywidgets'
+docs advise against it).
 
 Example::
 
@@ -26,27 +41,61 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import html
 import io
 import math
 import threading
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import ipywidgets as widgets
-import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch import nn
 
-from .images import SAMPLE_IMAGES, deprocess, load_image, save_image
-from .transfer import EXAMPLE_SETTINGS, LossFunctions, TransferResult, TransferSettings, style_transfer
+from .background import BackgroundRun, RunProgress
+from .images import SAMPLE_IMAGES, deprocess, image_from_bytes, load_image, save_image
+from .plots import plot_loss_history
+from .transfer import EXAMPLE_SETTINGS, LossFunctions, TransferResult, TransferSettings
 
 __all__ = ["PanelRun", "StyleTransferPanel", "style_transfer_panel"]
 
 _UPLOAD_PREFIX = "upload: "
-_LOSS_COLORS = {"content": "#1f77b4", "style": "#ff7f0e", "tv": "#2ca02c"}
+_WIDE = {"description_width": "150px"}  # room for the longest label, "style weight, layer 7"
+_PLOT_INTERVAL = 1.0  # seconds between loss plot redraws during a run: matplotlib takes ~0.1 s each
+
+
+@dataclass(frozen=True)
+class _LogRange:
+    """A base-10 log slider: ``decades`` powers of ten either side of its first value, moving by
+    ``step`` decades."""
+
+    label: str
+    decades: int = 3
+    step: float = 0.05
+
+
+@dataclass(frozen=True)
+class _IntRange:
+    """An integer slider from ``low`` to ``high`` (raised if a setting needs more), moving by ``step``."""
+
+    label: str
+    low: int
+    high: int
+    step: int
+
+
+#: The panel's sliders, keyed by the :class:`cs231n_style.TransferSettings` field each one sets:
+#: its label and range (the help text is the field's ``metadata["help"]``). ``{layer}`` in a label
+#: is the style layer's index.
+SLIDERS = {
+    "content_weight": _LogRange("content weight"),
+    "style_weights": _LogRange("style weight, layer {layer}"),
+    "tv_weight": _LogRange("TV weight"),
+    "image_size": _IntRange("image size (px)", low=32, high=512, step=16),
+    "num_steps": _IntRange("steps", low=0, high=1000, step=10),
+}
 
 
 def _esc(text: str) -> str:
@@ -54,13 +103,14 @@ def _esc(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+def _field(name: str) -> dataclasses.Field:
+    """The :class:`cs231n_style.TransferSettings` field called ``name``."""
+    return next(f for f in dataclasses.fields(TransferSettings) if f.name == name)
+
+
 def _help(name: str) -> str:
     """The help text of a TransferSettings field (STYLE.md point 12: one source for all docs)."""
-    return next(f.metadata["help"] for f in dataclasses.fields(TransferSettings) if f.name == name)
-
-
-def _choices(name: str) -> tuple[str, ...]:
-    return next(f.metadata["choices"] for f in dataclasses.fields(TransferSettings) if f.name == name)
+    return _field(name).metadata["help"]
 
 
 def _png(image: Image.Image, height: int | None = None) -> bytes:
@@ -72,73 +122,36 @@ def _png(image: Image.Image, height: int | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def _loss_plot_svg(history: Mapping[str, list[tuple[int, float]]], num_steps: int = 0,
-                   width: int = 360, height: int = 220) -> str:
-    """Plot the loss terms against the step, log-scaled, as an inline SVG string.
+def _loss_plot_png(history: Mapping[str, Sequence[float]], steps: Sequence[int] | None = None,
+                   num_steps: int | None = None) -> bytes:
+    """Draw :func:`cs231n_style.plot_loss_history` as PNG bytes (360 x 216 pixels) for the panel.
 
-    Drawn by hand rather than with matplotlib: it takes about a millisecond instead of a fifth of
-    a second (the worker thread redraws it with every preview) and uses no global state.
-
-    Args:
-        history: for each of ``"content"``, ``"style"``, ``"tv"``, a list of (step, value) pairs;
-            values <= 0 or not finite are left out (a log scale cannot show them).
-        num_steps: the run's length, so the x axis does not rescale as the run goes on.
-        width, height: size of the drawing in pixels.
-
-    Returns:
-        An ``<svg>`` element as a ``str``.
+    The figure is made without pyplot (matplotlib's Agg renderer draws it), so it belongs to the
+    caller alone: the worker thread can draw it while the notebook draws its own figures. The
+    arguments are ``plot_loss_history``'s; an empty history gives empty axes saying what will
+    appear there.
     """
-    left, right, top, bottom = 46, 10, 10, 30
-    series = {name: [(x, math.log10(y)) for x, y in history.get(name, []) if y > 0 and math.isfinite(y)]
-              for name in ("content", "style", "tv")}
-    points = [p for values in series.values() for p in values]
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-             f"font-family='sans-serif' font-size='10'>",
-             f"<rect x='{left}' y='{top}' width='{width - left - right}' height='{height - top - bottom}' "
-             "fill='white' stroke='#999'/>",
-             f"<text x='{(left + width - right) / 2}' y='{height - 4}' text-anchor='middle'>step</text>"]
-    if not points:
-        parts.append(f"<text x='{(left + width - right) / 2}' y='{height / 2}' text-anchor='middle' "
-                     "fill='gray'>the loss terms appear here during a run</text></svg>")
-        return "".join(parts)
-    x_max = max(num_steps, max(x for x, _ in points), 1)
-    y_min = math.floor(min(y for _, y in points))
-    y_max = max(math.ceil(max(y for _, y in points)), y_min + 1)
+    from matplotlib.figure import Figure
 
-    def sx(x: float) -> float:
-        return left + (width - left - right) * x / x_max
-
-    def sy(y: float) -> float:
-        return top + (height - top - bottom) * (y_max - y) / (y_max - y_min)
-
-    decades = range(y_min, y_max + 1, max(1, (y_max - y_min + 5) // 6))
-    for decade in decades:
-        parts.append(f"<line x1='{left}' x2='{width - right}' y1='{sy(decade):.1f}' y2='{sy(decade):.1f}' "
-                     "stroke='#eee'/>"
-                     f"<text x='{left - 4}' y='{sy(decade) + 3:.1f}' text-anchor='end'>1e{decade}</text>")
-    for tick in (0, x_max // 2, x_max):
-        parts.append(f"<text x='{sx(tick):.1f}' y='{height - bottom + 12}' text-anchor='middle'>{tick}</text>")
-    for row, (name, values) in enumerate(series.items()):
-        if len(values) > 400:  # enough for a 360-pixel plot
-            values = values[:: math.ceil(len(values) / 400)] + [values[-1]]
-        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in values)
-        color = _LOSS_COLORS[name]
-        parts.append(f"<polyline fill='none' stroke='{color}' stroke-width='1.5' points='{path}'/>"
-                     f"<line x1='{width - right - 70}' x2='{width - right - 52}' y1='{top + 12 + 13 * row}' "
-                     f"y2='{top + 12 + 13 * row}' stroke='{color}' stroke-width='2'/>"
-                     f"<text x='{width - right - 48}' y='{top + 15 + 13 * row}'>{name}</text>")
-    parts.append("</svg>")
-    return "".join(parts)
+    figure = Figure(figsize=(5, 3), dpi=72)
+    ax = plot_loss_history(history, ax=figure.subplots(), steps=steps, num_steps=num_steps)
+    if not ax.get_lines():
+        ax.text(0.5, 0.5, "the loss terms appear here during a run", transform=ax.transAxes,
+                ha="center", va="center", color="gray")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
 
 
-def _log_slider(name: str, value: float, description: str) -> widgets.FloatLogSlider:
-    """A base-10 log slider spanning about three powers of ten either side of ``value``."""
+def _log_slider(name: str, value: float, **label_fields) -> widgets.FloatLogSlider:
+    """A log slider for the field ``name`` (its range from :data:`SLIDERS`), starting at ``value``."""
+    spec = SLIDERS[name]
     center = math.log10(value) if value > 0 else -3.0
     return widgets.FloatLogSlider(
-        value=value if value > 0 else 10 ** (center - 3), base=10,
-        min=math.floor(center) - 3, max=math.ceil(center) + 3, step=0.05,
-        description=description, tooltip=_help(name), readout_format=".3g", continuous_update=False,
-        style={"description_width": "150px"}, layout=widgets.Layout(width="440px"),
+        value=value if value > 0 else 10 ** (center - spec.decades), base=10,
+        min=math.floor(center) - spec.decades, max=math.ceil(center) + spec.decades, step=spec.step,
+        description=spec.label.format(**label_fields), tooltip=_help(name), readout_format=".3g",
+        continuous_update=False, style=_WIDE, layout=widgets.Layout(width="440px"),
     )
 
 
@@ -155,21 +168,31 @@ def _set_log_slider(slider: widgets.FloatLogSlider, value: float) -> None:
         slider.value = slider.base ** slider.min
 
 
-def _describe(run: PanelRun) -> str:
-    """A short HTML summary of a run's settings and outcome, for its gallery card."""
-    s, r = run.settings, run.result
-    steps = len(r.history["total"])
-    outcome = f"stopped at step {steps}/{s.num_steps}" if r.stopped_early else f"{steps} steps"
-    final = r.history["total"][-1] if steps else float("nan")
-    lines = [
-        f"<b>#{run.number}</b> {_esc(run.content_name)} + {_esc(run.style_name)}",
-        f"content weight {s.content_weight:.3g}",
-        "style weights " + ", ".join(f"{w:.3g}" for w in s.style_weights),
-        f"TV weight {s.tv_weight:.3g}",
-        f"size {s.image_size}px, init {s.init}",
-        f"{outcome} in {r.seconds:.1f} s, loss {final:.4g}",
-    ]
-    return "<div style='font-size:11px;line-height:1.3'>" + "<br>".join(lines) + "</div>"
+def _int_slider(name: str) -> widgets.IntSlider:
+    """An integer slider for the field ``name``, its range from :data:`SLIDERS`."""
+    spec = SLIDERS[name]
+    return widgets.IntSlider(
+        value=spec.low, min=spec.low, max=spec.high, step=spec.step, description=spec.label,
+        tooltip=_help(name), continuous_update=False, style=_WIDE, layout=widgets.Layout(width="440px"),
+    )
+
+
+def _set_int_slider(slider: widgets.IntSlider, value: int) -> None:
+    """Set an integer slider to ``value``, raising its maximum first if ``value`` lies above it."""
+    slider.max = max(slider.max, value)
+    slider.value = value
+
+
+def _named(widget: widgets.DOMWidget, name: str) -> widgets.DOMWidget:
+    """Give ``widget`` the CSS class ``cs231n-style-NAME`` (for styling and for browser tests) and return it."""
+    widget.add_class("cs231n-style-" + name.replace("_", "-"))
+    return widget
+
+
+def _leave_out(slider: widgets.FloatLogSlider) -> None:
+    """Grey out the slider of a loss term whose function was not passed in, saying why."""
+    slider.disabled = True
+    slider.tooltip = slider.tooltip.rstrip(".") + " (its loss function was not passed in, so the term is left out)"
 
 
 @dataclass(frozen=True)
@@ -191,220 +214,89 @@ class PanelRun:
     result: TransferResult
 
 
-class StyleTransferPanel:
-    """Sliders, image pickers, Run/Stop, live preview, loss plot, progress and a gallery of runs.
+def _describe(run: PanelRun) -> str:
+    """A short HTML summary of a run's settings and outcome, for its gallery card."""
+    s, r = run.settings, run.result
+    steps = len(r.history["total"])
+    outcome = f"stopped at step {steps}/{s.num_steps}" if r.stopped_early else f"{steps} steps"
+    final = r.history["total"][-1] if steps else float("nan")
+    lines = [
+        f"<b>#{run.number}</b> {_esc(run.content_name)} + {_esc(run.style_name)}",
+        f"content weight {s.content_weight:.3g}",
+        "style weights " + ", ".join(f"{w:.3g}" for w in s.style_weights),
+        f"TV weight {s.tv_weight:.3g}",
+        f"size {s.image_size}px, init {s.init}",
+        f"{outcome} in {r.seconds:.1f} s, loss {final:.4g}",
+    ]
+    return "<div style='font-size:11px;line-height:1.3'>" + "<br>".join(lines) + "</div>"
 
-    Show it by making it the last expression of a cell, or with ``display(panel)`` /
-    ``display(panel.widget)``. The widgets are attributes (``content_weight``, ``style_weights``,
-    ``tv_weight``, ``image_size``, ``num_steps``, ``init``, ``content_picker``, ``style_picker``,
-    ``content_upload``, ``style_upload``, ``run_button``, ``stop_button``, ``preview``,
-    ``loss_plot``, ``progress``, ``status``, ``gallery``, ``save_path``), so a notebook or a test can
-    drive it from Python: set values, then ``panel.run_button.click()`` and ``panel.wait()``.
+
+class _SettingsControls:
+    """The widgets that set a :class:`cs231n_style.TransferSettings`: the weights, the image size,
+    the number of steps and the starting image; and above them a picker of CS231n's examples, below
+    them a box to tick for a re-run whenever a setting changes.
 
     Args:
-        losses: the four loss functions to optimize with (:class:`cs231n_style.LossFunctions`).
-        model: the frozen SqueezeNet ``features`` from :func:`cs231n_style.load_squeezenet`; the
-            run happens on its device.
-        example: a key of :data:`cs231n_style.EXAMPLE_SETTINGS` whose content image, style image
-            and settings the panel starts with (default: CS231n's first example, ``"astronaut_dots"``).
-        settings: if given, the starting settings instead of the example's; fields without a
-            widget (style size, layers, optimizer, learning rates, seed, ...) are always taken
-            from here (or from the example chosen in the panel's example picker).
-        save_dir: folder that relative "save as" paths are resolved in (default: ``"outputs"``).
-        preview_every: call back every this many steps; ``None`` picks 1 on the CPU (the
-            callback is cheap there) and 5 on a GPU (each callback waits for the GPU).
-        preview_interval: at most one preview image per this many seconds (so a fast GPU does
-            not flood the browser); the loss plot is redrawn with each preview.
-
-    Raises:
-        TypeError: if ``losses`` is not a :class:`cs231n_style.LossFunctions` or ``model`` is not
-            an ``nn.Module``.
-        KeyError: if ``example`` is not a key of ``EXAMPLE_SETTINGS``.
-        ValueError: if ``preview_every`` < 1 or ``preview_interval`` < 0.
+        losses: the panel's loss functions: the sliders of a term whose function is ``None`` are
+            greyed out, and :meth:`read` leaves that term out.
+        on_change: ``on_change(change)``, called whenever one of the widgets' values changes
+            (ipywidgets' ``observe`` callback).
     """
 
-    def __init__(self, losses: LossFunctions, model: nn.Module, *, example: str = "astronaut_dots",
-                 settings: TransferSettings | None = None, save_dir: str | Path = "outputs",
-                 preview_every: int | None = None, preview_interval: float = 0.25):
-        if not isinstance(losses, LossFunctions):
-            raise TypeError("losses must be a cs231n_style.LossFunctions(content_loss=..., gram_matrix=..., "
-                            f"style_loss=..., tv_loss=...), not {type(losses).__name__}.")
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be the nn.Sequential from load_squeezenet(), not {type(model).__name__}.")
-        if example not in EXAMPLE_SETTINGS:
-            raise KeyError(f"No example {example!r}; choose one of {sorted(EXAMPLE_SETTINGS)}.")
-        if preview_every is not None and preview_every < 1:
-            raise ValueError(f"preview_every must be >= 1 or None, not {preview_every!r}.")
-        if preview_interval < 0:
-            raise ValueError(f"preview_interval must be >= 0 seconds, not {preview_interval!r}.")
+    def __init__(self, losses: LossFunctions, on_change: Callable[[dict], None]):
         self.losses = losses
-        self.model = model
-        self.save_dir = Path(save_dir)
-        device = next(model.parameters()).device
-        self.preview_every = preview_every or (1 if device.type == "cpu" else 5)
-        self.preview_interval = float(preview_interval)
-        content_name, style_name, example_settings = EXAMPLE_SETTINGS[example]
-        self.base_settings: TransferSettings = settings if settings is not None else example_settings
-
-        self.runs: list[PanelRun] = []
-        self.error: BaseException | None = None
-        self._uploads: dict[str, Image.Image] = {}
-        self._lock = threading.RLock()  # every widget write, from either thread, happens under it
-        self._thread: threading.Thread | None = None
-        self._stop_event = threading.Event()
-        self._superseded: set[int] = set()  # numbers of runs stopped by a restart: no gallery card
-        self._run_counter = 0
-
-        self._build(content_name, style_name)
-        self._apply_settings(self.base_settings)
-        self._disable_missing_terms()
-        self._refresh_thumbnail("content")
-        self._refresh_thumbnail("style")
-
-    # ------------------------------------------------------------------ layout
-    def _build(self, content_name: str, style_name: str) -> None:
-        wide = {"description_width": "150px"}
+        self.on_change = on_change
+        self.style_layers: tuple[int, ...] = ()  # the layers of the sliders in style_weights
         self.example = widgets.Dropdown(options=list(EXAMPLE_SETTINGS), value=None, description="example",
                                         tooltip="Load the images and weights of one of CS231n's example runs.",
-                                        style=wide, layout=widgets.Layout(width="440px"))
-        self.content_picker = widgets.Dropdown(options=list(SAMPLE_IMAGES), value=content_name,
-                                               description="content image", style=wide,
-                                               tooltip="A bundled sample, or your own picture after Upload.")
-        self.style_picker = widgets.Dropdown(options=list(SAMPLE_IMAGES), value=style_name,
-                                             description="style image", style=wide,
-                                             tooltip="A bundled sample, or your own picture after Upload.")
-        self.content_upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload",
-                                                 tooltip="Use your own content image (PNG, JPEG, ...).")
-        self.style_upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload",
-                                               tooltip="Use your own style image (PNG, JPEG, ...).")
-        thumbnail = {"height": "96px", "width": "auto", "object_fit": "contain", "align_self": "flex-start"}
-        self.content_thumbnail = widgets.Image(format="png", layout=widgets.Layout(**thumbnail))
-        self.style_thumbnail = widgets.Image(format="png", layout=widgets.Layout(**thumbnail))
-
-        self.content_weight = _log_slider("content_weight", 1.0, "content weight")
-        self.style_weights: list[widgets.FloatLogSlider] = []
+                                        style=_WIDE, layout=widgets.Layout(width="440px"))
+        self.content_weight = _named(_log_slider("content_weight", 1.0), "content_weight")
+        self.style_weights: list[widgets.FloatLogSlider] = []  # one per style layer; see show()
         self.style_box = widgets.VBox()
-        self.tv_weight = _log_slider("tv_weight", 1.0, "TV weight")
-        self.image_size = widgets.IntSlider(value=192, min=32, max=512, step=16, description="image size (px)",
-                                            tooltip=_help("image_size"), continuous_update=False, style=wide,
-                                            layout=widgets.Layout(width="440px"))
-        self.num_steps = widgets.IntSlider(value=200, min=0, max=1000, step=10, description="steps",
-                                           tooltip=_help("num_steps"), continuous_update=False, style=wide,
-                                           layout=widgets.Layout(width="440px"))
-        self.init = widgets.ToggleButtons(options=list(_choices("init")), description="start from",
-                                          tooltip=_help("init"), style={**wide, "button_width": "90px"})
-        self.auto_run = widgets.Checkbox(value=False, description="re-run when a setting changes",
-                                         tooltip="Stop the current run and start again whenever you "
-                                                 "release a slider or pick an image.", indent=False)
-
-        self.run_button = widgets.Button(description="Run", button_style="success", icon="play",
-                                         tooltip="Start style transfer with these settings.")
-        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True,
-                                          tooltip="End the run now; the image so far goes to the gallery.")
-        self.progress = widgets.IntProgress(value=0, min=0, max=1, description="progress", style=wide,
-                                            layout=widgets.Layout(width="440px"))
-        self.status = widgets.HTML(value="Ready: press Run.")
-        self.preview = widgets.Image(format="png", layout=widgets.Layout(max_width="420px"))
-        self.loss_plot = widgets.HTML(value=_loss_plot_svg({}))
-        self.gallery = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
-        self.save_path = widgets.Text(value="style_transfer.png", description="save as",
-                                      tooltip="File name for the Save buttons in the gallery; relative "
-                                              f"names go to {str(self.save_dir)!r}. An existing file is "
-                                              "never overwritten: -1, -2, ... is added to the name.",
-                                      style={"description_width": "60px"})
-
-        self.example.observe(self._on_example, names="value")
-        self.content_picker.observe(lambda change: self._on_pick("content"), names="value")
-        self.style_picker.observe(lambda change: self._on_pick("style"), names="value")
-        self.content_upload.observe(lambda change: self._on_upload("content", change), names="value")
-        self.style_upload.observe(lambda change: self._on_upload("style", change), names="value")
+        self.tv_weight = _named(_log_slider("tv_weight", 1.0), "tv_weight")
+        self.image_size = _named(_int_slider("image_size"), "image_size")
+        self.num_steps = _named(_int_slider("num_steps"), "num_steps")
+        self.init = _named(widgets.ToggleButtons(options=list(_field("init").metadata["choices"]),
+                                                 description="start from", tooltip=_help("init"),
+                                                 style={**_WIDE, "button_width": "90px"}), "init")
         for control in (self.content_weight, self.tv_weight, self.image_size, self.num_steps, self.init):
-            control.observe(self._on_setting_change, names="value")
-        self.run_button.on_click(self._on_run)
-        self.stop_button.on_click(self._on_stop)
+            control.observe(on_change, names="value")
+        for slider, functions in ((self.content_weight, ("content_loss",)), (self.tv_weight, ("tv_loss",))):
+            if not self._has(*functions):
+                _leave_out(slider)
+        self.auto_run = _named(widgets.Checkbox(value=False, description="re-run when a setting changes",
+                                                tooltip="Stop the current run and start again whenever you "
+                                                        "release a slider or pick an image.", indent=False),
+                               "auto_run")
+        self.box = widgets.VBox([self.example, self.content_weight, self.style_box, self.tv_weight,
+                                 self.image_size, self.num_steps, self.init, self.auto_run])
 
-        pickers = widgets.HBox([
-            widgets.VBox([widgets.HBox([self.content_picker, self.content_upload]), self.content_thumbnail]),
-            widgets.VBox([widgets.HBox([self.style_picker, self.style_upload]), self.style_thumbnail]),
-        ])
-        controls = widgets.VBox([
-            self.example, self.content_weight, self.style_box, self.tv_weight, self.image_size,
-            self.num_steps, self.init, self.auto_run,
-            widgets.HBox([self.run_button, self.stop_button]), self.progress, self.status,
-        ])
-        outputs = widgets.VBox([widgets.HTML("<b>preview</b>"), self.preview,
-                                widgets.HTML("<b>loss terms</b>"), self.loss_plot])
-        self.widget = widgets.VBox([
-            pickers,
-            widgets.HBox([controls, outputs]),
-            widgets.HTML("<b>gallery</b> (earlier runs, newest first)"),
-            self.save_path,
-            self.gallery,
-        ])
-        # CSS classes name the parts for styling and for browser tests ("cs231n-style-preview", ...).
-        self.widget.add_class("cs231n-style-panel")
-        for name in ("content_picker", "style_picker", "content_upload", "style_upload", "content_weight",
-                     "tv_weight", "image_size", "num_steps", "init", "auto_run", "run_button", "stop_button",
-                     "progress", "status", "preview", "loss_plot", "gallery", "save_path"):
-            getattr(self, name).add_class("cs231n-style-" + name.replace("_", "-"))
+    def show(self, settings: TransferSettings) -> None:
+        """Set the widgets to ``settings``, with one style weight slider per style layer."""
+        _set_log_slider(self.content_weight, settings.content_weight)
+        _set_log_slider(self.tv_weight, settings.tv_weight)
+        if settings.style_layers != self.style_layers:
+            self.style_weights = [self._style_slider(layer, weight)
+                                  for layer, weight in zip(settings.style_layers, settings.style_weights)]
+            self.style_box.children = tuple(self.style_weights)
+            self.style_layers = settings.style_layers
+        for slider, weight in zip(self.style_weights, settings.style_weights):
+            _set_log_slider(slider, weight)
+        _set_int_slider(self.image_size, settings.image_size)
+        _set_int_slider(self.num_steps, settings.num_steps)
+        self.init.value = settings.init
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
-
-    # -------------------------------------------------------- settings <-> widgets
-    def _apply_settings(self, settings: TransferSettings) -> None:
-        """Show ``settings`` in the widgets (rebuilding the style sliders if the layers differ)."""
-        with self._lock, self._quiet():
-            _set_log_slider(self.content_weight, settings.content_weight)
-            _set_log_slider(self.tv_weight, settings.tv_weight)
-            if len(self.style_weights) != len(settings.style_layers) or \
-                    tuple(self._style_layers) != settings.style_layers:
-                self.style_weights = [_log_slider("style_weights", w, f"style weight, layer {layer}")
-                                      for layer, w in zip(settings.style_layers, settings.style_weights)]
-                for slider in self.style_weights:
-                    slider.observe(self._on_setting_change, names="value")
-                    slider.add_class("cs231n-style-style-weight")
-                self.style_box.children = tuple(self.style_weights)
-            for slider, weight in zip(self.style_weights, settings.style_weights):
-                _set_log_slider(slider, weight)
-            self.image_size.max = max(self.image_size.max, settings.image_size)
-            self.image_size.value = settings.image_size
-            self.num_steps.max = max(self.num_steps.max, settings.num_steps)
-            self.num_steps.value = settings.num_steps
-            self.init.value = settings.init
-            self._style_layers = settings.style_layers
-
-    _style_layers: tuple[int, ...] = ()
-    _quiet_depth = 0
-
-    @contextlib.contextmanager
-    def _quiet(self):
-        """While inside, setting changes made by the panel itself do not trigger an auto re-run."""
-        self._quiet_depth += 1
-        try:
-            yield
-        finally:
-            self._quiet_depth -= 1
-
-    def current_settings(self) -> TransferSettings:
-        """Read the widgets into a new, immutable :class:`cs231n_style.TransferSettings`.
-
-        Fields without a widget come from the base settings (the constructor's, or the example
-        last picked in the panel). A term whose loss function is ``None`` in ``losses`` (not
-        written yet) is left out: weight 0 for content and TV, no style layers for style.
-
-        Returns:
-            A ``TransferSettings``.
+    def read(self, base: TransferSettings) -> TransferSettings:
+        """``base`` with the widgets' values; a term whose loss function is missing is left out
+        (weight 0 for content and TV, no style layers for style).
 
         Raises:
             ValueError: if the combination is invalid (``TransferSettings`` says why).
         """
         use_style = self._has("gram_matrix", "style_loss")
-        return self.base_settings.replace(
+        return base.replace(
             content_weight=float(self.content_weight.value) if self._has("content_loss") else 0.0,
-            style_layers=self._style_layers if use_style else (),
+            style_layers=self.style_layers if use_style else (),
             style_weights=tuple(float(s.value) for s in self.style_weights) if use_style else (),
             tv_weight=float(self.tv_weight.value) if self._has("tv_loss") else 0.0,
             image_size=int(self.image_size.value),
@@ -412,292 +304,146 @@ class StyleTransferPanel:
             init=str(self.init.value),
         )
 
+    def _style_slider(self, layer: int, weight: float) -> widgets.FloatLogSlider:
+        slider = _named(_log_slider("style_weights", weight, layer=layer), "style_weight")
+        slider.observe(self.on_change, names="value")
+        if not self._has("gram_matrix", "style_loss"):
+            _leave_out(slider)
+        return slider
+
     def _has(self, *names: str) -> bool:
         """Whether ``losses`` holds all the named functions (a ``LossFunctions`` may leave some out)."""
         return all(getattr(self.losses, name, None) is not None for name in names)
 
-    def _disable_missing_terms(self) -> None:
-        """Grey out the sliders of loss terms whose functions were not passed in."""
-        missing = " (its loss function was not passed in, so the term is left out)"
-        for names, sliders in ((("content_loss",), [self.content_weight]),
-                               (("gram_matrix", "style_loss"), self.style_weights),
-                               (("tv_loss",), [self.tv_weight])):
-            if not self._has(*names):
-                for slider in sliders:
-                    slider.disabled = True
-                    slider.tooltip = slider.tooltip.rstrip(".") + missing
 
-    def _image(self, which: str) -> Image.Image:
-        """The chosen content or style image as an RGB ``PIL.Image``."""
-        name = (self.content_picker if which == "content" else self.style_picker).value
-        return self._uploads[name] if name in self._uploads else load_image(SAMPLE_IMAGES[name])
+class _ImageChoice:
+    """One image of a run, content or style: a picker of samples and uploads, an Upload button
+    and a thumbnail.
 
-    # -------------------------------------------------------------- event handlers
-    def _set_status(self, message: str, kind: str = "info") -> None:
-        color = {"info": "inherit", "ok": "#2e7d32", "error": "#c62828"}[kind]
-        with self._lock:
-            self.status.value = f"<span style='color:{color}'>{message}</span>"
+    Args:
+        role: ``"content"`` or ``"style"``, for the labels.
+        name: the sample picked first, a key of :data:`cs231n_style.SAMPLE_IMAGES`.
+        uploads: the uploaded images by their label in the pickers; one dict shared by the content
+            and the style choice, so that an upload can be either image.
+    """
 
-    def _on_example(self, change) -> None:
-        if change["new"] is None:
-            return
-        content_name, style_name, settings = EXAMPLE_SETTINGS[change["new"]]
-        unknown = [name for name in (content_name, style_name) if name not in self.content_picker.options]
-        if unknown:
-            self._set_status(f"Example {_esc(change['new'])} needs the images {_esc(', '.join(unknown))}, "
-                             "which are not among the samples.", "error")
-            return
-        self.base_settings = settings
-        with self._quiet():
-            self._apply_settings(settings)
-            self._disable_missing_terms()
-            self.content_picker.value = content_name
-            self.style_picker.value = style_name
-        self._refresh_thumbnail("content")
-        self._refresh_thumbnail("style")
-        self._on_setting_change(None)
+    def __init__(self, role: str, name: str, uploads: dict[str, Image.Image]):
+        self.role = role
+        self.uploads = uploads
+        self.picker = _named(widgets.Dropdown(options=list(SAMPLE_IMAGES), value=name, description=f"{role} image",
+                                              tooltip="A bundled sample, or your own picture after Upload.",
+                                              style=_WIDE), f"{role}_picker")
+        self.upload = _named(widgets.FileUpload(accept="image/*", multiple=False, description="Upload",
+                                                tooltip=f"Use your own {role} image (PNG, JPEG, ...)."),
+                             f"{role}_upload")
+        self.thumbnail = widgets.Image(format="png", layout=widgets.Layout(
+            height="96px", width="auto", object_fit="contain", align_self="flex-start"))
+        self.box = widgets.VBox([widgets.HBox([self.picker, self.upload]), self.thumbnail])
 
-    def _refresh_thumbnail(self, which: str) -> None:
+    def image(self) -> Image.Image:
+        """The picked image as an RGB ``PIL.Image`` (raises what :func:`cs231n_style.load_image` raises)."""
+        name = self.picker.value
+        return self.uploads[name] if name in self.uploads else load_image(SAMPLE_IMAGES[name])
+
+    def keep_upload(self, name: str, image: Image.Image) -> str:
+        """Keep an uploaded image among the uploads; return its new label, ``"upload: NAME"``
+        (``"upload: NAME (2)"``, ... if that is taken: a second upload of a name keeps the first)."""
+        label, number = _UPLOAD_PREFIX + name, 1
+        while label in self.uploads:
+            number += 1
+            label = f"{_UPLOAD_PREFIX}{name} ({number})"
+        self.uploads[label] = image
+        return label
+
+    def refresh_thumbnail(self) -> None:
+        """Show the picked image in the thumbnail (raises what :meth:`image` raises)."""
+        self.thumbnail.value = _png(self.image(), 96)
+
+
+class _ImagePickers:
+    """The content and the style image of a run, each an :class:`_ImageChoice`. Picking an image
+    shows its thumbnail; an upload is decoded (:func:`cs231n_style.image_from_bytes`) and joins
+    both pickers, so that it can be either image.
+
+    Args:
+        content_name: the content sample picked first, a key of :data:`cs231n_style.SAMPLE_IMAGES`.
+        style_name: the style sample picked first.
+        set_status: ``set_status(message, kind)``, to say in the panel's status line what an
+            upload gave (``kind``: ``"ok"`` or ``"error"``).
+        on_change: ``on_change(None)``, called after an image is picked or uploaded.
+    """
+
+    def __init__(self, content_name: str, style_name: str, set_status: Callable[[str, str], None],
+                 on_change: Callable[[None], None]):
+        self.set_status, self.on_change = set_status, on_change
+        uploads: dict[str, Image.Image] = {}
+        self.content = _ImageChoice("content", content_name, uploads)
+        self.style = _ImageChoice("style", style_name, uploads)
+        for choice in (self.content, self.style):
+            choice.picker.observe(functools.partial(self._on_pick, choice), names="value")
+            choice.upload.observe(functools.partial(self._on_upload, choice), names="value")
+            self.refresh_thumbnail(choice)
+        self.box = widgets.HBox([self.content.box, self.style.box])
+
+    def refresh_thumbnail(self, choice: _ImageChoice) -> None:
+        """Show ``choice``'s image in its thumbnail, or say in the status line why it cannot be read."""
         try:
-            image = self._image(which)
+            choice.refresh_thumbnail()
         except (OSError, ValueError) as error:
-            self._set_status(f"Cannot read the {which} image: {_esc(str(error))}", "error")
-            return
-        with self._lock:
-            (self.content_thumbnail if which == "content" else self.style_thumbnail).value = _png(image, 96)
+            self.set_status(f"Cannot read the {choice.role} image: {_esc(str(error))}", "error")
 
-    def _on_pick(self, which: str) -> None:
-        self._refresh_thumbnail(which)
-        self._on_setting_change(None)
+    def _on_pick(self, choice: _ImageChoice, change: dict) -> None:
+        self.refresh_thumbnail(choice)
+        self.on_change(None)
 
-    def _on_upload(self, which: str, change) -> None:
+    def _on_upload(self, choice: _ImageChoice, change: dict) -> None:
         files = change["new"]
         if not files:  # the reset below, or an empty selection
             return
-        upload = files[0]
-        name = str(upload.get("name", "upload"))
+        name = str(files[0].get("name", "upload"))
         try:
-            image = self.decode_upload(bytes(upload["content"]), name)
+            image = image_from_bytes(bytes(files[0]["content"]), name)
         except ValueError as error:
-            self._set_status(_esc(str(error)), "error")
+            self.set_status(_esc(str(error)), "error")
         else:
-            label = _UPLOAD_PREFIX + name
-            number = 1
-            while label in self._uploads:  # a second upload of the same name keeps the first
-                number += 1
-                label = f"{_UPLOAD_PREFIX}{name} ({number})"
-            self._uploads[label] = image
-            for picker in (self.content_picker, self.style_picker):
+            label = choice.keep_upload(name, image)
+            for picker in (self.content.picker, self.style.picker):
                 picker.options = list(picker.options) + [label]
-            self._set_status(f"Loaded {_esc(name)} ({image.width}x{image.height}) as the {which} image.", "ok")
-            (self.content_picker if which == "content" else self.style_picker).value = label
+            self.set_status(f"Loaded {_esc(name)} ({image.width}x{image.height}) as the {choice.role} image.", "ok")
+            choice.picker.value = label
         finally:
-            widget = self.content_upload if which == "content" else self.style_upload
-            widget.value = ()  # lets the same file be picked again
+            choice.upload.value = ()  # lets the same file be picked again
 
-    @staticmethod
-    def decode_upload(data: bytes, name: str = "upload") -> Image.Image:
-        """Decode an uploaded file into an RGB image with :func:`cs231n_style.load_image`.
 
-        Args:
-            data: the file's bytes.
-            name: the file name, for the error message.
+class _Gallery:
+    """The finished runs, newest first, each a card with its image, its settings and a Save button.
 
-        Returns:
-            A ``PIL.Image`` in mode ``"RGB"`` (EXIF orientation applied).
+    Args:
+        save_dir: the folder that relative "save as" names are taken in.
+        set_status: ``set_status(message, kind)``, to say in the panel's status line what a Save
+            button did (``kind``: ``"ok"`` or ``"error"``).
+    """
 
-        Raises:
-            ValueError: if the bytes are empty or not an image Pillow can read; the message names
-                the file and the formats that work.
-        """
-        if not data:
-            raise ValueError(f"{name!r} is empty: upload a PNG or JPEG image.")
-        try:
-            with Image.open(io.BytesIO(data)) as opened:
-                opened.load()
-                return load_image(opened)
-        except (UnidentifiedImageError, OSError, SyntaxError):
-            raise ValueError(f"{name!r} is not an image this panel can read: "
-                             "upload a PNG, JPEG, GIF, BMP, TIFF or WebP file.") from None
+    def __init__(self, save_dir: Path, set_status: Callable[[str, str], None]):
+        self.save_dir = save_dir
+        self.set_status = set_status
+        self.runs: list[PanelRun] = []
+        self.save_path = _named(widgets.Text(value="style_transfer.png", description="save as",
+                                             tooltip="File name for the Save buttons in the gallery; relative "
+                                                     f"names go to {str(save_dir)!r}. An existing file is "
+                                                     "never overwritten: -1, -2, ... is added to the name.",
+                                             style={"description_width": "60px"}), "save_path")
+        self.cards = _named(widgets.HBox(layout=widgets.Layout(flex_flow="row wrap")), "gallery")
+        self.box = widgets.VBox([widgets.HTML("<b>gallery</b> (earlier runs, newest first)"), self.save_path,
+                                 self.cards])
 
-    def _on_setting_change(self, change) -> None:
-        if self._quiet_depth or not self.auto_run.value:
-            return
-        self.run(restart=True)
-
-    def _on_run(self, button=None) -> None:
-        self.run(restart=bool(self.auto_run.value))
-
-    def _on_stop(self, button=None) -> None:
-        self.stop()
-
-    # ------------------------------------------------------------------ running
-    @property
-    def running(self) -> bool:
-        """``True`` while a run's worker thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
-
-    def run(self, restart: bool = False) -> bool:
-        """Start a run with the current widget values, as the Run button does.
-
-        Args:
-            restart: if a run is going on, stop it (it leaves no gallery card) and start anew;
-                if ``False``, a running panel ignores the call and says so in its status line.
-
-        Returns:
-            ``True`` if a run was started; ``False`` if one was already running (and
-            ``restart`` was ``False``) or the settings or images were invalid (the status line
-            says why).
-        """
-        if self.running:
-            if not restart:
-                self._set_status("A run is going on: press Stop first.", "error")
-                return False
-            self._superseded.add(self._run_counter)
-            self._stop_event.set()
-            self._thread.join(timeout=5.0)
-            if self.running:
-                self._set_status("The previous run did not stop in time; press Run again.", "error")
-                return False
-        try:
-            settings = self.current_settings()
-            content, style = self._image("content"), self._image("style")
-        except (ValueError, OSError) as error:
-            self._set_status(_esc(str(error)), "error")
-            return False
-        self._run_counter += 1
-        number = self._run_counter
-        names = (str(self.content_picker.value), str(self.style_picker.value))
-        self._stop_event = threading.Event()
-        self.error = None
-        with self._lock:
-            self.progress.max = max(1, settings.num_steps)
-            self.progress.value = 0
-            self.progress.bar_style = ""
-            self.run_button.disabled = True
-            self.stop_button.disabled = False
-        self._set_status(f"Run #{number} started: {settings.num_steps} steps at {settings.image_size}px.")
-        self._thread = threading.Thread(target=self._work, name=f"style-transfer-run-{number}", daemon=True,
-                                        args=(number, names, content, style, settings, self._stop_event))
-        self._thread.start()
-        return True
-
-    def stop(self) -> None:
-        """End the current run at its next step (within one step's time); no-op when idle."""
-        self._stop_event.set()
-
-    def wait(self, timeout: float | None = None) -> PanelRun | None:
-        """Block until the current run ends (call from code, not from a widget callback).
-
-        Args:
-            timeout: seconds to wait at most, or ``None`` for no limit.
-
-        Returns:
-            The newest :class:`PanelRun`, or ``None`` if there is none.
-
-        Raises:
-            TimeoutError: if the run is still going after ``timeout`` seconds.
-        """
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-            if thread.is_alive():
-                raise TimeoutError(f"The run was still going after {timeout} s.")
-        return self.runs[-1] if self.runs else None
-
-    def _work(self, number: int, names: tuple[str, str], content: Image.Image, style: Image.Image,
-              settings: TransferSettings, stop_event: threading.Event) -> None:
-        """The worker thread: run style transfer, publish previews, add the result to the gallery."""
-        history: dict[str, list[tuple[int, float]]] = {"content": [], "style": [], "tv": []}
-        last_preview = 0.0
-        start = time.perf_counter()
-
-        def callback(step: int, image: torch.Tensor, values: dict[str, float]) -> None:
-            nonlocal last_preview
-            for key in history:
-                history[key].append((step, values[key]))
-            now = time.perf_counter()
-            final = step == settings.num_steps
-            if not final and now - last_preview < self.preview_interval:
-                return
-            last_preview = now
-            picture = _png(deprocess(image))  # converted here: `image` changes with the next step
-            plot = _loss_plot_svg(history, settings.num_steps)
-            with self._lock:
-                self.preview.value = picture
-                self.loss_plot.value = plot
-                self.progress.value = step
-                self.status.value = (f"Run #{number}: step {step}/{settings.num_steps}, "
-                                     f"{now - start:.1f} s; content {values['content']:.3g}, "
-                                     f"style {values['style']:.3g}, TV {values['tv']:.3g}")
-
-        try:
-            result = style_transfer(content, style if settings.style_layers else None, self.losses, self.model,
-                                    settings, progress=False, preview_every=self.preview_every,
-                                    callback=callback, should_stop=stop_event.is_set)
-        except Exception as error:  # most often the student's loss function: show it, keep the panel alive
-            self.error = error
-            self._set_status(f"Run #{number} failed: {type(error).__name__}: {_esc(str(error))}", "error")
-            with self._lock:
-                self.progress.bar_style = "danger"
-                self.run_button.disabled = False
-                self.stop_button.disabled = True
-            return
-        if number in self._superseded and result.stopped_early:  # replaced by a newer run
-            return
-        run = PanelRun(number=number, content_name=names[0], style_name=names[1], settings=settings, result=result)
+    def add(self, run: PanelRun) -> None:
+        """Keep ``run`` and show its card first."""
         self.runs.append(run)
-        picture = _png(result.to_pil())
-        plot = _loss_plot_svg({key: list(enumerate(values, 1)) for key, values in result.history.items()},
-                              settings.num_steps)
-        card = self._card(run)
-        steps = len(result.history["total"])
-        with self._lock:
-            self.preview.value = picture
-            self.loss_plot.value = plot
-            self.progress.value = steps
-            self.progress.bar_style = "warning" if result.stopped_early else "success"
-            self.gallery.children = (card,) + tuple(self.gallery.children)
-            self.run_button.disabled = False
-            self.stop_button.disabled = True
-        word = f"stopped at step {steps}" if result.stopped_early else "done"
-        self._set_status(f"Run #{number} {word} in {result.seconds:.1f} s.", "ok")
-
-    # ------------------------------------------------------------------ gallery
-    def _card(self, run: PanelRun) -> widgets.VBox:
-        image = widgets.Image(value=_png(run.result.to_pil(), 128), format="png",
-                              layout=widgets.Layout(height="128px", width="auto", object_fit="contain",
-                                                    align_self="flex-start"))
-        save = widgets.Button(description="Save PNG", icon="save", tooltip="Save this result as a PNG file.",
-                              layout=widgets.Layout(width="110px"))
-        save.on_click(lambda button: self._on_save(run))
-        return widgets.VBox([image, widgets.HTML(_describe(run)), save],
-                            layout=widgets.Layout(margin="0 12px 12px 0", width="200px"))
-
-    def _on_save(self, run: PanelRun) -> None:
-        try:
-            path = self.save(run)
-        except (ValueError, OSError) as error:
-            self._set_status(f"Not saved: {_esc(str(error))}", "error")
-        else:
-            self._set_status(f"Saved run #{run.number} as {_esc(str(path))}.", "ok")
+        self.cards.children = (self._card(run),) + tuple(self.cards.children)
 
     def save(self, run: PanelRun | int = -1, path: str | Path | None = None) -> Path:
-        """Save a run's result as a PNG file, never overwriting an existing file.
-
-        Args:
-            run: a :class:`PanelRun` or an index into :attr:`runs` (default: the newest).
-            path: where to save; ``None`` uses the "save as" box. Relative paths are taken inside
-                ``save_dir``; a missing or other extension becomes ``.png``. If the file exists,
-                ``-1``, ``-2``, ... is added to the name (:func:`cs231n_style.save_image`).
-
-        Returns:
-            The ``pathlib.Path`` written.
-
-        Raises:
-            ValueError: if there is no such run or the name is empty.
-            OSError: if the file cannot be written.
-        """
+        """Save a run's result as a PNG file: see :meth:`StyleTransferPanel.save`."""
         if isinstance(run, int):
             if not self.runs:
                 raise ValueError("Nothing to save yet: press Run first.")
@@ -715,6 +461,363 @@ class StyleTransferPanel:
             target = target.with_name(target.name + ".png") if target.suffix == "" else target.with_suffix(".png")
         return save_image(run.result.to_pil(), target, overwrite=False)
 
+    def _card(self, run: PanelRun) -> widgets.VBox:
+        image = widgets.Image(value=_png(run.result.to_pil(), 128), format="png",
+                              layout=widgets.Layout(height="128px", width="auto", object_fit="contain",
+                                                    align_self="flex-start"))
+        save = widgets.Button(description="Save PNG", icon="save", tooltip="Save this result as a PNG file.",
+                              layout=widgets.Layout(width="110px"))
+        save.on_click(lambda button: self._on_save(run))
+        return widgets.VBox([image, widgets.HTML(_describe(run)), save],
+                            layout=widgets.Layout(margin="0 12px 12px 0", width="200px"))
+
+    def _on_save(self, run: PanelRun) -> None:
+        try:
+            path = self.save(run)
+        except (ValueError, OSError) as error:
+            self.set_status(f"Not saved: {_esc(str(error))}", "error")
+        else:
+            self.set_status(f"Saved run #{run.number} as {_esc(str(path))}.", "ok")
+
+
+class _RunDisplay:
+    """What a run shows: the Run and Stop buttons, the progress bar, the status line, the preview
+    and the loss plot.
+
+    The kernel's thread and the worker thread both call its methods; each sets its widgets under
+    :attr:`lock`, so that one update is not interleaved with another.
+
+    Args:
+        num_steps: the x axis of the first, empty loss plot spans 0 to this.
+    """
+
+    def __init__(self, num_steps: int):
+        self.lock = threading.RLock()
+        self.run_button = _named(widgets.Button(description="Run", button_style="success", icon="play",
+                                                tooltip="Start style transfer with these settings."), "run_button")
+        self.stop_button = _named(widgets.Button(description="Stop", button_style="danger", icon="stop",
+                                                 tooltip="End the run now; the image so far goes to the gallery.",
+                                                 disabled=True), "stop_button")
+        self.progress = _named(widgets.IntProgress(value=0, min=0, max=1, description="progress", style=_WIDE,
+                                                   layout=widgets.Layout(width="440px")), "progress")
+        self.status = _named(widgets.HTML(value="Ready: press Run."), "status")
+        self.preview = _named(widgets.Image(format="png", layout=widgets.Layout(max_width="420px")), "preview")
+        self.loss_plot = _named(widgets.Image(value=_loss_plot_png({}, num_steps=num_steps), format="png",
+                                              layout=widgets.Layout(width="360px")), "loss_plot")
+        self.controls = widgets.VBox([widgets.HBox([self.run_button, self.stop_button]), self.progress,
+                                      self.status])
+        self.outputs = widgets.VBox([widgets.HTML("<b>preview</b>"), self.preview,
+                                     widgets.HTML("<b>loss terms</b>"), self.loss_plot])
+        self._plotted_at = -math.inf  # when the current run's loss plot was last drawn, in its seconds
+
+    def set_status(self, message: str, kind: str = "info") -> None:
+        """Show ``message`` (HTML) in the status line; ``kind``: ``"info"``, ``"ok"`` or ``"error"``."""
+        color = {"info": "inherit", "ok": "#2e7d32", "error": "#c62828"}[kind]
+        with self.lock:
+            self.status.value = f"<span style='color:{color}'>{message}</span>"
+
+    def show_start(self, number: int, settings: TransferSettings) -> None:
+        """Reset the progress bar and the buttons for run ``number``."""
+        self._plotted_at = -math.inf
+        with self.lock:
+            self.progress.max = max(1, settings.num_steps)
+            self.progress.value = 0
+            self.progress.bar_style = ""
+            self.run_button.disabled = True
+            self.stop_button.disabled = False
+        self.set_status(f"Run #{number} started: {settings.num_steps} steps at {settings.image_size}px.")
+
+    def show_progress(self, number: int, progress: RunProgress) -> None:
+        """Show a running run's image, loss terms (the plot at most once a second) and step."""
+        picture = _png(deprocess(progress.image))
+        plot = None
+        if progress.seconds - self._plotted_at >= _PLOT_INTERVAL:
+            self._plotted_at = progress.seconds
+            plot = _loss_plot_png(progress.history, progress.steps, progress.num_steps)
+        losses = progress.losses
+        with self.lock:
+            self.preview.value = picture
+            if plot is not None:
+                self.loss_plot.value = plot
+            self.progress.value = progress.step
+            self.status.value = (f"Run #{number}: step {progress.step}/{progress.num_steps}, "
+                                 f"{progress.seconds:.1f} s; content {losses['content']:.3g}, "
+                                 f"style {losses['style']:.3g}, TV {losses['tv']:.3g}")
+
+    def show_failure(self, number: int, error: BaseException) -> None:
+        """Say why run ``number`` failed, and make Run available again."""
+        self.set_status(f"Run #{number} failed: {type(error).__name__}: {_esc(str(error))}", "error")
+        with self.lock:
+            self.progress.bar_style = "danger"
+            self.run_button.disabled = False
+            self.stop_button.disabled = True
+
+    def show_result(self, run: PanelRun) -> None:
+        """Show a finished (or stopped) run's image and loss plot, and make Run available again."""
+        result = run.result
+        picture = _png(result.to_pil())
+        plot = _loss_plot_png(result.history, num_steps=result.settings.num_steps)
+        steps = len(result.history["total"])
+        with self.lock:
+            self.preview.value = picture
+            self.loss_plot.value = plot
+            self.progress.value = steps
+            self.progress.bar_style = "warning" if result.stopped_early else "success"
+            self.run_button.disabled = False
+            self.stop_button.disabled = True
+        word = f"stopped at step {steps}" if result.stopped_early else "done"
+        self.set_status(f"Run #{run.number} {word} in {result.seconds:.1f} s.", "ok")
+
+
+class StyleTransferPanel:
+    """Sliders, image pickers, Run/Stop, live preview, loss plot, progress and a gallery of runs.
+
+    Show it by making it the last expression of a cell, or with ``display(panel)`` /
+    ``display(panel.widget)``. The widgets are attributes (``content_weight``, ``style_weights``,
+    ``tv_weight``, ``image_size``, ``num_steps``, ``init``, ``example``, ``auto_run``,
+    ``content_picker``, ``style_picker``, ``content_upload``, ``style_upload``, ``run_button``,
+    ``stop_button``, ``preview``, ``loss_plot``, ``progress``, ``status``, ``gallery``,
+    ``save_path``), so a notebook or a test can drive it from Python: set values, then
+    ``panel.run_button.click()`` and ``panel.wait()``.
+
+    Args:
+        losses: the four loss functions to optimize with (:class:`cs231n_style.LossFunctions`).
+        model: the frozen SqueezeNet ``features`` from :func:`cs231n_style.load_squeezenet`; the
+            run happens on its device.
+        example: a key of :data:`cs231n_style.EXAMPLE_SETTINGS` whose content image, style image
+            and settings the panel starts with (default: CS231n's first example, ``"astronaut_dots"``).
+        settings: if given, the starting settings instead of the example's; fields without a
+            widget (style size, layers, optimizer, learning rates, seed, ...) are always taken
+            from here (or from the example chosen in the panel's example picker).
+        save_dir: folder that relative "save as" paths are resolved in (default: ``"outputs"``).
+        preview_every: call back every this many steps; ``None`` picks 1 on the CPU (the
+            callback is cheap there) and 5 on a GPU (each callback waits for the GPU).
+        preview_interval: at most one preview image per this many seconds (so a fast GPU does
+            not flood the browser); the loss plot is redrawn at most once a second.
+
+    Raises:
+        TypeError: if ``losses`` is not a :class:`cs231n_style.LossFunctions` or ``model`` is not
+            an ``nn.Module``.
+        KeyError: if ``example`` is not a key of ``EXAMPLE_SETTINGS``.
+        ValueError: if ``preview_every`` < 1 or ``preview_interval`` < 0.
+
+    Source: ipywidgets 8; runs: :class:`.background.BackgroundRun`; plot: :func:`.plot_loss_history`.
+    """
+
+    def __init__(self, losses: LossFunctions, model: nn.Module, *, example: str = "astronaut_dots",
+                 settings: TransferSettings | None = None, save_dir: str | Path = "outputs",
+                 preview_every: int | None = None, preview_interval: float = 0.25):
+        if not isinstance(losses, LossFunctions):
+            raise TypeError("losses must be a cs231n_style.LossFunctions(content_loss=..., gram_matrix=..., "
+                            f"style_loss=..., tv_loss=...), not {type(losses).__name__}.")
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be the nn.Sequential from load_squeezenet(), not {type(model).__name__}.")
+        if example not in EXAMPLE_SETTINGS:
+            raise KeyError(f"No example {example!r}; choose one of {sorted(EXAMPLE_SETTINGS)}.")
+        if preview_every is not None and preview_every < 1:
+            raise ValueError(f"preview_every must be >= 1 or None, not {preview_every!r}.")
+        if preview_interval < 0:
+            raise ValueError(f"preview_interval must be >= 0 seconds, not {preview_interval!r}.")
+        self.losses, self.model, self.save_dir = losses, model, Path(save_dir)
+        self.preview_every = preview_every or (1 if next(model.parameters()).device.type == "cpu" else 5)
+        self.preview_interval = float(preview_interval)
+        content_name, style_name, example_settings = EXAMPLE_SETTINGS[example]
+        self.base_settings: TransferSettings = settings if settings is not None else example_settings
+        self.error: BaseException | None = None  # what ended the latest run, if it failed
+
+        self._quiet_depth = 0  # > 0 while the panel itself sets widgets: no auto re-run
+        self._run: BackgroundRun | None = None
+        self._run_count = 0
+        self._superseded: set[int] = set()  # numbers of runs stopped by a restart: no gallery card
+        self._display = _RunDisplay(self.base_settings.num_steps)
+        self._images = _ImagePickers(content_name, style_name, self._display.set_status, self._on_setting_change)
+        self._controls = _SettingsControls(losses, self._on_setting_change)
+        self._gallery = _Gallery(self.save_dir, self._display.set_status)
+        self.runs: list[PanelRun] = self._gallery.runs  # every finished run, oldest first
+        self._name_widgets()
+        # The images on top; the settings and Run | the preview and the loss plot; the gallery below.
+        settings = widgets.VBox([self._controls.box, self._display.controls])
+        self.widget = widgets.VBox([self._images.box, widgets.HBox([settings, self._display.outputs]),
+                                    self._gallery.box])
+        self.widget.add_class("cs231n-style-panel")  # each part names its widgets: "cs231n-style-preview", ...
+        self.example.observe(self._on_example, names="value")
+        self.run_button.on_click(lambda button: self.run(restart=bool(self.auto_run.value)))
+        self.stop_button.on_click(lambda button: self.stop())
+        with self._quiet():
+            self._controls.show(self.base_settings)
+
+    # ------------------------------------------------------------------ widgets
+    def _name_widgets(self) -> None:
+        """Name the parts' widgets as the panel's attributes, for code that drives the panel."""
+        controls, display = self._controls, self._display
+        self.example, self.auto_run = controls.example, controls.auto_run
+        self.content_weight, self.tv_weight = controls.content_weight, controls.tv_weight
+        self.image_size, self.num_steps, self.init = controls.image_size, controls.num_steps, controls.init
+        content, style = self._images.content, self._images.style
+        self.content_picker, self.content_upload = content.picker, content.upload
+        self.style_picker, self.style_upload = style.picker, style.upload
+        self.content_thumbnail, self.style_thumbnail = content.thumbnail, style.thumbnail
+        self.run_button, self.stop_button = display.run_button, display.stop_button
+        self.progress, self.status = display.progress, display.status
+        self.preview, self.loss_plot = display.preview, display.loss_plot
+        self.gallery, self.save_path = self._gallery.cards, self._gallery.save_path
+
+    @property
+    def style_weights(self) -> list[widgets.FloatLogSlider]:
+        """The style weight sliders, one per style layer (new ones when the layers change)."""
+        return self._controls.style_weights
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    # -------------------------------------------------------- settings <-> widgets
+    def current_settings(self) -> TransferSettings:
+        """Read the widgets into a new, immutable :class:`cs231n_style.TransferSettings`.
+
+        Fields without a widget come from the base settings (the constructor's, or the example
+        last picked in the panel). A term whose loss function is ``None`` in ``losses`` (not
+        written yet) is left out: weight 0 for content and TV, no style layers for style.
+
+        Returns:
+            A ``TransferSettings``.
+
+        Raises:
+            ValueError: if the combination is invalid (``TransferSettings`` says why).
+        """
+        return self._controls.read(self.base_settings)
+
+    @contextlib.contextmanager
+    def _quiet(self):
+        """While inside, setting changes made by the panel itself do not trigger an auto re-run."""
+        self._quiet_depth += 1
+        try:
+            yield
+        finally:
+            self._quiet_depth -= 1
+
+    # -------------------------------------------------------------- event handlers
+    def _on_example(self, change) -> None:
+        if change["new"] is None:
+            return
+        content_name, style_name, settings = EXAMPLE_SETTINGS[change["new"]]
+        unknown = [name for name in (content_name, style_name) if name not in self.content_picker.options]
+        if unknown:
+            self._display.set_status(f"Example {_esc(change['new'])} needs the images {_esc(', '.join(unknown))}, "
+                                     "which are not among the samples.", "error")
+            return
+        self.base_settings = settings
+        with self._quiet():
+            self._controls.show(settings)
+            self.content_picker.value = content_name
+            self.style_picker.value = style_name
+        self._on_setting_change(None)
+
+    def _on_setting_change(self, change) -> None:
+        if self._quiet_depth or not self.auto_run.value:
+            return
+        self.run(restart=True)
+
+    # ------------------------------------------------------------------ running
+    @property
+    def running(self) -> bool:
+        """``True`` while a run's worker thread is alive."""
+        return self._run is not None and self._run.running
+
+    def run(self, restart: bool = False) -> bool:
+        """Start a run with the current widget values, as the Run button does.
+
+        Args:
+            restart: if a run is going on, stop it (it leaves no gallery card) and start anew;
+                if ``False``, a running panel ignores the call and says so in its status line.
+
+        Returns:
+            ``True`` if a run was started; ``False`` if one was already running (and
+            ``restart`` was ``False``) or the settings or images were invalid (the status line
+            says why).
+        """
+        if self.running and not self._end_run_for_restart(restart):
+            return False
+        try:
+            settings = self.current_settings()
+            content, style = self._images.content.image(), self._images.style.image()
+        except (ValueError, OSError) as error:
+            self._display.set_status(_esc(str(error)), "error")
+            return False
+        self._run_count += 1
+        number, names = self._run_count, (str(self.content_picker.value), str(self.style_picker.value))
+        self.error = None
+        self._display.show_start(number, settings)
+        self._run = BackgroundRun(
+            content, style if settings.style_layers else None, self.losses, self.model, settings,
+            preview_every=self.preview_every, interval=self.preview_interval,
+            on_progress=lambda progress: self._display.show_progress(number, progress),
+            on_finish=lambda run: self._finish(number, names, run)).start()
+        return True
+
+    def _end_run_for_restart(self, restart: bool) -> bool:
+        """Stop the current run if ``restart`` (it leaves no gallery card); ``True`` once it has ended."""
+        if not restart:
+            self._display.set_status("A run is going on: press Stop first.", "error")
+            return False
+        self._superseded.add(self._run_count)
+        self._run.stop()
+        if not self._run.wait(timeout=5.0):
+            self._display.set_status("The previous run did not stop in time; press Run again.", "error")
+            return False
+        return True
+
+    def _finish(self, number: int, names: tuple[str, str], run: BackgroundRun) -> None:
+        """In the worker thread, as a run ends: show its error, or its result and gallery card."""
+        if run.error is not None:  # most often the student's loss function: show it, keep the panel alive
+            self.error = run.error
+            self._display.show_failure(number, run.error)
+        elif not (number in self._superseded and run.result.stopped_early):  # else replaced by a newer run
+            finished = PanelRun(number, names[0], names[1], run.settings, run.result)
+            with self._display.lock:
+                self._gallery.add(finished)
+            self._display.show_result(finished)
+
+    def stop(self) -> None:
+        """End the current run at its next step (within one step's time); no-op when idle."""
+        if self._run is not None:
+            self._run.stop()
+
+    def wait(self, timeout: float | None = None) -> PanelRun | None:
+        """Block until the current run ends (call from code, not from a widget callback).
+
+        Args:
+            timeout: seconds to wait at most, or ``None`` for no limit.
+
+        Returns:
+            The newest :class:`PanelRun`, or ``None`` if there is none.
+
+        Raises:
+            TimeoutError: if the run is still going after ``timeout`` seconds.
+        """
+        if self._run is not None and not self._run.wait(timeout):
+            raise TimeoutError(f"The run was still going after {timeout} s.")
+        return self.runs[-1] if self.runs else None
+
+    def save(self, run: PanelRun | int = -1, path: str | Path | None = None) -> Path:
+        """Save a run's result as a PNG file, never overwriting an existing file.
+
+        Args:
+            run: a :class:`PanelRun` or an index into :attr:`runs` (default: the newest).
+            path: where to save; ``None`` uses the "save as" box. Relative paths are taken inside
+                ``save_dir``; a missing or other extension becomes ``.png``. If the file exists,
+                ``-1``, ``-2``, ... is added to the name (:func:`cs231n_style.save_image`).
+
+        Returns:
+            The ``pathlib.Path`` written.
+
+        Raises:
+            ValueError: if there is no such run or the name is empty.
+            OSError: if the file cannot be written.
+        """
+        return self._gallery.save(run, path)
+
 
 def style_transfer_panel(losses: LossFunctions, model: nn.Module, **options) -> StyleTransferPanel:
     """Return a :class:`StyleTransferPanel`; the last line of a cell shows it.
@@ -730,5 +833,7 @@ def style_transfer_panel(losses: LossFunctions, model: nn.Module, **options) -> 
 
     Raises:
         TypeError, KeyError, ValueError: as :class:`StyleTransferPanel`.
+
+    Source: as :class:`StyleTransferPanel`.
     """
     return StyleTransferPanel(losses, model, **options)

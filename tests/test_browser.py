@@ -195,6 +195,8 @@ def test_panel_runs_live_in_jupyterlab(jupyterlab_server):
             assert moved > float(before)
 
             first_preview = _preview_src(page)
+            loss_plot = panel.locator(".cs231n-style-loss-plot")
+            empty_plot = loss_plot.get_attribute("src")  # the empty axes drawn before any run
             panel.locator(".cs231n-style-run-button").click()
             expect(panel.locator(".cs231n-style-stop-button")).to_be_enabled()
             # The preview changes while the run is still going: the notebook is not frozen.
@@ -214,7 +216,8 @@ def test_panel_runs_live_in_jupyterlab(jupyterlab_server):
             expect(card).to_contain_text("stopped at step", timeout=10_000)
             expect(card).to_contain_text(f"content weight {moved:.3g}")
             expect(panel.locator(".cs231n-style-run-button")).to_be_enabled()
-            panel.locator(".cs231n-style-loss-plot svg polyline").first.wait_for()
+            expect(loss_plot).not_to_have_attribute("src", empty_plot)  # redrawn with the run's loss terms
+            assert loss_plot.evaluate("image => image.complete && image.naturalWidth") > 0
             panel.scroll_into_view_if_needed()
             page.screenshot(path=artifacts / "style_transfer_panel.png")
             panel.screenshot(path=artifacts / "style_transfer_panel_widget.png")

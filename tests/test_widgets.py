@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -63,6 +64,18 @@ def png_bytes(size=(40, 24), color=(200, 30, 30)) -> bytes:
     return buffer.getvalue()
 
 
+def line_colors_drawn(png: bytes) -> int:
+    """How many of the first four colours of matplotlib's cycle (the lines of plot_loss_history:
+    content, style, TV, total) appear in the PNG, each in at least 10 pixels (a legend entry
+    alone has about 17)."""
+    import matplotlib
+
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int32)
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"][:4]
+    return sum(int((np.abs(pixels - np.array(matplotlib.colors.to_rgb(color)) * 255).max(axis=-1) < 30).sum() >= 10)
+               for color in colors)
+
+
 def wait_until(condition, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -104,6 +117,7 @@ def test_run_uses_exactly_the_settings_set(panel, losses, model):
     panel.num_steps.value = 6
     panel.init.value = "noise"
     panel.content_picker.value, panel.style_picker.value = "coffee", "mosaic"
+    empty_plot = panel.loss_plot.value
     panel.run_button.click()
     assert panel.running and panel.run_button.disabled and not panel.stop_button.disabled
     run = panel.wait(timeout=30)
@@ -119,7 +133,7 @@ def test_run_uses_exactly_the_settings_set(panel, losses, model):
 
     assert panel.progress.value == panel.progress.max == 6
     assert Image.open(io.BytesIO(panel.preview.value)).size == run.result.to_pil().size
-    assert "<svg" in panel.loss_plot.value and "polyline" in panel.loss_plot.value
+    assert line_colors_drawn(empty_plot) == 0 and line_colors_drawn(panel.loss_plot.value) == 4
     assert len(panel.gallery.children) == 1 and "coffee + mosaic" in panel.gallery.children[0].children[1].value
     assert not panel.run_button.disabled and panel.stop_button.disabled
     assert "done" in panel.status.value
@@ -263,3 +277,45 @@ def test_constructor_checks_its_arguments(losses, model):
         StyleTransferPanel(losses, model, example="nope")
     with pytest.raises(ValueError, match="preview_every"):
         StyleTransferPanel(losses, model, preview_every=0)
+
+
+def test_the_loss_plot_is_plots_own_with_the_steps_recorded():
+    """The panel plots a running run with cs.plot_loss_history, at the steps it has recorded and
+    on an x axis that spans the whole run."""
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    history = {"content": [4.0, 3.0], "style": [40.0, 20.0], "tv": [0.0, 0.0], "total": [44.0, 23.0]}
+    cs.plot_loss_history(history, ax=ax, steps=[5, 10], num_steps=200)
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert sorted(lines) == ["content", "style", "total"]
+    assert list(lines["style"].get_xdata()) == [5, 10] and list(lines["style"].get_ydata()) == [40.0, 20.0]
+    assert ax.get_xlim() == (0.0, 200.0) and ax.get_yscale() == "log"
+    with pytest.raises(ValueError, match="steps has 3 entries"):
+        cs.plot_loss_history(history, ax=Figure().subplots(), steps=[5, 10, 15])
+
+
+def test_image_from_bytes_decodes_an_upload_as_load_image_loads_a_file(tmp_path, monkeypatch):
+    """Uploads go through cs.load_image: EXIF orientation and modes as for a file on disk."""
+    pixels = np.zeros((10, 30, 4), dtype=np.uint8)
+    pixels[..., 0], pixels[..., 3] = 255, 128  # half-transparent red: composited on white
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees on display
+    Image.fromarray(pixels, "RGBA").save(buffer, format="PNG", exif=exif)
+    (tmp_path / "photo.png").write_bytes(buffer.getvalue())
+
+    image = cs.image_from_bytes(buffer.getvalue(), "photo.png")
+    on_disk = cs.load_image(tmp_path / "photo.png")
+    assert image.mode == "RGB" and image.size == on_disk.size == (10, 30)
+    assert np.array_equal(np.asarray(image), np.asarray(on_disk))
+
+    with pytest.raises(ValueError, match="'cut.png' is not an image file"):
+        cs.image_from_bytes(buffer.getvalue()[:60], "cut.png")  # a truncated upload
+    with pytest.raises(ValueError, match="'notes.txt' is not an image file.*PNG"):
+        cs.image_from_bytes(b"this is not an image", "notes.txt")
+    with pytest.raises(ValueError, match="'empty.png' is empty"):
+        cs.image_from_bytes(b"", "empty.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 300 pixels: Pillow refuses to open it
+    with pytest.raises(ValueError, match="'photo.png' is too large"):
+        cs.image_from_bytes(buffer.getvalue(), "photo.png")
