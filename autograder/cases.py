@@ -41,7 +41,7 @@ from .protocol import build_tensors
 from .rubric import TestSpec
 from .variants import mistake_variants
 
-__all__ = ["Call", "Case", "build_case", "device_hardcoding"]
+__all__ = ["Call", "Case", "build_case", "device_hardcoding", "given_grams"]
 
 
 @dataclass
@@ -56,6 +56,8 @@ class Call:
         check_grad, check_unmodified: the aspects checked besides the output and its values.
         upstream: the gradient of the output fed to autograd (``None`` for a scalar output).
         expected, expected_grads, variants: filled by :func:`build_case` from the reference.
+        grams: ``style_loss`` only: :func:`given_grams` of its ``feats``, for a re-run with the
+            grader's Gram matrices (filled by :func:`build_case`).
     """
 
     function: str
@@ -68,11 +70,20 @@ class Call:
     expected: np.ndarray | None = None
     expected_grads: list = field(default_factory=list)
     variants: dict = field(default_factory=dict)
+    grams: list | None = None
 
-    def request(self) -> dict:
-        """The message sent to the sandbox (inputs only - never the expected values)."""
-        return {"function": self.function, "args": self.args, "dtype": self.dtype, "device": self.device,
-                "grad": self.check_grad, "upstream": self.upstream}
+    def request(self, grams: bool = False) -> dict:
+        """The message sent to the sandbox: inputs only, never the expected values.
+
+        Args:
+            grams: ``style_loss`` only: also send :attr:`grams`, the Gram matrices of this call's
+                own feature maps, which the runner's stand-in ``gram_matrix`` returns.
+        """
+        request = {"function": self.function, "args": self.args, "dtype": self.dtype, "device": self.device,
+                   "grad": self.check_grad, "upstream": self.upstream}
+        if grams:
+            request["grams"] = self.grams
+        return request
 
     def input_arrays(self) -> list[np.ndarray]:
         """The tensor inputs, in the order the runner reports them back."""
@@ -249,6 +260,29 @@ def _numpy_args(call: Call) -> list:
     return args[:1] if call.function == "gram_matrix" else args
 
 
+def given_grams(feats: list, gram_matrix) -> list[dict]:
+    """The Gram matrices of a ``style_loss`` call's feature maps, computed in the grader's process.
+
+    Args:
+        feats: the call's ``feats`` argument: ``{"tensor": (1, C, H, W) float64 array, ...}`` leaves.
+        gram_matrix: the reference ``gram_matrix``.
+
+    Returns:
+        For each feature map: ``{"normalized": {"tensor": (1, C, C)}, "raw": {"tensor": (1, C, C)},
+        "scale": 1 / (C*H*W)}`` - what the runner's stand-in ``gram_matrix`` returns for that map
+        (``normalize=True`` / ``False``) and the factor its gradient needs. Values only: no
+        function of the grader's ever runs in the student's process.
+    """
+    out = []
+    with torch.no_grad():
+        for leaf in feats:
+            features = torch.tensor(leaf["tensor"], dtype=torch.float64)
+            _, c, h, w = features.shape
+            out.append({"normalized": {"tensor": gram_matrix(features).numpy().copy()},
+                        "raw": {"tensor": gram_matrix(features, False).numpy().copy()}, "scale": 1.0 / (c * h * w)})
+    return out
+
+
 def _complete(call: Call, reference, rng: np.random.Generator) -> None:
     """Fill in the expected output, gradients and mistake variants, from float64 inputs."""
     tensors: list[torch.Tensor] = []
@@ -256,6 +290,8 @@ def _complete(call: Call, reference, rng: np.random.Generator) -> None:
     out = getattr(reference, call.function)(*args)
     call.expected = out.detach().numpy().copy()
     call.variants = mistake_variants(call.function, *_numpy_args(call))
+    if call.function == "style_loss":
+        call.grams = given_grams(call.args[0], reference.gram_matrix)
     if call.check_grad:
         wanted = [t for t in tensors if t.requires_grad]
         if out.dim() > 0:

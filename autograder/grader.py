@@ -5,15 +5,22 @@ student reads the same explanation ("off by exactly a factor C*H*W", "no gradien
 "NOT IMPLEMENTED YET", ...) in the notebook and in the grade. A test's points are split evenly
 over its cases (calls and source checks); the feedback quotes the first failure.
 
-One function's failure costs only its own tests: a function that is missing or does not parse
-fails its tests without running; a timeout or crash (exit, kill, limit) fails that test, skips the
-function's remaining tests, and the next function gets a fresh process.
+Each of the student's functions runs in a fresh sandboxed process (:mod:`autograder.sandbox`), so
+one function's monkey-patching cannot touch another's grading, and one function's failure costs
+only its own tests: a function that is missing or does not parse fails its tests without running;
+a timeout or crash (exit, kill, limit) fails that test and skips the function's remaining tests.
+
+``style_loss`` is graded on its own: a call that fails with the student's ``gram_matrix`` (wrong
+values or shape, an exception, a timeout, a crash) is run again with ``gram_matrix`` standing for a
+lookup of the Gram matrices of that call's own feature maps, computed here by the reference
+(:func:`autograder.cases.given_grams`); after a timeout or crash that the lookup avoids, the
+remaining calls use the lookup directly. No correct function ever runs in the student's process.
 
 Hidden inputs are drawn at grading time from one seed per grading run (the rubric's ``[grading]
 seed`` unless overridden), the same for every submission: the same code always gets the same grade.
 
 ``grade_batch`` grades many submissions in parallel (threads; each grading's work is in its own
-child process).
+child processes).
 """
 
 from __future__ import annotations
@@ -114,11 +121,19 @@ def judge_call(call: Call, reply: dict, memory_mb: float | None = None, own_gram
         call: the call, with its expected values (:func:`autograder.cases.build_case`).
         reply: what the runner sent back (see :mod:`autograder.runner`).
         memory_mb: the sandbox's memory limit, named when the call raised ``MemoryError``.
-        own_gram: ``False`` when ``style_loss`` ran with a correct ``gram_matrix`` instead of the
-            student's (the message then does not blame the Gram matrix).
+        own_gram: ``False`` when ``style_loss`` ran with the grader's Gram matrices instead of the
+            student's ``gram_matrix`` (the message then does not blame the Gram matrix).
+
+    Returns:
+        The failure message (in the notebook checks' words), or ``None``.
     """
     name, dtype = call.function, _dtype(call.dtype)
     status = reply.get("status")
+    if reply.get("oom_kills"):
+        limit = f" of {memory_mb:g} MB" if memory_mb else ""
+        return (f"{name}: FAIL - the processes your code started went over the sandbox's memory limit{limit} "
+                f"together, and the system killed {reply['oom_kills']} of them. Don't start processes, and don't "
+                "allocate huge tensors.")
     if status == "missing":
         return f"{name}: FAIL - {name} could not be defined from your notebook."
     inputs = call.input_arrays()
@@ -207,20 +222,42 @@ def _call(box: Sandbox, request: dict, function: str) -> dict:
         raise _Stop(_failure_message(function, failure, box.limits.timeout_s)) from None
 
 
-def _judge(call: Call, box: Sandbox) -> str | None:
-    """Run one call and judge it. ``style_loss`` is graded on its own: a call it fails with the
-    student's ``gram_matrix`` passes if it succeeds with a correct one (the runner swaps it in),
-    so a wrong Gram matrix costs only ``gram_matrix``'s points, while a student who moved the
-    normalization from ``gram_matrix`` into ``style_loss`` keeps ``style_loss``'s."""
-    message = judge_call(call, _call(box, call.request(), call.function), box.limits.memory_mb)
-    if message and call.function == "style_loss":
-        request = {**call.request(), "correct_gram_matrix": True}
-        retry = judge_call(call, _call(box, request, call.function), box.limits.memory_mb, own_gram=False)
-        message = retry  # None: right with a correct Gram matrix; else a message that does not blame the Gram
-    return message
+@dataclass
+class _StyleState:
+    """Whether ``style_loss`` still runs with the student's ``gram_matrix`` first (see _judge)."""
+
+    own_gram_first: bool = True
 
 
-def _run_test(spec: TestSpec, box: Sandbox, rng: np.random.Generator, reference, source: str) -> TestResult:
+def _judge(call: Call, box: Sandbox, state: _StyleState) -> str | None:
+    """Run one call and judge it.
+
+    ``style_loss`` is graded on its own: a call it fails with the student's ``gram_matrix`` - wrong
+    values, an exception, a timeout or a crash - passes if it succeeds with the grader's Gram
+    matrices of that call's feature maps, so a wrong Gram matrix costs only ``gram_matrix``'s
+    points, while a student who moved the normalization from ``gram_matrix`` into ``style_loss``
+    keeps ``style_loss``'s. After a timeout or crash with the student's ``gram_matrix`` that the
+    grader's Gram matrices avoid, the function's remaining calls skip the student's ``gram_matrix``.
+    """
+    memory = box.limits.memory_mb
+    if call.function != "style_loss":
+        return judge_call(call, _call(box, call.request(), call.function), memory)
+    stopped = None
+    if state.own_gram_first:
+        try:
+            message = judge_call(call, _call(box, call.request(), call.function), memory)
+        except _Stop as reason:
+            stopped, message = reason, str(reason)
+        if message is None:
+            return None
+    retry = judge_call(call, _call(box, call.request(grams=True), call.function), memory, own_gram=False)
+    if stopped is not None:
+        state.own_gram_first = False  # the student's gram_matrix hung or crashed it; the grader's did not
+    return retry  # None: right with the grader's Gram matrices; else a message that does not blame the Gram
+
+
+def _run_test(spec: TestSpec, box: Sandbox, rng: np.random.Generator, reference, source: str,
+              state: _StyleState) -> TestResult:
     case = build_case(spec, rng, reference)
     failures: list[str] = []
     total = len(case.calls) + len(case.source_checks)
@@ -229,7 +266,7 @@ def _run_test(spec: TestSpec, box: Sandbox, rng: np.random.Generator, reference,
         if call.device == "meta" and failures:
             failures.append(later)
             continue
-        message = _judge(call, box)
+        message = _judge(call, box, state)
         if message:
             failures.append(message)
     values_ok = not failures
@@ -328,24 +365,29 @@ def _rng_for(seed: int, spec: TestSpec) -> np.random.Generator:
 
 
 def _grade_functions(rubric: Rubric, student: StudentCode, box: Sandbox, seed: int, reference) -> list[TestResult]:
+    """Grade each function in a fresh process (``box.start()``), its tests in rubric order."""
     results: dict[str, TestResult] = {}
-    try:
-        load_errors = box.start()
-    except SandboxFailure as failure:
-        message = f"FAIL - your code could not be started ({failure.detail})."
-        return [TestResult(spec, 0.0, message) for spec in rubric.tests]
     for function in STUDENT_FUNCTIONS:
+        specs = [s for s in rubric.tests if s.function == function]
+        if not specs:
+            continue
         problem = student.code.problems.get(function)
-        if function in load_errors:
-            problem = f"defining it failed: {load_errors[function]}"
+        if not problem:
+            try:
+                load_errors = box.start()
+            except SandboxFailure as failure:
+                load_errors = {function: f"your code could not be started ({failure.detail})"}
+            if function in load_errors:
+                problem = f"defining it failed: {load_errors[function]}"
         stop = f"{function}: FAIL - {problem}." if problem else None
-        for spec in (s for s in rubric.tests if s.function == function):
+        state = _StyleState()
+        for spec in specs:
             if stop:
                 results[spec.id] = TestResult(spec, 0.0, stop)
                 continue
             try:
                 results[spec.id] = _run_test(spec, box, _rng_for(seed, spec), reference,
-                                             student.code.functions[function])
+                                             student.code.functions[function], state)
             except _Stop as reason:
                 results[spec.id] = TestResult(spec, 0.0, str(reason))
                 stop = f"{function}: FAIL - not run: an earlier test of {function} timed out or crashed."

@@ -1,17 +1,30 @@
 """The sandboxed child: runs a student's functions on inputs it is sent, and sends back raw outputs.
 
-Started by :mod:`autograder.sandbox` as ``python -I -u runner.py RESULT_FD`` (never imported by
-the grader). It receives, on stdin, a nonce line and then framed messages (:mod:`autograder.protocol`):
-first a setup (the student's extracted source pieces, limits, the user to become), then one
-request per call. It answers on ``RESULT_FD`` (a pipe) with the call's raw facts: the output (type,
-shape, dtype, device, values), the gradients, the inputs after the call, or the exception raised.
-It judges nothing: expected values and diagnoses live only in the grader.
+Started by :mod:`autograder.sandbox` as ``python -I -u runner.py CONTROL_FD`` (never imported by
+the grader). It is a *template* (the idea of Android's zygote and of multiprocessing's forkserver):
+it imports torch and warms it up once, runs no student code, and forks one fresh process per
+student function when the grader asks on the control socket, handing it the pipes of that
+function (``SCM_RIGHTS``). Each forked process sets its limits, drops to its own uid, loads the
+student's code and answers requests; one function's monkey-patching ends with its process.
 
-Before any student code runs, the runner (still trusted) imports what it needs, hides paths
-(when it runs as root in a private mount namespace), sets resource limits (address space, CPU
-time, file size, processes, open files, no core dumps) and drops to an unprivileged user. The
-student's imports are executed one by one, lazily where possible (``import cs231n_style as cs``
-costs nothing unless used), and each ``def`` separately, so one broken piece breaks only itself.
+Messages (:mod:`autograder.protocol`, loaded from this file's folder) are framed with a nonce:
+first, on stdin, the setup (the student's extracted source pieces, limits, paths), then on each
+student process's request pipe one request per call. It answers on its reply pipe with the call's
+raw facts: the output (type, shape, dtype, device, values), the gradients, the inputs after the
+call, or the exception raised. It judges nothing and holds nothing of the grader's: no expected
+values, no correct function.
+
+Before any student code runs, the runner (still trusted) imports what it needs, hides paths and
+makes private tmpfs folders (only in the ``unshare`` fallback: under bubblewrap only what is bound
+exists), sets resource limits (address space, CPU time, file size, open files, no core dumps),
+drops to the sandbox's unprivileged uid and then limits its processes (``RLIMIT_NPROC``: when no
+cgroup caps the memory of the whole process tree, to the tasks it has, so that it cannot fork).
+The student's imports are executed one by one, lazily where possible (``import cs231n_style as
+cs`` costs nothing unless used), and each ``def`` separately, so one broken piece breaks only itself.
+
+``style_loss`` is graded on its own: when a call fails with the student's ``gram_matrix``, the
+grader calls it again with ``gram_matrix`` standing for a lookup of Gram matrices the grader
+computed in its own process for exactly that call's feature maps (:func:`given_gram_matrix`).
 """
 
 from __future__ import annotations
@@ -32,10 +45,19 @@ import sys
 import traceback
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from autograder.protocol import build_tensors, read_message, read_nonce, write_message  # noqa: E402
 
-sys.path.pop(0)
+def _load_protocol():
+    """``protocol.py`` from this file's folder, as a private module (no package, no sys.path entry:
+    under bubblewrap these two files are all of the grader there is)."""
+    spec = importlib.util.spec_from_file_location("_cs231n_grading_protocol", Path(__file__).resolve().parent / "protocol.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_protocol = _load_protocol()
+build_tensors, read_message, read_nonce, write_message = (_protocol.build_tensors, _protocol.read_message,
+                                                          _protocol.read_nonce, _protocol.write_message)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -46,12 +68,18 @@ STUDENT_FILE = "<your notebook: {name}>"
 
 # --- before student code: hide, limit, drop privileges ----------------------------------------
 
-def hide_paths(paths: list[str]) -> list[str]:
-    """Mount an empty, unreadable tmpfs over each path (needs root in a private mount namespace).
+def hide_paths(paths: list[str], private: list[str], private_bytes: int) -> list[str]:
+    """The ``unshare`` fallback's mounts (root in a private mount namespace): an empty, unreadable
+    tmpfs over each of ``paths`` (the grader's folders) and a fresh, size-limited, world-writable
+    tmpfs on each of ``private`` (e.g. /dev/shm, /var/tmp), gone when the namespace ends.
 
-    Returns the paths hidden.
+    Returns the ``paths`` hidden (a path that is missing or could not be covered is left out).
     """
     hidden = []
+    for path in private:
+        if os.path.isdir(path):
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={private_bytes},mode=1777", "none", path],
+                           capture_output=True)
     for path in paths:
         if os.path.isdir(path):
             done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k,mode=000", "none", path],
@@ -71,13 +99,13 @@ def _vm_size_bytes() -> int:
     return 0
 
 
-def set_limits(memory_bytes: int, cpu_seconds: int, file_bytes: int, processes: int) -> None:
-    """Limit what the student's code may use; ``memory_bytes`` counts beyond what is mapped now."""
+def set_limits(memory_bytes: int, cpu_seconds: int, file_bytes: int) -> None:
+    """Limit what the student's code may use; ``memory_bytes`` (address space of each process)
+    counts beyond what is mapped now."""
     limits = {
         resource.RLIMIT_AS: _vm_size_bytes() + memory_bytes,
         resource.RLIMIT_CPU: cpu_seconds,
         resource.RLIMIT_FSIZE: file_bytes,
-        resource.RLIMIT_NPROC: processes,
         resource.RLIMIT_NOFILE: 256,
         resource.RLIMIT_CORE: 0,
     }
@@ -98,6 +126,40 @@ def drop_privileges(uid: int | None, gid: int | None) -> None:
     os.setuid(uid)
     if os.geteuid() == 0 or os.getuid() == 0:
         sys.exit("runner: could not drop root privileges")
+
+
+def own_tasks() -> int:
+    """How many tasks (processes and threads) this process's real uid has, as far as /proc shows
+    (in the sandbox's PID namespace: only the sandbox's)."""
+    uid, count = str(os.getuid()), 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("Uid:"):
+                    count += len(os.listdir(f"/proc/{pid}/task")) if line.split()[1] == uid else 0
+                    break
+        except OSError:
+            continue
+    return count
+
+
+def limit_processes(processes: int | None, forbid_fork: bool) -> int | None:
+    """Set ``RLIMIT_NPROC`` (after dropping privileges: it counts the tasks of the real uid, which
+    is the sandbox's own). ``forbid_fork``: to the tasks there are now, so that no process or
+    thread can be created (the fallback when no cgroup caps the memory of the whole tree).
+
+    Returns the limit set, or ``None`` (nothing set).
+    """
+    value = own_tasks() if forbid_fork else processes
+    if not value:
+        return None
+    try:
+        resource.setrlimit(resource.RLIMIT_NPROC, (value, value))
+    except (ValueError, OSError):
+        return None
+    return value
 
 
 def warm_up() -> None:
@@ -205,20 +267,60 @@ def describe_output(out) -> dict:
     return {"type": type(out).__name__}
 
 
-def correct_gram_matrix(features, normalize=True):
-    """A correct Gram matrix (Gatys et al., 2016, Eq. 3, CS231n's normalization), swapped in for the
-    student's own when the grader asks (``correct_gram_matrix`` in a request), so that ``style_loss``
-    can be graded on its own. ``features`` (N, C, H, W), any float dtype and device -> (N, C, C),
-    same dtype and device, divided by C*H*W when ``normalize``. Raises what torch raises for a
-    tensor that is not 4-D."""
-    n, c, h, w = features.shape
-    flat = features.reshape(n, c, h * w)
-    gram = flat @ flat.transpose(1, 2)
-    return gram / (c * h * w) if normalize else gram
+class _GivenGram(torch.autograd.Function):
+    """A Gram matrix the grader computed (``value``), attached to the autograd graph of ``features``.
+
+    Forward returns a copy of ``value``; backward is the Gram matrix's vector-Jacobian product,
+    ``dF = scale * (dG + dG^T) @ F`` (``F``: features as (N, C, H*W); ``scale``: 1/(C*H*W) or 1),
+    so that ``style_loss``'s gradient can be checked too.
+    """
+
+    @staticmethod
+    def forward(ctx, features, value, scale):
+        ctx.save_for_backward(features)
+        ctx.scale = scale
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        (features,) = ctx.saved_tensors
+        n, c = features.shape[:2]
+        flat = features.reshape(n, c, -1)
+        return ((grad + grad.transpose(1, 2)) @ flat * ctx.scale).reshape(features.shape), None, None
+
+
+def given_gram_matrix(feats: list, grams: list):
+    """A stand-in ``gram_matrix`` for one ``style_loss`` call: a lookup, not an implementation.
+
+    Args:
+        feats: the call's feature maps (tensors, (1, C_l, H_l, W_l)), as the student's code got them.
+        grams: for each of ``feats``, ``{"normalized": tensor, "raw": tensor, "scale": float}``: its
+            Gram matrix divided by C*H*W and not, computed by the grader, and 1/(C*H*W).
+
+    Returns:
+        ``gram_matrix(features, normalize=True)`` that returns the given Gram matrix of the one of
+        ``feats`` that ``features`` is (or equals: same shape and values), and raises
+        ``LookupError`` for any other tensor - so it can never compute a Gram matrix of its own.
+    """
+    def gram_matrix(features, normalize=True):
+        for known, gram in zip(feats, grams):
+            if features is known or (isinstance(features, torch.Tensor) and features.shape == known.shape
+                                     and features.device == known.device
+                                     and (known.device.type == "meta"
+                                          or torch.equal(features.detach().to(known.dtype), known.detach()))):
+                value = gram["normalized" if normalize else "raw"].to(features.dtype)
+                return _GivenGram.apply(features, value, gram["scale"] if normalize else 1.0)
+        raise LookupError("the grader's stand-in gram_matrix (used because a call with yours failed) knows only "
+                          "the feature maps style_loss is given: call gram_matrix(feats[layer]) on them, unchanged")
+    return gram_matrix
 
 
 def run_call(namespace: dict, request: dict) -> dict:
-    """Call ``request["function"]`` on the request's inputs; return the facts (never raises)."""
+    """Call ``request["function"]`` on the request's inputs; return the facts (never raises).
+
+    With ``request["grams"]`` (a ``style_loss`` call only), the student's ``gram_matrix`` is
+    replaced during the call by :func:`given_gram_matrix` for that call's ``feats``.
+    """
     dtype = getattr(torch, request.get("dtype", "float64"))
     device = request.get("device", "cpu")
     tensors: list[torch.Tensor] = []
@@ -226,19 +328,22 @@ def run_call(namespace: dict, request: dict) -> dict:
     function = namespace.get(request["function"])
     if not callable(function):
         return {"status": "missing"}
-    swap = bool(request.get("correct_gram_matrix"))
-    own_gram = namespace.get("gram_matrix", correct_gram_matrix)
-    if swap:
-        namespace["gram_matrix"] = correct_gram_matrix  # the student's functions look it up at call time
+    grams = request.get("grams")
+    missing = object()
+    own_gram = namespace.get("gram_matrix", missing)
+    if grams:
+        grams = [{"normalized": build_tensors(g["normalized"], dtype, device),
+                  "raw": build_tensors(g["raw"], dtype, device), "scale": float(g["scale"])} for g in grams]
+        namespace["gram_matrix"] = given_gram_matrix(args[0], grams)  # the student's code looks it up at call time
     try:
         out = function(*args)
     except BaseException as error:  # noqa: BLE001 - SystemExit, KeyboardInterrupt... all count as the student's
         return {"status": "raised", "error": {"type": type(error).__name__, "text": str(error)[:2000],
                                               "where": _where(error)}}
     finally:
-        if swap and own_gram is correct_gram_matrix:
-            del namespace["gram_matrix"]  # the student defined none
-        elif swap:
+        if grams and own_gram is missing:
+            namespace.pop("gram_matrix", None)  # the student defined none
+        elif grams:
             namespace["gram_matrix"] = own_gram
     result = {"status": "returned", "output": describe_output(out),
               "inputs_after": [_values(t) for t in tensors]}
@@ -254,29 +359,106 @@ def run_call(namespace: dict, request: dict) -> dict:
     return result
 
 
-def main() -> int:
-    result_fd = int(sys.argv[1])
-    nonce = read_nonce(0)
-    setup = read_message(0, nonce)
-    torch.set_num_threads(1)
-    warm_up()
-    hidden = hide_paths(setup.get("hide_paths", [])) if setup.get("hide") and os.geteuid() == 0 else []
-    set_limits(setup["memory_bytes"], setup["cpu_seconds"], setup["file_bytes"], setup["processes"])
-    drop_privileges(setup.get("uid"), setup.get("gid"))
+def serve(setup: dict, command: dict, request_fd: int, reply_fd: int) -> None:
+    """One student process (a fresh fork of the template, for one function): limit, drop
+    privileges, load the student's code, report ready, then answer requests until they end."""
+    try:
+        Path("/proc/self/oom_score_adj").write_text("1000")  # the kernel kills it first, never the template
+    except OSError:
+        pass
+    set_limits(setup["memory_bytes"], setup["cpu_seconds"], setup["file_bytes"])
+    drop_privileges(command.get("uid"), command.get("gid"))
+    nproc = limit_processes(setup.get("processes"), bool(command.get("forbid_fork"))) if command.get("own_uid") else None
+    nonce = command["nonce"]
     namespace, errors = load_student_code(setup["pieces"])
-    write_message(result_fd, nonce, {"ready": True, "load_errors": errors, "uid": os.getuid(), "hidden": hidden})
+    write_message(reply_fd, nonce, {"ready": True, "load_errors": errors, "uid": os.getuid(), "nproc": nproc})
     while True:
         try:
-            request = read_message(0, nonce)
-        except Exception:  # noqa: BLE001 - end of input: the grader is done
-            return 0
+            request = read_message(request_fd, nonce)
+        except Exception:  # noqa: BLE001 - end of input: the grader is done with this function
+            return
         try:
             reply = run_call(namespace, request)
         except BaseException as error:  # noqa: BLE001 - e.g. the student's code broke torch itself
             reply = {"status": "raised", "error": {"type": type(error).__name__, "text": str(error)[:2000],
                                                    "where": ""}}
         reply["id"] = request.get("id")
-        write_message(result_fd, nonce, reply)
+        write_message(reply_fd, nonce, reply)
+
+
+def _reap(codes: dict) -> None:
+    """Collect ended children: ``codes[pid]`` = exit code (negative: killed by that signal)."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        codes[pid] = os.waitstatus_to_exitcode(status)
+
+
+def main() -> int:
+    """The template: set up once (imports, warm-up, hidden paths), then fork one student process per
+    ``fork`` command received on the control socket (``sys.argv[1]``), with the pipes and output
+    file sent along (``SCM_RIGHTS``); ``kill`` kills the current one. Runs no student code itself."""
+    import json
+    import socket
+
+    control = socket.socket(fileno=int(sys.argv[1]))
+    nonce = read_nonce(0)
+    setup = read_message(0, nonce)
+    torch.set_num_threads(1)
+    for path in setup.get("extra_path") or []:
+        if path not in sys.path:
+            sys.path.append(path)  # where cs231n_style is when the runtime does not install it
+    warm_up()
+    hidden = []
+    if setup.get("hide") and os.geteuid() == 0:
+        hidden = hide_paths(setup.get("hide_paths", []), setup.get("private_paths", []), setup["private_bytes"])
+    control.sendall(json.dumps({"ready": True, "hidden": hidden}).encode())
+    child, codes = None, {}
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(control, 1 << 16, 3)
+        except OSError:
+            return 0
+        if not data:
+            return 0  # the grader is done
+        _reap(codes)
+        command = json.loads(data)
+        if command.get("cmd") == "fork" and len(fds) == 3:
+            pid = os.fork()
+            if pid == 0:
+                code = 0
+                try:
+                    control.close()
+                    os.setsid()  # its own process group: killed as one
+                    request_fd, reply_fd, output_fd = fds
+                    os.dup2(output_fd, 1)
+                    os.dup2(output_fd, 2)
+                    os.close(output_fd)
+                    serve(setup, command, request_fd, reply_fd)
+                except BaseException:  # noqa: BLE001 - the process ends here, whatever happened
+                    code = 1
+                os._exit(code)
+            child, codes = pid, {}
+            reply = {"pid": pid}
+        else:  # "kill" (the reply says how it ended), or a fork without its three files
+            code = None
+            if child is not None:
+                try:
+                    os.killpg(child, signal.SIGKILL)
+                except OSError:
+                    pass
+                try:
+                    code = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
+                except ChildProcessError:
+                    code = codes.get(child)
+            child, reply = None, {"killed": True, "code": code}
+        for fd in fds:
+            os.close(fd)
+        control.sendall(json.dumps(reply).encode())
 
 
 if __name__ == "__main__":

@@ -40,8 +40,11 @@ def _gram_matrix_variants(features: np.ndarray) -> dict[str, np.ndarray]:
         "divided_by_hw_only": raw / (h * w),
         "divided_by_c_only": raw / c,
         "divided_by_nchw": raw / (n * c * h * w),
+        "divided_by_2nchw": raw / (2 * n * c * h * w),
         "normalized_anyway": raw / (c * h * w),
         "reshaped_hw_by_c": _mixed_up_gram(features) / (c * h * w),
+        "batch_summed": np.broadcast_to(raw.sum(axis=0), raw.shape) / (c * h * w),
+        "batch_mixed": np.einsum("nci,mdi->ncd", flat, flat) / (c * h * w),
     }
 
 
@@ -75,7 +78,7 @@ def _style_loss_variants(feats: list[np.ndarray], style_layers: list[int], style
 
 
 def _tv_loss_variants(img: np.ndarray, tv_weight: float) -> dict[str, np.ndarray]:
-    dv, dh = np.diff(img, axis=2), np.diff(img, axis=3)
+    dc, dv, dh = np.diff(img, axis=1), np.diff(img, axis=2), np.diff(img, axis=3)
     tw = tv_weight
     return {
         "missing_weight": np.array((dv**2).sum() + (dh**2).sum()),
@@ -84,6 +87,10 @@ def _tv_loss_variants(img: np.ndarray, tv_weight: float) -> dict[str, np.ndarray
         "horizontal_only": np.array(tw * (dh**2).sum()),
         "abs_not_squared": np.array(tw * (np.abs(dv).sum() + np.abs(dh).sum())),
         "half": np.array(tw * ((dv**2).sum() + (dh**2).sum()) / 2),
+        # differences along the channel axis (1): as well, or in place of rows (img indexed as (C, H, W))
+        "channels_too": np.array(tw * ((dc**2).sum() + (dv**2).sum() + (dh**2).sum())),
+        "channels_and_rows": np.array(tw * ((dc**2).sum() + (dv**2).sum())),
+        "channels_and_columns": np.array(tw * ((dc**2).sum() + (dh**2).sum())),
     }
 
 

@@ -72,7 +72,7 @@ def test_rubric_without_tests_is_an_error(tmp_path):
     ('public_visibility = "visible"', "public_visibility = true", r"\[grading\]: public_visibility must be a string"),
     ("timeout_s = 10", 'timeout_s = "10"', r"\[sandbox\]: timeout_s must be a number"),
     ("memory_mb = 2048", "memory_mb = 0", r"\[sandbox\] memory_mb must be > 0"),
-    ('user = "nobody"', "user = 65534", r"\[sandbox\]: user must be a string"),
+    ('user = "auto"', "user = 65534", r"\[sandbox\]: user must be a string"),
 ])
 def test_rubric_field_types_are_checked(tmp_path, old, new, message):
     with pytest.raises(RubricError, match=message):

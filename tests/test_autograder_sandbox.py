@@ -122,10 +122,11 @@ def test_escape_attempts_are_blocked(tmp_path, rubric):
     assert (torch.equal, torch.allclose, checks.diagnose_values) == before  # the grader is untouched
     assert not (tmp_path / "planted.txt").exists() and secret.read_text() == "grader's file"
     if not (os.geteuid() == 0 and isolation_available()):
-        pytest.skip("needs root and unshare: without them the child runs as the grader's user, with network")
+        pytest.skip("needs root and bubblewrap (or unshare): without them the child runs as the grader's user, "
+                    "with network")
     assert_only(result, rubric, {"style_loss"})
     assert "differ from the reference" in feedback(result, "style_loss")[0]
-    assert any("unprivileged user" in m for m in result.measures) and any("no network" in m for m in result.measures)
+    assert any("unprivileged uid" in m for m in result.measures) and any("no network" in m for m in result.measures)
     assert '"score": 100' in result.printed  # shown to the student as printed text, never parsed
 
 
