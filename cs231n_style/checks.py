@@ -68,6 +68,12 @@ MISTAKES = {
     "divided_by_hw_only": "the result is off by exactly a factor C: divide by C*H*W, not only by H*W.",
     "divided_by_c_only": "the result is off by exactly a factor H*W: divide by C*H*W, not only by C.",
     "divided_by_nchw": "the result is off by exactly a factor N: divide by C*H*W, not N*C*H*W.",
+    "divided_by_2nchw": "the result is off by exactly a factor 2*N (divided by 2*N*C*H*W): divide by C*H*W only.",
+    "batch_summed": ("every image got the Gram matrix of the whole batch (summed over the N images, e.g. an einsum "
+                     "or sum over n): the Gram matrix mixes the batch. Compute one per image, F[n] @ F[n]^T."),
+    "batch_mixed": ("the values mix different images of the batch (F[n] @ F[m]^T summed over m, e.g. "
+                    "einsum('nci,mdi->ncd')): use the same batch index on both sides - torch.bmm, or "
+                    "einsum('nci,ndi->ncd')."),
     "normalized_anyway": "with normalize=False the result is still divided by C*H*W: only normalize when asked.",
     "unweighted": "the result is the sum over layers without the style weights: multiply each layer's term by its weight.",
     "last_layer_only": "only the last style layer counts: accumulate the loss over all style layers (+=), don't overwrite it.",
@@ -78,6 +84,12 @@ MISTAKES = {
     "vertical_only": "only vertical neighbours (rows) count: add the differences between horizontal neighbours too.",
     "horizontal_only": "only horizontal neighbours (columns) count: add the differences between vertical neighbours too.",
     "abs_not_squared": "the result sums absolute differences: square the differences instead.",
+    "channels_too": ("the result also counts differences between neighbouring *channels* (axis 1): only neighbouring "
+                     "pixels count, along the rows (axis 2) and the columns (axis 3) of each channel."),
+    "channels_and_rows": ("the result counts differences along the channels (axis 1) and the rows, not the columns: "
+                          "img has shape (1, 3, H, W), not (C, H, W) - use img[:, :, 1:, :] and img[:, :, :, 1:]."),
+    "channels_and_columns": ("the result counts differences along the channels (axis 1) and the columns, not the rows: "
+                             "img has shape (1, 3, H, W) - use img[:, :, 1:, :] and img[:, :, :, 1:]."),
     "reshaped_hw_by_c": ("the values match features.reshape(N, H*W, C): that reads the (N, C, H, W) memory as if "
                          "channels came last and mixes channels with positions. Reshape to (N, C, H*W), then F @ F^T."),
 }
@@ -249,10 +261,20 @@ def diagnose_output(name: str, type_name: str, shape: tuple, dtype: torch.dtype 
     shape = tuple(shape)
     if name == "gram_matrix" and input_shape is not None:
         n, c, h, w = input_shape
+        mixed = (" That is one Gram matrix for the whole batch: it mixes the N images (e.g. features.reshape(C, -1), "
+                 "or an einsum/sum over n).") if n > 1 else ""
         if shape in ((c, c), (1, c, c)) and shape != tuple(expected_shape):
             return (f"{name}: FAIL - for features of shape {(n, c, h, w)} it returned shape "
                     f"{shape}: keep the batch axis and compute one Gram matrix per image, "
-                    f"shape (N, C, C) = {(n, c, c)} (torch.bmm or @ on (N, C, H*W) tensors).")
+                    f"shape (N, C, C) = {(n, c, c)} (torch.bmm or @ on (N, C, H*W) tensors).{mixed}")
+        if n > 1 and shape in ((n * c, n * c), (1, n * c, n * c)):
+            return (f"{name}: FAIL - for features of shape {(n, c, h, w)} it returned shape {shape}, (N*C, N*C): "
+                    "the reshape put the channels of all N images together (e.g. reshape(1, N*C, H*W)), so the Gram "
+                    "matrix mixes the batch. Reshape to (N, C, H*W) and multiply per image (torch.bmm).")
+        if shape == (n, c, n, c):
+            return (f"{name}: FAIL - it returned shape {shape}, (N, C, N, C): it pairs the channels of different "
+                    "images (tensordot, or an einsum without a shared batch index), mixing the batch. Use the same "
+                    "index n on both sides: einsum('nci,ndi->ncd') or torch.bmm, shape (N, C, C).")
         if shape == (n, h * w, h * w) and shape != tuple(expected_shape):
             return (f"{name}: FAIL - it returned shape {shape}, (N, H*W, H*W): "
                     "you multiplied F.T @ F; the Gram matrix is F @ F.T, shape (N, C, C).")

@@ -168,8 +168,39 @@ def _gram_view_without_batch(features, normalize=True):
     return flat @ flat.T / (c * h * w)
 
 
+def _gram_batch_summed(features, normalize=True):
+    n, c, h, w = features.shape
+    gram = torch.einsum("nchw,ndhw->cd", features, features)  # sums over the images
+    return (gram / (c * h * w) if normalize else gram).expand(n, c, c)
+
+
+def _gram_batch_mixed(features, normalize=True):
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    gram = torch.einsum("nci,mdi->ncd", flat, flat)  # m instead of n on the right
+    return gram / (c * h * w) if normalize else gram
+
+
+def _gram_all_channels_together(features, normalize=True):
+    n, c, h, w = features.shape
+    flat = features.reshape(1, n * c, h * w)
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def _gram_reshape_c_rest(features, normalize=True):
+    n, c, h, w = features.shape
+    flat = features.reshape(c, -1)
+    return flat @ flat.T / (c * h * w)
+
+
 @pytest.mark.parametrize("fn, words", [
     (lambda f, normalize=True: gram_matrix(f, False), "factor C*H*W"),
+    (lambda f, normalize=True: gram_matrix(f, False) / (2 * f.numel()), "divided by 2*N*C*H*W"),
+    (_gram_batch_summed, "mixes the batch"),
+    (_gram_batch_mixed, "mix different images of the batch"),
+    (_gram_all_channels_together, "mixes the batch"),
+    (_gram_reshape_c_rest, "mixes the N images"),
+    (lambda f, normalize=True: torch.tensordot(f.flatten(2), f.flatten(2), dims=([2], [2])), "mixing the batch"),
     (lambda f, normalize=True: gram_matrix(f, False) / (f.shape[2] * f.shape[3]), "factor C:"),
     (lambda f, normalize=True: gram_matrix(f, False) / f.shape[1], "factor H*W"),
     (lambda f, normalize=True: gram_matrix(f) / f.shape[0], "factor N"),
@@ -225,6 +256,10 @@ def _tv_with_loop(img, w):
     (lambda img, w: w * img.diff(dim=3).pow(2).sum(), "only horizontal neighbours"),
     (lambda img, w: w * (img.diff(dim=2).abs().sum() + img.diff(dim=3).abs().sum()), "absolute differences"),
     (_tv_with_loop, "Python loop"),
+    (lambda img, w: w * sum(img.diff(dim=d).pow(2).sum() for d in (1, 2, 3)), "neighbouring *channels*"),
+    (lambda img, w: w * ((img[:, 1:] - img[:, :-1]) ** 2).sum() + w * ((img[:, :, 1:] - img[:, :, :-1]) ** 2).sum(),
+     "not (C, H, W)"),
+    (lambda img, w: w * (img.diff(dim=1).pow(2).sum() + img.diff(dim=3).pow(2).sum()), "the channels (axis 1) and the columns"),
     (lambda img, w: w * (img.clamp_(-9, 9).diff(dim=2).pow(2).sum()), "in-place"),
 ])
 def test_tv_loss_mistakes(fn, words, capsys):
