@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -225,7 +226,10 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> Image.Im
                 f"No image file at {str(path)!r}. Check the path, or use a sample: {sorted(SAMPLE_IMAGES)}."
             )
         try:
-            with Image.open(path) as opened:
+            with warnings.catch_warnings():  # Pillow's DecompressionBombWarning: _refuse_bomb says it better
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                opened = Image.open(path)
+            with opened:
                 _refuse_bomb(opened, path.name)  # from the header, before anything is decoded
                 opened.load()
                 image = opened.copy() if not opened.getexif() else ImageOps.exif_transpose(opened)

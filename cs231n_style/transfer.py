@@ -41,6 +41,12 @@ def _finite(value) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+#: The largest ``image_size`` / ``style_size`` (the shorter side): a square image of that size is
+#: :data:`cs231n_style.images.MAX_PIXELS`, ~4 GB of memory in style transfer; wider images must
+#: be smaller (``preprocess`` says so).
+MAX_IMAGE_SIZE = 2048
+
+
 def _option(default, help: str, **choices):
     return field(default=default, metadata={"help": help, **choices})
 
@@ -52,8 +58,8 @@ class TransferSettings:
     Each field's ``metadata["help"]`` is the text the widget panel and the docs show.
     """
 
-    image_size: int = _option(192, "Shorter side of the content image and of the result, in pixels.")
-    style_size: int = _option(512, "Shorter side the style image is resized to, in pixels.")
+    image_size: int = _option(192, "Shorter side of the content image and of the result, in pixels (32-2048).")
+    style_size: int = _option(512, "Shorter side the style image is resized to, in pixels (32-2048).")
     content_layer: int = _option(3, "Index of the SqueezeNet layer whose feature maps define content.")
     content_weight: float = _option(5e-2, "Weight of the content loss.")
     style_layers: tuple[int, ...] = _option((1, 4, 6, 7), "Indices of the layers whose Gram matrices define style.")
@@ -93,8 +99,8 @@ class TransferSettings:
             problems.append(f"optimizer must be 'adam' or 'lbfgs', not {self.optimizer!r}")
         for name in ("image_size", "style_size"):
             value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 32:
-                problems.append(f"{name} must be a whole number of pixels >= 32, not {value!r}")
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not 32 <= value <= MAX_IMAGE_SIZE:
+                problems.append(f"{name} must be a whole number of pixels >= 32 and <= {MAX_IMAGE_SIZE}, not {value!r}")
         for name in ("num_steps", "decay_at", "clamp_until", "seed"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
