@@ -121,6 +121,25 @@ class CheckResult:
     def __repr__(self) -> str:
         return f"CheckResult({self.name!r}, {self.status!r})"
 
+    def raise_if_failed(self) -> CheckResult:
+        """Raise unless the check passed, so that a failed check fails its cell.
+
+        The course's check cells end with it - ``cs.check_gram_matrix(gram_matrix).raise_if_failed()``
+        - so that an autograder that grades a cell by whether it raises (nbgrader's test cells) sees
+        a wrong function; the verdict is printed first either way.
+
+        Returns:
+            This result, when it passed.
+
+        Raises:
+            AssertionError: with the verdict (:attr:`message`) as its message, when the check did
+                not pass (``"fail"``, ``"not implemented"`` or ``"error"``).
+        """
+        __tracebackhide__ = True  # pytest and IPython show the cell's line, not this one
+        if not self.passed:
+            raise AssertionError(self.message)
+        return self
+
     def _ipython_display_(self) -> None:
         """Jupyter shows nothing more when a check is a cell's last line: the verdict is printed
         already (IPython's display protocol calls this instead of showing the repr)."""
