@@ -16,8 +16,13 @@ only through the ``is_...`` predicates below (nbgrader keeps its roles the same 
 * ``"check"``: a check cell; its expected output is kept in student notebooks, for nbval;
 * ``"solution-only"``: dropped from student notebooks.
 
+The solution notebooks also carry nbgrader's cell metadata (``cell.metadata["nbgrader"]``:
+solution cells, read-only cells, and the check cells of notebooks 1-3 as autograded test cells),
+so that ``nbgrader generate_assignment`` and ``nbgrader autograde`` work on them as they are.
+
 Student notebooks are made from solution notebooks by :func:`make_student_notebook`, an ordered
-list of small steps with one signature (as nbgrader's preprocessors).
+list of small steps with one signature (as nbgrader's preprocessors); the stubs are made by
+nbgrader's own ``ClearSolutions`` (nbgrader, the ``instructor`` extra, is imported only then).
 """
 
 from __future__ import annotations
@@ -280,8 +285,8 @@ def _running_notebook() -> tuple[Path, str] | None:
     Notebook 7, JupyterHub) starts each kernel with ``$JPY_SESSION_NAME`` set to it. A relative
     ``JPY_SESSION_NAME`` (relative to the server's root, which the kernel does not know) is ignored.
     """
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
+    get_ipython = getattr(sys.modules.get("IPython"), "get_ipython", None)  # only if IPython is loaded
+    shell = get_ipython() if get_ipython is not None else None
     vscode = getattr(shell, "user_ns", {}).get("__vsc_ipynb_file__") if shell is not None else None
     if isinstance(vscode, str) and os.path.isabs(vscode):
         return Path(vscode), "VS Code's __vsc_ipynb_file__"
@@ -422,40 +427,34 @@ def load_course_functions(folder: str | os.PathLike | None = None) -> types.Simp
 
 Step = Callable[[nbformat.NotebookNode, dict], nbformat.NotebookNode]
 
-_BEGIN = re.compile(r"^(?P<indent>\s*)" + re.escape(BEGIN_SOLUTION) + r"\s*$")
-_END = re.compile(r"^\s*" + re.escape(END_SOLUTION) + r"\s*$")
-_DEF = re.compile(r"^\s*def\s+(?P<name>\w+)\s*\(")
-_HINT = re.compile(r"^\s*# HINT:")
-
-
-def _stub_source(source: str, where: str) -> str:
-    """Replace each solution region by its ``# HINT:`` lines and a ``raise NotImplementedError``."""
-    out, in_region, function, hints, indent = [], False, None, [], ""
-    for number, line in enumerate(source.splitlines(), start=1):
-        if not in_region and (match := _DEF.match(line)):
-            function = match["name"]
-        if not in_region and (match := _BEGIN.match(line)):
-            in_region, hints, indent = True, [], match["indent"]
-        elif in_region and _END.match(line):
-            out.append(f"{indent}# TODO: implement {function or 'this'} (see the docstring above).")
-            out.extend(hints)
-            out.append(f'{indent}raise NotImplementedError("{function or "this cell"} is not implemented yet")')
-            in_region = False
-        elif in_region:
-            if _HINT.match(line):
-                hints.append(line)
-        else:
-            out.append(line)
-    if in_region:
-        raise ValueError(f"{where}: {BEGIN_SOLUTION} without {END_SOLUTION}.")
-    return "\n".join(out)
+#: What a solution region (``### BEGIN SOLUTION`` ... ``### END SOLUTION``) becomes in student notebooks.
+#: nbgrader's default stub is ``raise NotImplementedError()``; ours says why it raised (``python -m
+#: cs231n_style`` prints the message). Comments above the region, such as ``# HINT:`` lines, stay.
+CODE_STUB = '# YOUR CODE HERE\nraise NotImplementedError("not implemented yet")'
 
 
 def replace_solutions_with_stubs(nb, context: dict):
-    """Step: solution regions become stubs that raise ``NotImplementedError``."""
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and BEGIN_SOLUTION in cell.source:
-            cell.source = _stub_source(cell.source, f"{context['source']} cell {index}")
+    """Step: each solution region becomes :data:`CODE_STUB`, by nbgrader's own ``ClearSolutions``.
+
+    So student notebooks get exactly the stubs ``nbgrader generate_assignment`` makes (with our
+    stub text): the region is replaced at its indentation, lines outside it - the ``def`` line, the
+    docstring, the ``# HINT:`` lines above the region - stay, and a region in a cell that is not an
+    nbgrader solution cell is refused, as nbgrader refuses it.
+
+    Raises:
+        ValueError: for an unclosed region, or a region outside an nbgrader solution cell.
+        ImportError: if nbgrader (the ``instructor`` extra) is not installed.
+    """
+    try:
+        from nbgrader.preprocessors import ClearSolutions  # authoring only: not a student dependency
+    except ImportError:
+        raise ImportError("Making student notebooks uses nbgrader, an instructors' extra: "
+                          "pip install 'cs231n-style[instructor]' (or .[dev] in the repository).") from None
+    try:
+        nb, _ = ClearSolutions(code_stub={"python": CODE_STUB}).preprocess(nb, {})
+    except RuntimeError as error:  # nbgrader's way of refusing a notebook
+        raise ValueError(f"{context['source']}: {error} (nbgrader's ClearSolutions; each {BEGIN_SOLUTION} needs an "
+                         f"{END_SOLUTION}, in a cell with nbgrader metadata solution: true).") from None
     return nb
 
 
@@ -471,6 +470,10 @@ def clear_outputs_except_checks(nb, context: dict):
 
     A check cell keeps its execution count too: nbval treats a cell without one as never run, and
     refuses one that has outputs ("Unrun reference cell has outputs").
+
+    Not nbgrader's ``ClearOutput`` (nbconvert's ``ClearOutputPreprocessor``): it clears every code
+    cell, with no way to keep some, and the expected verdicts of the check cells are what students
+    compare their own runs with (``make check``, nbval).
     """
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
@@ -502,6 +505,11 @@ def mark_generated(nb, context: dict):
     return nb
 
 
+# nbgrader's preprocessors, considered one by one: ClearSolutions makes the stubs (above). ClearOutput
+# would also clear the check cells' expected output (see clear_outputs_except_checks). LockCells,
+# ComputeChecksums, ClearHiddenTests and ClearMarkScheme serve nbgrader's own gradebook and release,
+# which `nbgrader generate_assignment` runs on solutions/ itself; nbgrader has no step that drops a
+# cell (drop_solution_only_cells) or explains an expected output.
 STUDENT_STEPS: list[Step] = [
     drop_solution_only_cells,
     replace_solutions_with_stubs,
@@ -523,7 +531,9 @@ def make_student_notebook(solution, source_name: str, steps: Iterable[Step] = ST
         A new ``nbformat.NotebookNode``.
 
     Raises:
-        ValueError: if a ``### BEGIN SOLUTION`` has no matching ``### END SOLUTION``.
+        ValueError: if a ``### BEGIN SOLUTION`` has no matching ``### END SOLUTION``, or is in a
+            cell that is not an nbgrader solution cell.
+        ImportError: if nbgrader (the ``instructor`` extra) is not installed.
     """
     nb = copy.deepcopy(solution)
     context = {"source": source_name}

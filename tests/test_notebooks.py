@@ -1,12 +1,16 @@
 """Student notebooks are exactly what the generator makes from the solutions, carry no solution
 code, and keep the expected check outputs; student code is found in notebooks by one mechanism."""
 
+import ast
 import copy
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from packaging.requirements import Requirement
 from nbformat.v4 import new_code_cell, new_notebook
 
 import cs231n_style as cs
@@ -97,8 +101,21 @@ def test_every_solution_region_becomes_a_stub_with_its_hints():
     stubs = [cell.source for cell in student.cells if cs.is_solution_cell(cell)]
     assert len(stubs) == 2
     for source, name in zip(stubs, ["gram_matrix", "style_loss"]):
-        assert f'raise NotImplementedError("{name} is not implemented yet")' in source
-        assert "# HINT:" in source and f"def {name}(" in source and '"""' in source
+        hint = next(line for line in source.splitlines() if line.strip().startswith("# HINT:"))
+        assert source.endswith(f"{hint}\n    # YOUR CODE HERE\n    raise NotImplementedError(\"not implemented yet\")")
+        assert f"def {name}(" in source and '"""' in source
+
+
+def test_stubs_are_nbgraders_own():
+    """The stub step is nbgrader's ClearSolutions: it refuses what nbgrader refuses."""
+    nb = _notebook(f"def f():\n    # HINT: keep me\n    {BEGIN_SOLUTION}\n    return 1\n    {END_SOLUTION}")
+    with pytest.raises(ValueError, match="Solution region detected in a non-solution cell"):
+        cs.make_student_notebook(nb, "x.ipynb")
+    nb.cells[0].metadata["nbgrader"] = {"solution": True, "grade": False, "locked": False, "grade_id": "f",
+                                        "schema_version": 3}
+    student = cs.make_student_notebook(nb, "x.ipynb")
+    assert student.cells[0].source == ('def f():\n    # HINT: keep me\n    # YOUR CODE HERE\n'
+                                       '    raise NotImplementedError("not implemented yet")')
 
 
 def test_student_stubs_raise_not_implemented_and_checks_say_so(capsys):
@@ -166,7 +183,7 @@ def test_fill_in_solutions_restores_the_solution_code():
 
 def test_unclosed_solution_region_is_an_error():
     nb = _notebook(f"def f():\n    {BEGIN_SOLUTION}\n    return 1")
-    with pytest.raises(ValueError, match="without"):
+    with pytest.raises(ValueError, match="x.ipynb: no end solution statement found"):
         cs.make_student_notebook(nb, "x.ipynb")
 
 
@@ -212,3 +229,48 @@ def test_loop_detection_sees_the_source_of_loaded_functions(tmp_path):
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
     assert cs.uses_python_loops(cs.load_functions(path, ["tv_loss"]).tv_loss) is True
+
+
+# --- the first cells: open in Colab, install the course where it is missing ---------------------
+
+#: The placeholder repository in the notebooks' Colab links and set-up cells (README.md: Colab).
+PLACEHOLDER_REPO = "YOUR-ORG/cs231n-style"
+COLAB_URL = "https://colab.research.google.com/github/{repo}/blob/main/notebooks/{name}"
+
+
+def _setup_cell(nb):
+    return next(cell for cell in nb.cells if cell.cell_type == "code")
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
+def test_each_notebook_starts_with_its_colab_link_and_the_same_set_up_cell(path):
+    first_setup = _setup_cell(cs.read_notebook(SOLUTIONS[0])).source
+    for nb in (cs.read_notebook(path), cs.read_notebook(ROOT / "notebooks" / path.name)):
+        badge = nb.cells[0]
+        assert badge.cell_type == "markdown"
+        assert f"]({COLAB_URL.format(repo=PLACEHOLDER_REPO, name=path.name)})" in badge.source
+        setup = _setup_cell(nb)
+        assert setup.source == first_setup  # one set-up cell, the same in every notebook
+        assert f'COURSE_REPO = "https://github.com/{PLACEHOLDER_REPO}"' in setup.source
+        assert setup.metadata["nbgrader"]["locked"]
+        ast.parse(setup.source)  # plain Python (the extractor parses cells; no %pip)
+
+
+def test_set_up_cell_installs_the_course_only_where_it_is_missing(monkeypatch, capsys):
+    source = _setup_cell(cs.read_notebook(SOLUTIONS[0])).source
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: calls.append((args, kwargs)))
+    exec(compile(source, "set-up cell", "exec"), namespace := {})
+    assert calls == [] and namespace["cs"] is cs  # installed: it only imports
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "cs231n_style" else real_find_spec(name, *args))
+    exec(compile(source, "set-up cell", "exec"), namespace := {})
+    [(args, kwargs)] = calls
+    command = args[0]
+    assert command[:4] == [sys.executable, "-m", "pip", "install"] and kwargs == {"check": True}
+    requirement = Requirement(command[-1])
+    assert requirement.name == "cs231n-style" and requirement.url == f"git+https://github.com/{PLACEHOLDER_REPO}"
+    assert f"from https://github.com/{PLACEHOLDER_REPO}" in capsys.readouterr().out
+    assert namespace["cs"] is cs

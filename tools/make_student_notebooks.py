@@ -2,8 +2,10 @@
 
 Each solution notebook goes through ``cs231n_style.notebook.STUDENT_STEPS``: cells tagged
 "solution-only" are dropped, code between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` becomes
-a stub that raises ``NotImplementedError`` (keeping ``# HINT:`` lines), and outputs are cleared
-except the expected output of check cells, which nbval compares.
+a stub that raises ``NotImplementedError`` (by nbgrader's ``ClearSolutions``, as ``nbgrader
+generate_assignment`` does; the ``# HINT:`` lines above a region stay), and outputs are cleared
+except the expected output of check cells, which nbval compares. It needs nbgrader (the
+``instructor`` extra, part of ``dev``).
 
 Usage::
 
