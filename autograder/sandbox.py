@@ -408,6 +408,21 @@ def remove_files_of(uid: int, folders=SHARED_TMP) -> list[str]:
 
 # --- the sandbox ----------------------------------------------------------------------------------
 
+def _write_all(fd: int, data: bytes, deadline: float) -> None:
+    """Write ``data`` to the non-blocking ``fd`` by ``deadline`` (``time.monotonic()``).
+
+    Raises:
+        TimeoutError: if the reader did not take it all in time.
+        BrokenPipeError: if the reader is gone.
+    """
+    view = memoryview(data)
+    while view:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([], [fd], [], left)[1]:
+            raise TimeoutError("the reader did not read in time")
+        view = view[os.write(fd, view):]
+
+
 def _exit_detail(returncode: int | None) -> str:
     if returncode is None:
         return "it stopped answering"
@@ -675,10 +690,13 @@ class Sandbox:
                  "memory_bytes": limits.memory_mb << 20, "cpu_seconds": limits.cpu_s,
                  "file_bytes": limits.file_mb << 20, "processes": limits.processes, "extra_path": [_package_parent()]}
         nonce = secrets.token_hex(16)
+        deadline = time.monotonic() + limits.startup_s
         try:
-            self._template.stdin.write(nonce.encode() + b"\n" + frame(nonce, setup))
+            stdin = self._template.stdin.fileno()
+            os.set_blocking(stdin, False)
+            _write_all(stdin, nonce.encode() + b"\n" + frame(nonce, setup), deadline)
             self._template.stdin.close()
-            control.settimeout(limits.startup_s)
+            control.settimeout(max(0.1, deadline - time.monotonic()))
             ready = json.loads(control.recv(1 << 16) or b"{}")
         except (OSError, ValueError) as error:
             detail = ("it did not start within " f"{limits.startup_s:g} s" if isinstance(error, TimeoutError)
@@ -742,16 +760,12 @@ class Sandbox:
     # --- calls ---------------------------------------------------------------------------
 
     def _send(self, data: bytes, deadline: float) -> None:
-        fd = self._child["requests"]
-        view = memoryview(data)
-        while view:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([], [fd], [], left)[1]:
-                self._fail("timeout", "it did not read its input in time")
-            try:
-                view = view[os.write(fd, view):]
-            except BrokenPipeError:
-                self._fail("crashed")
+        try:
+            _write_all(self._child["requests"], data, deadline)
+        except TimeoutError:
+            self._fail("timeout", "it did not read its input in time")
+        except BrokenPipeError:
+            self._fail("crashed")
 
     def _receive(self, deadline: float, what: str = "call") -> dict:
         try:
