@@ -274,3 +274,9 @@ def test_set_up_cell_installs_the_course_only_where_it_is_missing(monkeypatch, c
     assert requirement.name == "cs231n-style" and requirement.url == f"git+https://github.com/{PLACEHOLDER_REPO}"
     assert f"from https://github.com/{PLACEHOLDER_REPO}" in capsys.readouterr().out
     assert namespace["cs"] is cs
+
+
+def test_making_student_notebooks_without_nbgrader_says_how_to_get_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "nbgrader.preprocessors", None)  # as if nbgrader were not installed
+    with pytest.raises(ImportError, match=r"pip install 'cs231n-style\[instructor\]'"):
+        cs.make_student_notebook(cs.read_notebook(SOLUTIONS[1]), "solutions/01_content_loss.ipynb")
