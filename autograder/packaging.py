@@ -174,7 +174,7 @@ def build_gradescope_zip(out: str | Path, rubric: str | Path | None = None, solu
     staging = out.with_suffix(".staging")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        _copy_package(HERE, staging / "autograder", ("rubric.toml",))
+        _copy_package(HERE, staging / "autograder", ("rubric.toml", "rubric.schema.json"))
         if rubric is not None:
             shutil.copyfile(rubric, staging / "autograder" / "rubric.toml")
         _copy_package(PACKAGE, staging / "cs231n_style", ("data/reference_values.npz",))

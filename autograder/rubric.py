@@ -1,13 +1,19 @@
 """The instructor's rubric file (TOML): tests with points and visibility, and the sandbox's limits.
 
-The default rubric is ``autograder/rubric.toml``; its comments explain every field.
+The default rubric is ``autograder/rubric.toml``; its comments explain every field. Its sections,
+fields, types and ranges are checked against the JSON Schema ``autograder/rubric.schema.json``
+(with :mod:`jsonschema`), and each violation is worded for the instructor who edits the file.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import jsonschema
 
 from cs231n_style.notebook import STUDENT_FUNCTIONS
 
@@ -18,7 +24,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from .sandbox import Limits
 
-__all__ = ["DEFAULT_RUBRIC", "KINDS", "SECTIONS", "TestSpec", "Rubric", "RubricError", "load_rubric"]
+__all__ = ["DEFAULT_RUBRIC", "KINDS", "SCHEMA_FILE", "SECTIONS", "TestSpec", "Rubric", "RubricError", "load_rubric"]
 
 DEFAULT_RUBRIC = Path(__file__).resolve().parent / "rubric.toml"
 
@@ -81,30 +87,30 @@ class Rubric:
         return dataclasses.replace(self, limits=dataclasses.replace(self.limits, **changes))
 
 
-_VISIBILITIES = {"hidden", "after_due_date", "after_published", "visible"}
+#: The rubric's JSON Schema: its sections, fields, types and ranges, in one place.
+SCHEMA_FILE = Path(__file__).resolve().parent / "rubric.schema.json"
 
 #: The rubric's top-level tables: ``[grading]``, ``[sandbox]`` and the ``[[tests]]`` entries.
 SECTIONS = ("grading", "sandbox", "tests")
 
+_NO_TESTS = "no tests: add at least one [[tests]] entry (see autograder/rubric.toml)"
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-#: TOML type name -> (test of a parsed value, how to write one).
-_TYPES = {
-    "boolean": (lambda v: isinstance(v, bool), "true or false, without quotes"),
-    "integer": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number without quotes, e.g. 2"),
-    "number": (_is_number, "a number without quotes, e.g. 5 or 2.5"),
-    "string": (lambda v: isinstance(v, str), 'text in quotes, e.g. "content_loss"'),
-    "array of numbers": (lambda v: isinstance(v, list) and all(map(_is_number, v)), "e.g. [1e-3, 1e3]"),
+#: JSON Schema type -> (how to say it, how to write one), for error messages.
+_TYPE_WORDS = {
+    "boolean": ("a boolean", "true or false, without quotes"),
+    "integer": ("an integer", "a whole number without quotes, e.g. 2"),
+    "number": ("a number", "a number without quotes, e.g. 5 or 2.5"),
+    "string": ("a string", 'text in quotes, e.g. "content_loss"'),
+    "array": ("an array of numbers", "e.g. [1e-3, 1e3]"),
 }
 
-_TEST_FIELDS = {"id": "string", "function": "string", "kind": "string", "points": "number", "hidden": "boolean",
-                "title": "string", "draws": "integer", "scales": "array of numbers"}
-_GRADING_FIELDS = {"hidden_visibility": "string", "public_visibility": "string", "seed": "integer"}
-_SANDBOX_FIELDS = {f.name: {"str": "string", "int": "integer"}.get(getattr(f.type, "__name__", f.type), "number")
-                   for f in dataclasses.fields(Limits)}
+
+@functools.lru_cache(maxsize=1)
+def schema_validator() -> jsonschema.Draft202012Validator:
+    """The validator of :data:`SCHEMA_FILE` (the schema itself checked once)."""
+    schema = json.loads(SCHEMA_FILE.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
 
 
 def _toml_type(value) -> str:
@@ -116,50 +122,77 @@ def _toml_type(value) -> str:
     return "date/time"
 
 
-def _check_fields(table: dict, types: dict[str, str], where: str) -> None:
-    """Refuse unknown fields and values of the wrong TOML type.
+def _message(error: jsonschema.ValidationError, data: dict) -> str:
+    """Where a schema violation is (the top level, a section, a [[tests]] entry) and what it is."""
+    where = list(error.absolute_path)
+    if not where:
+        if error.validator == "additionalProperties":
+            return (f"unknown top-level key(s) {sorted(set(data) - set(SECTIONS))}; a rubric has only [grading], "
+                    "[sandbox] and [[tests]] entries (check the spelling)")
+        return _NO_TESTS  # the one required key
+    section = where[0]
+    if section != "tests":
+        if len(where) == 1 and error.validator == "type":
+            return f"{section!r} must be a table, written [{section}] on a line of its own"
+        return _field_message(error, where[1:], f"[{section}]", f"[{section}] ")
+    if len(where) == 1:
+        return _NO_TESTS if error.validator == "minItems" else "tests must be written [[tests]] (double brackets), one per test"
+    entry = data["tests"][where[1]]
+    if len(where) == 2 and error.validator == "type":
+        return f"[[tests]] entry {where[1] + 1} must be a table (a [[tests]] header and its fields)"
+    name = f"[[tests]] entry {where[1] + 1} ({entry.get('id', 'no id')})"
+    return _field_message(error, where[2:], name, f"{name}: ")
+
+
+def _field_message(error: jsonschema.ValidationError, field_path: list, where: str, range_where: str) -> str:
+    """A violation in a section or an entry: unknown or missing fields, a wrong type, a value not
+    allowed, or one out of range (worded by the schema's ``x-error`` annotation)."""
+    if error.validator == "additionalProperties":
+        known = sorted(error.schema["properties"])
+        return f"{where}: unknown field(s) {sorted(set(error.instance) - set(known))}; the known fields are {known}"
+    if error.validator == "required":
+        return f"{where}: missing {error.message.split()[0]}"
+    name, value = field_path[0], error.instance
+    if error.validator == "type":
+        word, example = _TYPE_WORDS["array" if name == "scales" else error.validator_value]
+        return f"{where}: {name} must be {word} ({example}), not the {_toml_type(value)} {value!r}"
+    if error.validator == "enum":
+        if name.endswith("visibility"):
+            return f"visibility {value!r} is not one of {sorted(error.validator_value)}"
+        return f"{where}: {name} must be one of {tuple(error.validator_value)}"
+    if error.validator == "const":
+        return f"{where}: {error.schema['x-error']}"
+    properties = schema_validator().schema["properties"][error.absolute_path[0]]
+    properties = properties["items"]["properties"] if "items" in properties else properties["properties"]
+    return f"{range_where}{name} {properties[name]['x-error']}"  # the field's, also for scales' items
+
+
+def _file_order(error: jsonschema.ValidationError) -> tuple:
+    """Sort key of violations: unknown top-level keys, then [sandbox], [grading] and the tests (a
+    missing [[tests]] among them); within an entry unknown fields, missing ones, types, ranges."""
+    where = list(error.absolute_path)
+    if not where and error.validator == "additionalProperties":
+        return (-1,)
+    section = ("sandbox", "grading", "tests").index(where[0] if where else "tests")
+    entry = where[1] if section == 2 and len(where) > 1 else -1
+    kind = {"additionalProperties": 0, "required": 1, "type": 2}.get(error.validator, 3)
+    return (section, entry, kind, [str(p) for p in where])
+
+
+def _validate(data: dict, path: Path) -> None:
+    """Check the parsed rubric against :data:`SCHEMA_FILE`.
 
     Raises:
-        RubricError: naming ``where``, the field, the type it needs and the value found.
+        RubricError: for the first violation in file order (an entry's unknown fields, then missing
+            ones, then wrong types, then ranges), worded by :func:`_message`, after ``path``.
     """
-    unknown = sorted(set(table) - set(types))
-    if unknown:
-        raise RubricError(f"{where}: unknown field(s) {unknown}; the known fields are {sorted(types)}")
-    for name, value in table.items():
-        accepts, example = _TYPES[types[name]]
-        if not accepts(value):
-            article = "an" if types[name][0] in "aeiou" else "a"
-            raise RubricError(f"{where}: {name} must be {article} {types[name]} ({example}), "
-                              f"not the {_toml_type(value)} {value!r}")
+    errors = sorted(schema_validator().iter_errors(data), key=_file_order)
+    if errors:
+        raise RubricError(f"{path}: {_message(errors[0], data)}")
 
 
-def _table(data: dict, name: str, path: Path) -> dict:
-    value = data.get(name, {})
-    if not isinstance(value, dict):
-        raise RubricError(f"{path}: {name!r} must be a table, written [{name}] on a line of its own")
-    return value
-
-
-def _test(entry, index: int, path: Path) -> TestSpec:
-    if not isinstance(entry, dict):
-        raise RubricError(f"{path}: [[tests]] entry {index + 1} must be a table (a [[tests]] header and its fields)")
-    where = f"{path}: [[tests]] entry {index + 1} ({entry.get('id', 'no id')})"
-    _check_fields(entry, _TEST_FIELDS, where)
-    for required in ("id", "function", "kind", "points"):
-        if required not in entry:
-            raise RubricError(f"{where}: missing {required!r}")
-    if entry["function"] not in STUDENT_FUNCTIONS:
-        raise RubricError(f"{where}: function must be one of {STUDENT_FUNCTIONS}")
-    if entry["kind"] not in KINDS:
-        raise RubricError(f"{where}: kind must be one of {KINDS}")
-    if entry["kind"] == "batch" and entry["function"] != "gram_matrix":
-        raise RubricError(f"{where}: kind 'batch' is for gram_matrix (the losses take one image)")
-    if entry["points"] < 0:
-        raise RubricError(f"{where}: points must be a number >= 0")
-    if entry.get("draws", 1) < 1:
-        raise RubricError(f"{where}: draws must be at least 1")
-    if "scales" in entry and (not entry["scales"] or min(entry["scales"]) <= 0):
-        raise RubricError(f"{where}: scales must be a non-empty array of numbers > 0")
+def _test(entry: dict) -> TestSpec:
+    """A valid [[tests]] entry as a :class:`TestSpec` (the title defaults to "function: kind")."""
     values = dict(entry)
     if "scales" in values:
         values["scales"] = tuple(float(s) for s in values["scales"])
@@ -189,33 +222,12 @@ def load_rubric(path: str | Path = DEFAULT_RUBRIC) -> Rubric:
             data = tomllib.load(file)
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise RubricError(f"{path}: not valid TOML: {error}") from None
-    unknown = sorted(set(data) - set(SECTIONS))
-    if unknown:
-        raise RubricError(f"{path}: unknown top-level key(s) {unknown}; a rubric has only [grading], "
-                          "[sandbox] and [[tests]] entries (check the spelling)")
-    sandbox = _table(data, "sandbox", path)
-    _check_fields(sandbox, _SANDBOX_FIELDS, f"{path}: [sandbox]")
-    for name, value in sandbox.items():
-        if _SANDBOX_FIELDS[name] != "string" and value <= 0:
-            raise RubricError(f"{path}: [sandbox] {name} must be > 0")
-    grading = _table(data, "grading", path)
-    _check_fields(grading, _GRADING_FIELDS, f"{path}: [grading]")
-    seed = grading.get("seed", 2016)
-    if seed < 0:
-        raise RubricError(f"{path}: [grading] seed must be an integer >= 0")
-    entries = data.get("tests", [])
-    if not isinstance(entries, list):
-        raise RubricError(f"{path}: tests must be written [[tests]] (double brackets), one per test")
-    if not entries:
-        raise RubricError(f"{path}: no tests: add at least one [[tests]] entry (see autograder/rubric.toml)")
-    tests = tuple(_test(entry, i, path) for i, entry in enumerate(entries))
+    _validate(data, path)
+    tests = tuple(_test(entry) for entry in data["tests"])
     ids = [test.id for test in tests]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise RubricError(f"{path}: duplicate test ids {duplicates}")
-    rubric = Rubric(tests, Limits(**sandbox), grading.get("hidden_visibility", "after_due_date"),
-                    grading.get("public_visibility", "visible"), seed)
-    for visibility in (rubric.hidden_visibility, rubric.public_visibility):
-        if visibility not in _VISIBILITIES:
-            raise RubricError(f"{path}: visibility {visibility!r} is not one of {sorted(_VISIBILITIES)}")
-    return rubric
+    grading = data.get("grading", {})
+    return Rubric(tests, Limits(**data.get("sandbox", {})), grading.get("hidden_visibility", "after_due_date"),
+                  grading.get("public_visibility", "visible"), grading.get("seed", 2016))

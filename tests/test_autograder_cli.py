@@ -16,7 +16,7 @@ import pytest
 import autograder.grader
 from autograder.__main__ import main
 from autograder.grader import GradingResult
-from autograder.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
+from autograder.rubric import DEFAULT_RUBRIC, RubricError, TestSpec, load_rubric
 from autograder.submission import list_submissions
 
 RUBRIC_TEXT = DEFAULT_RUBRIC.read_text()
@@ -230,3 +230,38 @@ def test_gradescope_still_writes_results_for_a_missing_submission(tmp_path, caps
     assert main(["gradescope", "--root", str(tmp_path)]) == 0
     results = json.loads((tmp_path / "results" / "results.json").read_text())
     assert results["score"] == 0 and "nothing to grade" in results["tests"][0]["output"]
+
+
+# --- the rubric's JSON Schema ------------------------------------------------------------------------
+
+def test_the_rubric_schema_knows_exactly_the_functions_kinds_and_limits_the_grader_knows():
+    import dataclasses
+    import json
+
+    from autograder.rubric import KINDS, SCHEMA_FILE
+    from autograder.sandbox import Limits
+    from cs231n_style.notebook import STUDENT_FUNCTIONS
+
+    schema = json.loads(SCHEMA_FILE.read_text())
+    test = schema["properties"]["tests"]["items"]["properties"]
+    assert tuple(test["function"]["enum"]) == STUDENT_FUNCTIONS
+    assert tuple(test["kind"]["enum"]) == KINDS
+    assert set(schema["properties"]["sandbox"]["properties"]) == {f.name for f in dataclasses.fields(Limits)}
+    assert set(test) == {f.name for f in dataclasses.fields(TestSpec)}
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("hidden = false", "hidden = false\npoint = 3", r"entry 1 \(content_loss.public\): unknown field\(s\) \['point'\]"),
+    ('kind = "public"\npoints = 5', 'kind = "public"', r"entry 1 \(content_loss.public\): missing 'points'"),
+    ("points = 5", "points = -5", r"entry 1 \(content_loss.public\): points must be a number >= 0"),
+    ("hidden = false", "hidden = false\nscales = [1.0, 0]", "scales must be a non-empty array of numbers > 0"),
+    ("hidden = false", "hidden = false\nscales = []", "scales must be a non-empty array of numbers > 0"),
+    ('kind = "public"', 'kind = "publik"', r"kind must be one of \('public'"),
+    ('hidden_visibility = "after_due_date"', 'hidden_visibility = "later"', "visibility 'later' is not one of"),
+    ("seed = 2016", "seed = -1", r"\[grading\] seed must be an integer >= 0"),
+    ("seed = 2016", "seed = 2016-01-01", r"seed must be an integer .*not the date/time"),
+    ("timeout_s = 10", "timeout_s = 10\ntimeout = 3", r"\[sandbox\]: unknown field\(s\) \['timeout'\]"),
+])
+def test_rubric_schema_violations_are_worded_for_the_instructor(tmp_path, old, new, message):
+    with pytest.raises(RubricError, match=message):
+        load_rubric(rubric_with(tmp_path, old, new))

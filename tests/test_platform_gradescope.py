@@ -81,7 +81,8 @@ def test_the_zip_has_gradescopes_files_at_its_root(tmp_path):
         infos = {info.filename: info for info in zf.infolist()}
         for name in ("setup.sh", "run_autograder", "requirements.txt"):
             assert zf.read(name) == (GRADESCOPE_FILES / name).read_bytes(), name
-    assert {"autograder/__main__.py", "autograder/rubric.toml", "autograder/runner.py", "reference_solutions.py",
+    assert {"autograder/__main__.py", "autograder/rubric.toml", "autograder/rubric.schema.json", "autograder/runner.py",
+            "reference_solutions.py",
             "cs231n_style/__init__.py", "cs231n_style/checks.py", "cs231n_style/data/reference_values.npz"} <= set(infos)
     assert not any(name.startswith(("source/", "solutions/")) or name.endswith(".pth") for name in infos)
     for name in ("setup.sh", "run_autograder"):
