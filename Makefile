@@ -15,18 +15,25 @@ BIN := $(VENV)/bin
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# Students get the course, JupyterLab and their checks; developers (make test) also the test tools
+# and nbgrader.
+$(VENV)/.course: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install $(TORCH)
+	$(BIN)/python -m pip install -e ".[notebook,check]"
+	touch $@
+
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install $(TORCH)
 	$(BIN)/python -m pip install -e ".[dev]"
-	touch $@
+	touch $@ $(VENV)/.course
 
-course: $(VENV)/.installed
+course: $(VENV)/.course
 	$(BIN)/jupyter lab notebooks/
 
-stylize: $(VENV)/.installed
+stylize: $(VENV)/.course
 	$(BIN)/python -m cs231n_style --example cat_swirls --output outputs/cat_swirls.png
 
-check: $(VENV)/.installed
+check: $(VENV)/.course
 	$(BIN)/python -m pytest notebooks/
 
 test: $(VENV)/.installed

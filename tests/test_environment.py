@@ -57,7 +57,9 @@ def test_environment_yml_has_pyprojects_packages_floors_and_exclusions():
     extras = project["optional-dependencies"]
     dev = _by_name(extras["dev"])
     wanted = {**_by_name(project["dependencies"]), **_by_name(extras["notebook"]),
-              **{name: dev[name] for name in STUDENT_CHECK_TOOLS}}
+              **_by_name(extras["check"])}
+    assert set(_by_name(extras["check"])) == STUDENT_CHECK_TOOLS
+    assert all(dev[name] == spec for name, spec in _by_name(extras["check"]).items())  # dev has them too
     _, listed, _ = _environment()
     assert sorted(listed) == sorted(wanted), "environment.yml and pyproject.toml list different packages"
     for name, specifier in wanted.items():
