@@ -1,0 +1,162 @@
+"""Masks for spatial control: which region of the result takes which style.
+
+Gatys et al., "Controlling Perceptual Factors in Neural Style Transfer" (CVPR 2017), Sec. 4: a
+*guidance channel* per region, a map of values in [0, 1] over the image; each style is matched
+only where its region's mask is on (the guided Gram matrix, which students write in notebook 5).
+
+Masks here are float32 tensors of shape (1, R, H, W) - one channel per region, values in [0, 1],
+at the size of the content image as :func:`cs231n_style.preprocess` makes it - made without any
+drawing tool:
+
+* :func:`split_masks` - two halves, or a horizon line (sky above, ground below);
+* :func:`threshold_masks` - bright vs dark parts of the content photo (its luminance);
+* :func:`load_masks` - a black-and-white image file of any size (white: region 0, black: region 1).
+
+:func:`resize_masks` brings masks to each layer's feature-map size (the fraction of each
+feature-map cell a region covers: adaptive average pooling), as the guided style loss needs.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .images import load_image
+
+__all__ = ["split_masks", "threshold_masks", "load_masks", "resize_masks", "check_masks"]
+
+
+def check_masks(masks: torch.Tensor, size: tuple[int, int] | None = None, name: str = "masks") -> torch.Tensor:
+    """Check masks and return them as float32 (1, R, H, W).
+
+    Args:
+        masks: tensor (1, R, H, W) with values in [0, 1].
+        size: the (H, W) they must have, if given (the content image's, after resizing).
+        name: what to call them in messages.
+
+    Returns:
+        ``masks`` as a contiguous float32 tensor.
+
+    Raises:
+        ValueError: if ``masks`` is not a (1, R, H, W) tensor with R >= 1, has values outside
+            [0, 1] or NaN, has the wrong size, or has a region that is empty (all zero): a style
+            for a region of no pixels cannot be matched.
+    """
+    if not isinstance(masks, torch.Tensor) or masks.dim() != 4 or masks.shape[0] != 1 or masks.shape[1] < 1:
+        shape = tuple(masks.shape) if isinstance(masks, torch.Tensor) else type(masks).__name__
+        raise ValueError(f"{name} must be a tensor of shape (1, R, H, W), one channel per region, not {shape}.")
+    masks = masks.detach().to(torch.float32).contiguous()
+    if torch.isnan(masks).any() or masks.min() < 0 or masks.max() > 1:
+        raise ValueError(f"{name} must hold values in [0, 1] (0: outside the region, 1: inside).")
+    if size is not None and tuple(masks.shape[2:]) != tuple(size):
+        raise ValueError(f"{name} are {tuple(masks.shape[2:])} pixels (H, W) but the content image is {tuple(size)}: "
+                         "make them at the content image's size (cs.preprocess(content, size).shape[2:]).")
+    empty = [r for r in range(masks.shape[1]) if masks[0, r].sum() == 0]
+    if empty:
+        raise ValueError(f"{name}: region(s) {empty} cover no pixel; every region needs some area "
+                         "(move the split, change the threshold, or drop the region).")
+    return masks
+
+
+def split_masks(size: tuple[int, int], direction: str = "vertical", at: float = 0.5) -> torch.Tensor:
+    """Two regions on either side of a straight line.
+
+    Args:
+        size: (H, W) of the content image after resizing.
+        direction: ``"vertical"`` for a vertical line (region 0 left, region 1 right) or
+            ``"horizontal"`` for a horizon (region 0 above, region 1 below).
+        at: where the line is, as a fraction of the width or height, in (0, 1).
+
+    Returns:
+        Float32 tensor (1, 2, H, W) of 0s and 1s; the two channels add up to 1 everywhere.
+
+    Raises:
+        ValueError: for another ``direction``, or an ``at`` that leaves a region empty.
+    """
+    if direction not in ("vertical", "horizontal"):
+        raise ValueError(f"direction must be 'vertical' or 'horizontal', not {direction!r}.")
+    height, width = size
+    length = width if direction == "vertical" else height
+    cut = round(at * length)
+    if not 0 < cut < length:
+        raise ValueError(f"at={at} puts the line at pixel {cut} of {length}: choose a value in (0, 1) away from the edges.")
+    first = torch.zeros(height, width)
+    if direction == "vertical":
+        first[:, :cut] = 1
+    else:
+        first[:cut, :] = 1
+    return torch.stack([first, 1 - first])[None]
+
+
+def threshold_masks(image, size: int = 192, threshold: float = 0.5) -> torch.Tensor:
+    """Two regions of the content photo: bright (luminance above ``threshold``) and dark.
+
+    Args:
+        image: the content image, anything :func:`cs231n_style.load_image` accepts.
+        size: the shorter side it is resized to (the same as the style transfer's ``image_size``).
+        threshold: luminance (Y of YIQ, in [0, 1]) that separates the regions.
+
+    Returns:
+        Float32 tensor (1, 2, H, W) of 0s and 1s: region 0 bright, region 1 dark.
+
+    Raises:
+        ValueError: if a region is empty at this threshold (the message gives the luminance range
+            found), plus what :func:`cs231n_style.load_image` raises.
+    """
+    from .color import rgb_to_yiq
+    from .images import IMAGENET_MEAN, IMAGENET_STD, preprocess
+
+    normalized = preprocess(image, size)
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    luminance = rgb_to_yiq((normalized * std + mean).clamp(0, 1))[0, 0]
+    bright = (luminance > threshold).to(torch.float32)
+    masks = torch.stack([bright, 1 - bright])[None]
+    if bright.sum() == 0 or bright.sum() == bright.numel():
+        raise ValueError(f"threshold {threshold} leaves a region empty: the image's luminance lies in "
+                         f"[{luminance.min():.2f}, {luminance.max():.2f}]; choose a threshold inside it.")
+    return masks
+
+
+def load_masks(path: str | os.PathLike, size: tuple[int, int]) -> torch.Tensor:
+    """Two regions from a black-and-white image file (any size; e.g. painted in any editor).
+
+    The file is converted to grey, resized to ``size`` and split at mid-grey: white (> 0.5) is
+    region 0, black region 1.
+
+    Args:
+        path: an image file (PNG, JPEG, ...), any size and mode.
+        size: (H, W) of the content image after resizing.
+
+    Returns:
+        Float32 tensor (1, 2, H, W) of 0s and 1s.
+
+    Raises:
+        ValueError: if the file is not an image, or is all white or all black at this size.
+        FileNotFoundError: if it does not exist.
+    """
+    grey = load_image(path).convert("L").resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    white = torch.from_numpy((np.asarray(grey, dtype=np.float32) / 255 > 0.5).astype(np.float32))
+    return check_masks(torch.stack([white, 1 - white])[None], size, name=f"the masks from {os.fspath(path)!r}")
+
+
+def resize_masks(masks: torch.Tensor, feats: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Masks at each layer's feature-map size: the fraction of each cell that a region covers.
+
+    Args:
+        masks: float tensor (1, R, H, W), values in [0, 1], at the image's size.
+        feats: feature maps (1, C_l, H_l, W_l), e.g. those of the layers a loss reads.
+
+    Returns:
+        One float tensor (1, R, H_l, W_l) per feature map, values in [0, 1], on that map's device
+        and dtype (adaptive average pooling: Gatys et al. 2017, Sec. 4.1, down-sample the guidance
+        channels to each layer).
+
+    Raises:
+        ValueError: if ``masks`` is not valid (see :func:`check_masks`).
+    """
+    masks = check_masks(masks)
+    return [F.adaptive_avg_pool2d(masks, tuple(f.shape[2:])).to(device=f.device, dtype=f.dtype) for f in feats]
