@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from cs231n_style.checks import diagnose_loops, reference_values, source_uses_python_loops
+from cs231n_style.diagnosis import diagnose_loops, reference_values, source_uses_python_loops
 
 from .protocol import build_tensors
 from .rubric import TestSpec

@@ -1,6 +1,6 @@
 """Grade a submission: run each rubric test's calls in the sandbox and judge the replies here.
 
-Judging uses the notebook checks' own diagnosis (``cs231n_style.checks.diagnose_*``), so a
+Judging uses the notebook checks' own diagnosis (``cs231n_style.diagnosis.diagnose_*``), so a
 student reads the same explanation ("off by exactly a factor C*H*W", "no gradient flows back",
 "NOT IMPLEMENTED YET", ...) in the notebook and in the grade. A test's points are split evenly
 over its cases (calls and source checks); the feedback quotes the first failure.
@@ -37,7 +37,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cs231n_style.checks import diagnose_exception, diagnose_gradient, diagnose_output, diagnose_unmodified, diagnose_values
+from cs231n_style.diagnosis import (diagnose_exception, diagnose_gradient, diagnose_output, diagnose_unmodified,
+                                    diagnose_values)
 from cs231n_style.notebook import STUDENT_FUNCTIONS
 
 from .cases import Call, build_case

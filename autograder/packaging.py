@@ -27,7 +27,8 @@ import stat
 import zipfile
 from pathlib import Path
 
-from cs231n_style.notebook import BEGIN_SOLUTION, END_SOLUTION, read_notebook
+from cs231n_style.authoring import BEGIN_SOLUTION, END_SOLUTION
+from cs231n_style.notebook import read_notebook
 
 from .reference import SOLUTIONS, reference_source
 

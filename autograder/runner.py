@@ -33,7 +33,7 @@ import ast
 import builtins
 import collections  # noqa: F401 - pre-imported: after dropping privileges the stdlib may be unreadable
 import encodings.idna  # noqa: F401 - (so that e.g. socket errors are the real ones)
-import functools  # noqa: F401
+import functools
 import importlib.util
 import itertools  # noqa: F401
 import math  # noqa: F401
@@ -42,20 +42,20 @@ import resource
 import signal
 import subprocess
 import sys
-import traceback
 from pathlib import Path
 
 
-def _load_protocol():
-    """``protocol.py`` from this file's folder, as a private module (no package, no sys.path entry:
-    under bubblewrap these two files are all of the grader there is)."""
-    spec = importlib.util.spec_from_file_location("_cs231n_grading_protocol", Path(__file__).resolve().parent / "protocol.py")
+def _load_file(name: str, path: Path):
+    """The Python file at ``path`` as a private module named ``name``: no package is imported and
+    no ``sys.path`` entry is needed."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-_protocol = _load_protocol()
+# protocol.py from this file's folder (under bubblewrap these two files are all of the grader there is)
+_protocol = _load_file("_cs231n_grading_protocol", Path(__file__).resolve().parent / "protocol.py")
 build_tensors, read_message, read_nonce, write_message = (_protocol.build_tensors, _protocol.read_message,
                                                           _protocol.read_nonce, _protocol.write_message)
 
@@ -64,6 +64,7 @@ import torch  # noqa: E402
 import torch.nn.functional  # noqa: E402,F401
 
 STUDENT_FILE = "<your notebook: {name}>"
+STUDENT_FILE_PREFIX = STUDENT_FILE.split("{")[0]
 
 
 # --- before student code: hide, limit, drop privileges ----------------------------------------
@@ -239,13 +240,20 @@ def load_student_code(pieces: list[dict]) -> tuple[dict, dict]:
 
 # --- one call -----------------------------------------------------------------------------------
 
+@functools.cache
+def _tracebacks():
+    """``cs231n_style/_tracebacks.py``, the checks' own formatter of the student's line, loaded by its
+    path: importing the package would import all of it (torchvision, nbformat, ...). Loaded by the
+    template (:func:`main`), before anything is hidden or any privilege dropped."""
+    package = importlib.util.find_spec("cs231n_style")
+    if package is None or not package.submodule_search_locations:
+        raise ModuleNotFoundError("runner: cs231n_style is not importable here")
+    return _load_file("_cs231n_style_tracebacks", Path(package.submodule_search_locations[0]) / "_tracebacks.py")
+
+
 def _where(error: BaseException) -> str:
     """``"\\n  in your code (function), line N: ..."`` for the student's innermost frame, as the checks say it."""
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith("<your notebook")]
-    if frames and frames[-1].line:
-        function = f" ({frames[-1].name})" if frames[-1].name not in ("<module>", "<lambda>") else ""
-        return f"\n  in your code{function}, line {frames[-1].lineno}: {frames[-1].line.strip()}"
-    return ""
+    return _tracebacks().where_in_your_code(error, lambda frame: frame.filename.startswith(STUDENT_FILE_PREFIX))
 
 
 def _values(tensor) -> np.ndarray | None:
@@ -412,6 +420,7 @@ def main() -> int:
     for path in setup.get("extra_path") or []:
         if path not in sys.path:
             sys.path.append(path)  # where cs231n_style is when the runtime does not install it
+    _tracebacks()
     warm_up()
     hidden = []
     if setup.get("hide") and os.geteuid() == 0:

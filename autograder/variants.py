@@ -1,8 +1,8 @@
 """The values typical mistakes produce, computed with NumPy: "variants" for the diagnosis.
 
 ``mistake_variants("tv_loss", img, tv_weight)`` returns, e.g., what ``tv_loss`` gives when the
-weight is forgotten or only vertical neighbours count; ``cs231n_style.checks.diagnose_values``
-names the mistake whose value a wrong result matches (messages in ``cs231n_style.checks.MISTAKES``).
+weight is forgotten or only vertical neighbours count; ``cs231n_style.diagnosis.diagnose_values``
+names the mistake whose value a wrong result matches (messages in ``cs231n_style.diagnosis.MISTAKES``).
 
 One implementation for both users: ``tools/make_reference_data.py`` stores the variants of the
 public inputs in ``cs231n_style/data/reference_values.npz`` (the notebook checks read them there),

@@ -2,29 +2,42 @@
 
 Everything students need that is not the lesson: device setup, images, pretrained SqueezeNet 1.1
 feature maps, the optimization loop, checks and plots. The losses themselves are the students'.
-One module per concept; everything public is re-exported here, so ``import cs231n_style as cs``
-and ``cs.load_image(...)``, ``cs.check_gram_matrix(...)``, ... are all a notebook needs.
+``import cs231n_style as cs`` gives the students' names and only those (``__all__``, which
+``dir(cs)`` lists too): ``cs.load_image(...)``, ``cs.check_gram_matrix(...)``, ... are all a
+notebook needs. One module per concept:
 
-The figures (:mod:`.plots`, matplotlib) and the widget panel (:mod:`.widgets`, ipywidgets) load
-on first use (PEP 562's module ``__getattr__``): ``cs.style_transfer_panel`` works as any other
-name, but ``import cs231n_style`` alone, as the autograder does, imports neither matplotlib nor
-ipywidgets, which an autograder's environment need not have.
+* :mod:`.device`, :mod:`.images`, :mod:`.features`, :mod:`.transfer`: everything they export;
+* :mod:`.checks`: the four checks, ``check_all`` and ``CheckResult``;
+* :mod:`.notebook`: loading functions from earlier notebooks (``load_functions``,
+  ``load_course_functions``) and where those notebooks are (``set_course_folder``, ...);
+* :mod:`.plots` and :mod:`.widgets` (the panel): loaded on first use (PEP 562's module
+  ``__getattr__``), so ``cs.style_transfer_panel`` works as any other name, but ``import
+  cs231n_style`` alone, as the autograder does, imports neither matplotlib nor ipywidgets, which
+  an autograder's environment need not have.
+
+The rest is imported by its module's name where it is needed, never through ``cs``:
+:mod:`.diagnosis` (what a wrong result says about the code: the checks' and the autograder's),
+:mod:`.authoring` (student notebooks made from the solution notebooks: course authors'),
+:mod:`.background` (a style transfer run in a worker thread: the panel's), the notebook module's
+extraction and cell roles (the autograder's), and the private :mod:`._pooling` (the loop's fast
+pooling) and :mod:`._tracebacks` (the student's line in a traceback).
 """
 
 from importlib import import_module as _import_module
 
-from . import checks, device, features, images, notebook, transfer
+from . import checks, device, features, images, transfer
 from .checks import *  # noqa: F401,F403
 from .device import *  # noqa: F401,F403
 from .features import *  # noqa: F401,F403
 from .images import *  # noqa: F401,F403
-from .notebook import *  # noqa: F401,F403
+from .notebook import (COURSE_FOLDER_ENV, NOTEBOOK_OF, STUDENT_FUNCTIONS, find_course_notebook,  # noqa: F401
+                       load_course_functions, load_functions, set_course_folder)
 from .transfer import *  # noqa: F401,F403
 
 __version__ = "0.1.0"
 
 # name -> the module that defines it, imported when the name is first asked for. Kept equal to those
-# modules' __all__ by tests/test_platform_gradescope.py. The modules themselves (cs.widgets) load too.
+# modules' __all__ by tests/test_package.py. The modules themselves (cs.widgets) load too.
 _LAZY_MODULES = ("plots", "widgets")
 _LAZY = {
     "show_feature_maps": "plots",
@@ -34,8 +47,9 @@ _LAZY = {
     "style_transfer_panel": "widgets",
 }
 
-__all__ = [*checks.__all__, *device.__all__, *features.__all__, *images.__all__, *notebook.__all__,
-           *transfer.__all__, *_LAZY]
+__all__ = [*device.__all__, *images.__all__, *features.__all__, *transfer.__all__, *checks.__all__,
+           "STUDENT_FUNCTIONS", "NOTEBOOK_OF", "COURSE_FOLDER_ENV", "set_course_folder", "find_course_notebook",
+           "load_functions", "load_course_functions", *_LAZY]
 
 
 def __getattr__(name: str):
@@ -64,5 +78,6 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    """Every name of the package, the lazily loaded ones included (PEP 562)."""
-    return sorted({*globals(), *_LAZY, *_LAZY_MODULES})
+    """The students' names, :data:`__all__`, the lazily loaded ones included (PEP 562): what tab
+    completion offers after ``cs.``."""
+    return sorted(__all__)

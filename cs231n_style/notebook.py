@@ -1,4 +1,4 @@
-"""Find students' functions in their notebooks, and make student notebooks from solution notebooks.
+"""Find students' functions in their notebooks, and load them as a module would be.
 
 One mechanism finds student code everywhere: later notebooks reuse earlier ones' functions, the
 unit tests load them, and the autograder extracts them - all through :func:`extract_functions`.
@@ -7,46 +7,44 @@ notebook's other statements (no 200-step style transfer just to get a function).
 without a folder is found by :func:`find_course_notebook`: in the course folder given once
 (:func:`set_course_folder`), else next to the running notebook, else in the working directory.
 
-Cell roles live in one namespaced metadata block, ``cell.metadata["cs231n_style"]["role"]``, read
-only through the ``is_...`` predicates below (nbgrader keeps its roles the same way):
+Cell roles live in one namespaced metadata block, ``cell.metadata["cs231n_style"]["role"]``
+(:data:`METADATA_KEY`), read only through the ``is_...`` predicates below (nbgrader keeps its
+roles the same way):
 
 * ``"solution"``: a cell defining functions the student writes (reported as "tagged cell" in
-  :attr:`ExtractedCode.origin`); its code between
-  ``### BEGIN SOLUTION`` and ``### END SOLUTION`` (nbgrader's markers) becomes a stub;
+  :attr:`ExtractedCode.origin`); its solution region becomes a stub in student notebooks;
 * ``"check"``: a check cell; its expected output is kept in student notebooks, for nbval;
 * ``"solution-only"``: dropped from student notebooks.
 
-The solution notebooks also carry nbgrader's cell metadata (``cell.metadata["nbgrader"]``:
-solution cells, read-only cells, and the check cells of notebooks 1-3 as autograded test cells),
-so that ``nbgrader generate_assignment`` and ``nbgrader autograde`` work on them as they are.
-
-Student notebooks are made from solution notebooks by :func:`make_student_notebook`, an ordered
-list of small steps with one signature (as nbgrader's preprocessors); the stubs are made by
-nbgrader's own ``ClearSolutions`` (nbgrader, the ``instructor`` extra, is imported only then).
+Making student notebooks from the solution notebooks is :mod:`cs231n_style.authoring`'s (course
+authors only).
 """
 
 from __future__ import annotations
 
 import ast
-import copy
 import linecache
 import os
 import re
 import sys
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
 __all__ = [
+    # what students use (``import cs231n_style as cs`` re-exports these)
     "STUDENT_FUNCTIONS",
     "NOTEBOOK_OF",
-    "load_course_functions",
     "COURSE_FOLDER_ENV",
     "set_course_folder",
     "find_course_notebook",
+    "load_functions",
+    "load_course_functions",
+    # what the autograder and the authoring tools use
+    "METADATA_KEY",
     "cell_role",
     "is_solution_cell",
     "is_check_cell",
@@ -54,11 +52,6 @@ __all__ = [
     "read_notebook",
     "ExtractedCode",
     "extract_functions",
-    "load_functions",
-    "make_student_notebook",
-    "fill_in_solutions",
-    "BEGIN_SOLUTION",
-    "END_SOLUTION",
 ]
 
 #: The functions students write, in the order the course introduces them.
@@ -72,16 +65,15 @@ NOTEBOOK_OF = {
     "tv_loss": "03_tv_loss.ipynb",
 }
 
-BEGIN_SOLUTION = "### BEGIN SOLUTION"
-END_SOLUTION = "### END SOLUTION"
-_METADATA_KEY = "cs231n_style"
+#: The key of this course's block in a cell's (and a notebook's) metadata.
+METADATA_KEY = "cs231n_style"
 
 
 # --- cell roles -----------------------------------------------------------------------------
 
 def cell_role(cell) -> str | None:
     """Return the role stored in ``cell.metadata["cs231n_style"]["role"]``, or ``None``."""
-    return cell.get("metadata", {}).get(_METADATA_KEY, {}).get("role")
+    return cell.get("metadata", {}).get(METADATA_KEY, {}).get("role")
 
 
 def is_solution_cell(cell) -> bool:
@@ -421,148 +413,3 @@ def load_course_functions(folder: str | os.PathLike | None = None) -> types.Simp
     base = None if folder is None else Path(folder).absolute()
     return types.SimpleNamespace(**{name: getattr(load_functions(notebook if base is None else base / notebook, [name]), name)
                                     for name, notebook in NOTEBOOK_OF.items()})
-
-
-# --- making student notebooks -----------------------------------------------------------------
-
-Step = Callable[[nbformat.NotebookNode, dict], nbformat.NotebookNode]
-
-#: What a solution region (``### BEGIN SOLUTION`` ... ``### END SOLUTION``) becomes in student notebooks.
-#: nbgrader's default stub is ``raise NotImplementedError()``; ours says why it raised (``python -m
-#: cs231n_style`` prints the message). Comments above the region, such as ``# HINT:`` lines, stay.
-CODE_STUB = '# YOUR CODE HERE\nraise NotImplementedError("not implemented yet")'
-
-
-def replace_solutions_with_stubs(nb, context: dict):
-    """Step: each solution region becomes :data:`CODE_STUB`, by nbgrader's own ``ClearSolutions``.
-
-    So student notebooks get exactly the stubs ``nbgrader generate_assignment`` makes (with our
-    stub text): the region is replaced at its indentation, lines outside it - the ``def`` line, the
-    docstring, the ``# HINT:`` lines above the region - stay, and a region in a cell that is not an
-    nbgrader solution cell is refused, as nbgrader refuses it.
-
-    Raises:
-        ValueError: for an unclosed region, or a region outside an nbgrader solution cell.
-        ImportError: if nbgrader (the ``instructor`` extra) is not installed.
-    """
-    try:
-        from nbgrader.preprocessors import ClearSolutions  # authoring only: not a student dependency
-    except ImportError:
-        raise ImportError("Making student notebooks uses nbgrader, an instructors' extra: "
-                          "pip install 'cs231n-style[instructor]' (or .[dev] in the repository).") from None
-    try:
-        nb, _ = ClearSolutions(code_stub={"python": CODE_STUB}).preprocess(nb, {})
-    except RuntimeError as error:  # nbgrader's way of refusing a notebook
-        raise ValueError(f"{context['source']}: {error} (nbgrader's ClearSolutions; each {BEGIN_SOLUTION} needs an "
-                         f"{END_SOLUTION}, in a cell with nbgrader metadata solution: true).") from None
-    return nb
-
-
-def drop_solution_only_cells(nb, context: dict):
-    """Step: remove cells tagged ``"solution-only"``."""
-    nb.cells = [cell for cell in nb.cells if not is_solution_only_cell(cell)]
-    return nb
-
-
-def clear_outputs_except_checks(nb, context: dict):
-    """Step: clear outputs and counts, keeping the stored output of check cells for nbval; drop
-    what a run leaves in the metadata (the widgets' saved state, per-cell timestamps).
-
-    A check cell keeps its execution count too: nbval treats a cell without one as never run, and
-    refuses one that has outputs ("Unrun reference cell has outputs").
-
-    Not nbgrader's ``ClearOutput`` (nbconvert's ``ClearOutputPreprocessor``): it clears every code
-    cell, with no way to keep some, and the expected verdicts of the check cells are what students
-    compare their own runs with (``make check``, nbval).
-    """
-    nb.metadata.pop("widgets", None)
-    for cell in nb.cells:
-        cell.metadata.pop("execution", None)
-        if cell.cell_type == "code" and not is_check_cell(cell):
-            cell.execution_count = None
-            cell.outputs = []
-    return nb
-
-
-EXPECTED_OUTPUT_NOTE = "# The output below is what a correct function prints. Run this cell to check yours."
-
-
-def explain_expected_outputs(nb, context: dict):
-    """Step: say in each check cell that its stored output is the *expected* one, not a result."""
-    for cell in nb.cells:
-        if is_check_cell(cell) and not cell.source.startswith(EXPECTED_OUTPUT_NOTE):
-            cell.source = EXPECTED_OUTPUT_NOTE + "\n" + cell.source
-    return nb
-
-
-def mark_generated(nb, context: dict):
-    """Step: record in the notebook's metadata where it came from (a "generated" banner)."""
-    nb.metadata[_METADATA_KEY] = {
-        "generated_from": context["source"],
-        "generator": "tools/make_student_notebooks.py",
-        "note": "Generated from the solution notebook - edit that one, then regenerate.",
-    }
-    return nb
-
-
-# nbgrader's preprocessors, considered one by one: ClearSolutions makes the stubs (above). ClearOutput
-# would also clear the check cells' expected output (see clear_outputs_except_checks). LockCells,
-# ComputeChecksums, ClearHiddenTests and ClearMarkScheme serve nbgrader's own gradebook and release,
-# which `nbgrader generate_assignment` runs on solutions/ itself; nbgrader has no step that drops a
-# cell (drop_solution_only_cells) or explains an expected output.
-STUDENT_STEPS: list[Step] = [
-    drop_solution_only_cells,
-    replace_solutions_with_stubs,
-    clear_outputs_except_checks,
-    explain_expected_outputs,
-    mark_generated,
-]
-
-
-def make_student_notebook(solution, source_name: str, steps: Iterable[Step] = STUDENT_STEPS):
-    """Make a student notebook from a solution notebook.
-
-    Args:
-        solution: an ``nbformat.NotebookNode`` (not modified).
-        source_name: where it came from, e.g. ``"solutions/01_content_loss.ipynb"``.
-        steps: the processing steps, each ``step(nb, context) -> nb``.
-
-    Returns:
-        A new ``nbformat.NotebookNode``.
-
-    Raises:
-        ValueError: if a ``### BEGIN SOLUTION`` has no matching ``### END SOLUTION``, or is in a
-            cell that is not an nbgrader solution cell.
-        ImportError: if nbgrader (the ``instructor`` extra) is not installed.
-    """
-    nb = copy.deepcopy(solution)
-    context = {"source": source_name}
-    for step in steps:
-        nb = step(nb, context)
-    return nb
-
-
-def fill_in_solutions(student, solution):
-    """Return a copy of a student notebook with each stubbed cell's code taken from the solution.
-
-    This is what a student who solved everything would have; CI uses it to show that the
-    student checks pass on correct code. Cells are matched by their ``id``.
-
-    Args:
-        student: the student ``nbformat.NotebookNode``.
-        solution: the solution ``nbformat.NotebookNode`` it was generated from.
-
-    Returns:
-        A new ``nbformat.NotebookNode``.
-
-    Raises:
-        LookupError: if a stubbed cell has no cell with the same id in the solution.
-    """
-    filled = copy.deepcopy(student)
-    by_id = {cell.get("id"): cell for cell in solution.cells}
-    for cell in filled.cells:
-        if cell.cell_type == "code" and "raise NotImplementedError" in cell.source and is_solution_cell(cell):
-            if cell.get("id") not in by_id:
-                raise LookupError(f"No solution cell with id {cell.get('id')!r}.")
-            cell.source = by_id[cell.get("id")].source
-    return filled

@@ -31,7 +31,8 @@ from autograder.packaging import build_release, solution_lines, solution_lines_i
 from autograder.report import markdown_report, results_json, write_gradebook
 from autograder.rubric import RubricError, load_rubric
 from autograder.submission import collect_notebooks, find_student_code
-from cs231n_style.notebook import STUDENT_FUNCTIONS, extract_functions, fill_in_solutions, read_notebook
+from cs231n_style.authoring import fill_in_solutions
+from cs231n_style.notebook import STUDENT_FUNCTIONS, extract_functions, read_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
@@ -268,6 +269,18 @@ def test_style_loss_is_graded_on_its_own_not_through_the_students_gram_matrix(tm
     unmodified = result.by_id()["gram_matrix.unmodified"]
     assert not unmodified.passed and "counts only when the values are right too" in unmodified.feedback
     assert "factor C*H*W" in unmodified.feedback
+
+
+def test_the_grade_and_the_check_quote_the_same_line_of_a_function_that_raises(tmp_path, rubric):
+    """One formatter (cs231n_style._tracebacks) says where the student's code raised, for the notebook
+    check and for the sandboxed runner, which loads it by its path."""
+    source = "def tv_loss(img, tv_weight):\n    raise ValueError('unfinished')\n"
+    path = notebook_with({"tv_loss": source}, tmp_path / "03_tv_loss.ipynb")
+    where = "\n  in your code (tv_loss), line 2: raise ValueError('unfinished')"
+    assert cs231n_style.check_tv_loss(cs231n_style.load_functions(path, ["tv_loss"]).tv_loss).message.endswith(where)
+    result = grade_submission(path, rubric, seed=5)
+    feedback = [test.feedback for test in result.tests if test.spec.function == "tv_loss" and not test.passed]
+    assert feedback and all(where in text for text in feedback), feedback
 
 
 def test_a_syntax_error_or_a_missing_tag_costs_only_that_function(tmp_path, rubric):

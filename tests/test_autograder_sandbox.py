@@ -21,7 +21,7 @@ from autograder.grader import grade_submission
 from autograder.protocol import ProtocolError, decode, encode, frame, read_message
 from autograder.rubric import load_rubric
 from autograder.sandbox import isolation_available
-from cs231n_style import checks
+from cs231n_style import diagnosis
 from test_autograder import notebook_with, points_by_function, scores_by_function, solution_sources
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,9 +106,9 @@ def test_escape_attempts_are_blocked(tmp_path, rubric):
 '''
     cheat = '''def style_loss(feats, style_layers, style_targets, style_weights):
     try:
-        import cs231n_style.checks as checks
-        checks.diagnose_values = lambda *a, **k: (0.0, None)
-        checks.relative_error = lambda *a, **k: 0.0
+        import cs231n_style.diagnosis as diagnosis
+        diagnosis.diagnose_values = lambda *a, **k: (0.0, None)
+        diagnosis.relative_error = lambda *a, **k: 0.0
     except Exception:
         pass
     torch.allclose = lambda *a, **k: True
@@ -117,9 +117,9 @@ def test_escape_attempts_are_blocked(tmp_path, rubric):
     print("style_loss: PASS")
     return torch.tensor(123.0, dtype=feats[0].dtype, requires_grad=True)
 '''
-    before = (torch.equal, torch.allclose, checks.diagnose_values)
+    before = (torch.equal, torch.allclose, diagnosis.diagnose_values)
     result = grade_with(tmp_path, rubric, {"content_loss": spy, "style_loss": cheat})
-    assert (torch.equal, torch.allclose, checks.diagnose_values) == before  # the grader is untouched
+    assert (torch.equal, torch.allclose, diagnosis.diagnose_values) == before  # the grader is untouched
     assert not (tmp_path / "planted.txt").exists() and secret.read_text() == "grader's file"
     if not (os.geteuid() == 0 and isolation_available()):
         pytest.skip("needs root and bubblewrap (or unshare): without them the child runs as the grader's user, "

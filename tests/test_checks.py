@@ -12,9 +12,10 @@ import pytest
 import torch
 
 import cs231n_style as cs
+from cs231n_style.diagnosis import MISTAKES, reference_values, relative_error, uses_python_loops
 
 ROOT = Path(__file__).resolve().parents[1]
-REF = cs.reference_values()
+REF = reference_values()
 
 
 # --- independent float64 NumPy formulas (Gatys et al. 2016, Eqs. 1, 3, 5; CS231n conventions) ---
@@ -74,8 +75,8 @@ def test_variants_are_distinguishable_from_the_answer():
             expected = REF[f"{prefix}.expected"]
             if key.endswith("normalized_anyway"):
                 expected = REF[f"{prefix}.expected_unnormalized"]
-            assert cs.relative_error(REF[key], expected) > 1e-3, key
-            assert key.split(".variant.")[1] in cs.checks.MISTAKES
+            assert relative_error(REF[key], expected) > 1e-3, key
+            assert key.split(".variant.")[1] in MISTAKES
 
 
 def test_stored_reference_file_has_not_drifted_from_the_solutions():
@@ -290,9 +291,9 @@ def test_float32_only_implementation_is_checked_in_both_dtypes(capsys):
 
 
 def test_uses_python_loops():
-    assert cs.uses_python_loops(_tv_with_loop) is True
-    assert cs.uses_python_loops(tv_loss) is False
-    assert cs.uses_python_loops(print) is None  # no Python source
+    assert uses_python_loops(_tv_with_loop) is True
+    assert uses_python_loops(tv_loss) is False
+    assert uses_python_loops(print) is None  # no Python source
 
 
 def test_check_signatures_match_their_docstrings():

@@ -22,7 +22,8 @@ import pytest
 
 import cs231n_style as cs
 from autograder.rubric import load_rubric
-from cs231n_style.notebook import BEGIN_SOLUTION
+from cs231n_style.authoring import BEGIN_SOLUTION, fill_in_solutions
+from cs231n_style.notebook import is_check_cell, is_solution_cell, read_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
@@ -30,7 +31,7 @@ ASSIGNMENT = "style_transfer"
 
 
 def _nbgrader_cells(path: Path) -> list:
-    return [cell for cell in cs.read_notebook(path).cells if "nbgrader" in cell.metadata]
+    return [cell for cell in read_notebook(path).cells if "nbgrader" in cell.metadata]
 
 
 def _public_points() -> dict[str, float]:
@@ -48,7 +49,7 @@ def test_test_cells_are_the_check_cells_worth_the_rubrics_public_points():
             meta = cell.metadata["nbgrader"]
             if meta["grade"]:
                 assert cell.cell_type == "code" and not meta["solution"] and meta["locked"]
-                assert cs.is_check_cell(cell), f"{path.name}: test cell {meta['grade_id']} is not a check cell"
+                assert is_check_cell(cell), f"{path.name}: test cell {meta['grade_id']} is not a check cell"
                 function = meta["grade_id"].removeprefix("check_")
                 assert cell.source == f"cs.check_{function}({function}).raise_if_failed()"
                 points[function] = points.get(function, 0) + meta["points"]
@@ -57,10 +58,10 @@ def test_test_cells_are_the_check_cells_worth_the_rubrics_public_points():
 
 def test_nbgrader_solution_cells_are_our_solution_cells():
     for path in SOLUTIONS:
-        for cell in cs.read_notebook(path).cells:
+        for cell in read_notebook(path).cells:
             meta = cell.metadata.get("nbgrader", {})
-            assert bool(meta.get("solution")) == cs.is_solution_cell(cell), f"{path.name}: {cell.source[:60]}"
-            if cs.is_solution_cell(cell):
+            assert bool(meta.get("solution")) == is_solution_cell(cell), f"{path.name}: {cell.source[:60]}"
+            if is_solution_cell(cell):
                 assert meta["grade_id"] == cell.source.split("def ", 1)[1].split("(", 1)[0] and not meta["locked"]
             if cell.cell_type == "markdown":
                 assert meta.get("locked"), f"{path.name}: the markdown cell {cell.id} is not read-only"
@@ -116,12 +117,12 @@ def test_nbgrader_generates_and_autogrades_full_marks_and_zero(tmp_path):
     release = course / "release" / ASSIGNMENT
     assert sorted(p.name for p in release.glob("*.ipynb")) == [p.name for p in SOLUTIONS]
     for path in sorted(release.glob("*.ipynb")):
-        released = cs.read_notebook(path)
+        released = read_notebook(path)
         text = "\n".join(cell.source for cell in released.cells)
         assert BEGIN_SOLUTION not in text
-        if any(cs.is_solution_cell(cell) for cell in released.cells):  # notebooks 1-3
+        if any(is_solution_cell(cell) for cell in released.cells):  # notebooks 1-3
             assert "# HINT:" in text and "raise NotImplementedError()" in text  # nbgrader's own stub
-        solved = cs.fill_in_solutions(released, cs.read_notebook(ROOT / "solutions" / path.name))
+        solved = fill_in_solutions(released, read_notebook(ROOT / "solutions" / path.name))
         for student, notebook in (("solved", solved), ("stubs", released)):
             folder = course / "submitted" / student / ASSIGNMENT
             folder.mkdir(parents=True, exist_ok=True)
@@ -138,6 +139,6 @@ def test_nbgrader_generates_and_autogrades_full_marks_and_zero(tmp_path):
     assert (score, max_score) == (0, sum(public.values()))
     assert cells == {name: 0 for name in expected_cells}
     feedback = course / "autograded" / "stubs" / ASSIGNMENT / "01_content_loss.ipynb"
-    outputs = [out for cell in cs.read_notebook(feedback).cells if cell.id == "nb01-code03" for out in cell.outputs]
+    outputs = [out for cell in read_notebook(feedback).cells if cell.id == "nb01-code03" for out in cell.outputs]
     assert any(out.get("ename") == "AssertionError" and "NOT IMPLEMENTED YET" in out.get("evalue", "") for out in outputs)
     print(f"nbgrader generate_assignment + autograde of 2 submissions: {seconds:.0f} s")

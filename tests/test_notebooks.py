@@ -14,7 +14,11 @@ from packaging.requirements import Requirement
 from nbformat.v4 import new_code_cell, new_notebook
 
 import cs231n_style as cs
-from cs231n_style.notebook import BEGIN_SOLUTION, END_SOLUTION
+from cs231n_style.authoring import (BEGIN_SOLUTION, END_SOLUTION, EXPECTED_OUTPUT_NOTE, fill_in_solutions,
+                                    make_student_notebook)
+from cs231n_style.diagnosis import uses_python_loops
+from cs231n_style.notebook import (extract_functions, is_check_cell, is_solution_cell, is_solution_only_cell,
+                                   read_notebook)
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
@@ -52,8 +56,8 @@ def test_student_notebooks_are_exactly_what_the_generator_makes():
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
 def test_student_notebook_has_no_solution_code_and_only_check_outputs(path):
-    solution = cs.read_notebook(path)
-    student = cs.read_notebook(ROOT / "notebooks" / path.name)
+    solution = read_notebook(path)
+    student = read_notebook(ROOT / "notebooks" / path.name)
     student_text = "\n".join(cell.source for cell in student.cells)
     for line in _solution_lines(solution):
         assert line not in student_text, f"solution line leaked into notebooks/{path.name}: {line}"
@@ -63,12 +67,12 @@ def test_student_notebook_has_no_solution_code_and_only_check_outputs(path):
         assert "execution" not in cell.metadata  # timestamps of the solution run
         if cell.cell_type != "code":
             continue
-        if cs.is_check_cell(cell):
+        if is_check_cell(cell):
             assert cell.execution_count is not None  # else nbval refuses its stored output
             assert "nbval-check-output" in cell.metadata.get("tags", [])
             text = "".join(o.get("text", "") for o in cell.outputs)
             assert "PASS" in text and "FAIL" not in text
-            assert cell.source.startswith(cs.notebook.EXPECTED_OUTPUT_NOTE)  # not mistaken for a result
+            assert cell.source.startswith(EXPECTED_OUTPUT_NOTE)  # not mistaken for a result
         else:
             assert cell.outputs == [] and cell.execution_count is None
     assert student.metadata["cs231n_style"]["generated_from"] == f"solutions/{path.name}"
@@ -79,9 +83,9 @@ def test_regenerating_never_overwrites_a_students_work(tmp_path, capsys):
     wanted = generator.student_notebooks()
     name = "01_content_loss.ipynb"
     generator.write_student_notebooks(wanted, tmp_path)
-    worked = cs.read_notebook(tmp_path / name)
+    worked = read_notebook(tmp_path / name)
     for cell in worked.cells:
-        if cs.is_solution_cell(cell):
+        if is_solution_cell(cell):
             cell.source = "def content_loss(w, a, b):\n    return w * ((a - b) ** 2).sum()\n"
     nbformat.write(worked, tmp_path / name)
     before = (tmp_path / name).read_text()
@@ -97,8 +101,8 @@ def test_regenerating_never_overwrites_a_students_work(tmp_path, capsys):
 
 
 def test_every_solution_region_becomes_a_stub_with_its_hints():
-    student = cs.read_notebook(ROOT / "notebooks" / "02_style_loss.ipynb")
-    stubs = [cell.source for cell in student.cells if cs.is_solution_cell(cell)]
+    student = read_notebook(ROOT / "notebooks" / "02_style_loss.ipynb")
+    stubs = [cell.source for cell in student.cells if is_solution_cell(cell)]
     assert len(stubs) == 2
     for source, name in zip(stubs, ["gram_matrix", "style_loss"]):
         hint = next(line for line in source.splitlines() if line.strip().startswith("# HINT:"))
@@ -110,10 +114,10 @@ def test_stubs_are_nbgraders_own():
     """The stub step is nbgrader's ClearSolutions: it refuses what nbgrader refuses."""
     nb = _notebook(f"def f():\n    # HINT: keep me\n    {BEGIN_SOLUTION}\n    return 1\n    {END_SOLUTION}")
     with pytest.raises(ValueError, match="Solution region detected in a non-solution cell"):
-        cs.make_student_notebook(nb, "x.ipynb")
+        make_student_notebook(nb, "x.ipynb")
     nb.cells[0].metadata["nbgrader"] = {"solution": True, "grade": False, "locked": False, "grade_id": "f",
                                         "schema_version": 3}
-    student = cs.make_student_notebook(nb, "x.ipynb")
+    student = make_student_notebook(nb, "x.ipynb")
     assert student.cells[0].source == ('def f():\n    # HINT: keep me\n    # YOUR CODE HERE\n'
                                        '    raise NotImplementedError("not implemented yet")')
 
@@ -144,7 +148,7 @@ def test_extract_functions_uses_tags_then_falls_back_to_names(tmp_path):
     nb.cells.append(new_code_cell(untagged))
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
-    code = cs.extract_functions(path, ["content_loss", "tv_loss", "gram_matrix"])
+    code = extract_functions(path, ["content_loss", "tv_loss", "gram_matrix"])
     assert code.origin == {"content_loss": "tagged cell", "tv_loss": "found by name"}
     assert "helper" in code.helpers and "import torch" in code.imports
     assert "not found" in code.problems["gram_matrix"] or "no function" in code.problems["gram_matrix"]
@@ -156,7 +160,7 @@ def test_syntax_error_costs_only_that_function(tmp_path):
     nb = _notebook("import torch", "def gram_matrix(f):\n    return f +* 2", "def tv_loss(img, w):\n    return w")
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
-    code = cs.extract_functions(path, ["gram_matrix", "tv_loss"])
+    code = extract_functions(path, ["gram_matrix", "tv_loss"])
     assert "syntax error" in code.problems["gram_matrix"] and "tv_loss" in code.functions
     with pytest.raises(LookupError, match="gram_matrix: the cell defining gram_matrix has a syntax error"):
         cs.load_functions(path, ["gram_matrix"])
@@ -172,11 +176,11 @@ def test_last_definition_wins_as_when_run_top_to_bottom(tmp_path):
 
 def test_fill_in_solutions_restores_the_solution_code():
     for path in SOLUTIONS:
-        solution = cs.read_notebook(path)
-        student = cs.read_notebook(ROOT / "notebooks" / path.name)
-        filled = cs.fill_in_solutions(student, solution)
-        for cell, original in zip(filled.cells, [c for c in solution.cells if not cs.is_solution_only_cell(c)]):
-            if cs.is_solution_cell(cell):
+        solution = read_notebook(path)
+        student = read_notebook(ROOT / "notebooks" / path.name)
+        filled = fill_in_solutions(student, solution)
+        for cell, original in zip(filled.cells, [c for c in solution.cells if not is_solution_only_cell(c)]):
+            if is_solution_cell(cell):
                 assert cell.source == original.source
         assert "raise NotImplementedError" not in "\n".join(c.source for c in filled.cells)
 
@@ -184,13 +188,13 @@ def test_fill_in_solutions_restores_the_solution_code():
 def test_unclosed_solution_region_is_an_error():
     nb = _notebook(f"def f():\n    {BEGIN_SOLUTION}\n    return 1")
     with pytest.raises(ValueError, match="x.ipynb: no end solution statement found"):
-        cs.make_student_notebook(nb, "x.ipynb")
+        make_student_notebook(nb, "x.ipynb")
 
 
 def test_generator_does_not_modify_its_input():
-    solution = cs.read_notebook(SOLUTIONS[1])
+    solution = read_notebook(SOLUTIONS[1])
     before = copy.deepcopy(solution)
-    cs.make_student_notebook(solution, "solutions/x.ipynb")
+    make_student_notebook(solution, "solutions/x.ipynb")
     assert solution == before
 
 
@@ -202,7 +206,7 @@ def test_a_later_definition_in_an_untagged_cell_wins_as_in_jupyter(tmp_path):
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
     assert cs.load_functions(path, ["content_loss"]).content_loss(2, 3, 1) == 8
-    assert cs.extract_functions(path, ["content_loss"]).origin["content_loss"] == "found by name"
+    assert extract_functions(path, ["content_loss"]).origin["content_loss"] == "found by name"
 
 
 def test_literal_constants_come_along_but_no_other_statements(tmp_path):
@@ -228,7 +232,7 @@ def test_loop_detection_sees_the_source_of_loaded_functions(tmp_path):
     nb = _notebook("import torch", looped)
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
-    assert cs.uses_python_loops(cs.load_functions(path, ["tv_loss"]).tv_loss) is True
+    assert uses_python_loops(cs.load_functions(path, ["tv_loss"]).tv_loss) is True
 
 
 # --- the first cells: open in Colab, install the course where it is missing ---------------------
@@ -244,8 +248,8 @@ def _setup_cell(nb):
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
 def test_each_notebook_starts_with_its_colab_link_and_the_same_set_up_cell(path):
-    first_setup = _setup_cell(cs.read_notebook(SOLUTIONS[0])).source
-    for nb in (cs.read_notebook(path), cs.read_notebook(ROOT / "notebooks" / path.name)):
+    first_setup = _setup_cell(read_notebook(SOLUTIONS[0])).source
+    for nb in (read_notebook(path), read_notebook(ROOT / "notebooks" / path.name)):
         badge = nb.cells[0]
         assert badge.cell_type == "markdown"
         assert f"]({COLAB_URL.format(repo=PLACEHOLDER_REPO, name=path.name)})" in badge.source
@@ -257,7 +261,7 @@ def test_each_notebook_starts_with_its_colab_link_and_the_same_set_up_cell(path)
 
 
 def test_set_up_cell_installs_the_course_only_where_it_is_missing(monkeypatch, capsys):
-    source = _setup_cell(cs.read_notebook(SOLUTIONS[0])).source
+    source = _setup_cell(read_notebook(SOLUTIONS[0])).source
     calls = []
     monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: calls.append((args, kwargs)))
     exec(compile(source, "set-up cell", "exec"), namespace := {})
@@ -279,4 +283,4 @@ def test_set_up_cell_installs_the_course_only_where_it_is_missing(monkeypatch, c
 def test_making_student_notebooks_without_nbgrader_says_how_to_get_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "nbgrader.preprocessors", None)  # as if nbgrader were not installed
     with pytest.raises(ImportError, match=r"pip install 'cs231n-style\[instructor\]'"):
-        cs.make_student_notebook(cs.read_notebook(SOLUTIONS[1]), "solutions/01_content_loss.ipynb")
+        make_student_notebook(read_notebook(SOLUTIONS[1]), "solutions/01_content_loss.ipynb")

@@ -35,7 +35,6 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-import cs231n_style
 from autograder.packaging import GRADESCOPE_FILES
 from autograder.rubric import load_rubric
 from test_autograder import notebook_with, points_by_function, solution_sources
@@ -124,20 +123,6 @@ print(json.dumps({{"status": status, "during": during, "after": after}}))
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["status"] == 0 and seen["during"] == []
     assert {"ipywidgets", "cs231n_style.widgets"} <= set(seen["after"])  # the check would catch an import
-
-
-def test_the_panel_and_plots_load_on_first_use_under_their_names():
-    from cs231n_style import plots, widgets
-
-    assert cs231n_style._LAZY == {**dict.fromkeys(plots.__all__, "plots"), **dict.fromkeys(widgets.__all__, "widgets")}
-    for name, module in cs231n_style._LAZY.items():
-        assert getattr(cs231n_style, name) is getattr(sys.modules[f"cs231n_style.{module}"], name)
-        assert name in dir(cs231n_style) and name in cs231n_style.__all__
-    assert {"show_images", "load_image", "check_gram_matrix", "style_transfer", "extract_features",
-            "get_device", "load_functions"} <= set(cs231n_style.__all__) <= set(dir(cs231n_style))
-    assert cs231n_style.widgets is widgets
-    with pytest.raises(AttributeError, match="no attribute 'style_transfer_pane'"):
-        cs231n_style.style_transfer_pane  # noqa: B018
 
 
 # --- slow: the zip as Gradescope runs it, with a fresh environment ---------------------------------

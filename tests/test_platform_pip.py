@@ -29,6 +29,8 @@ from nbformat.v4 import new_code_cell
 from PIL import Image
 
 import cs231n_style as cs
+from cs231n_style.authoring import fill_in_solutions
+from cs231n_style.notebook import is_check_cell, read_notebook
 
 pytestmark = pytest.mark.slow
 
@@ -160,7 +162,7 @@ def _filled_in_course(folder: Path) -> list[Path]:
     folder.mkdir()
     paths = []
     for student in sorted((ROOT / "notebooks").glob("*.ipynb")):
-        nb = cs.fill_in_solutions(cs.read_notebook(student), cs.read_notebook(ROOT / "solutions" / student.name))
+        nb = fill_in_solutions(read_notebook(student), read_notebook(ROOT / "solutions" / student.name))
         nb.cells.append(new_code_cell(PROVENANCE))
         nbformat.write(nb, folder / student.name)
         paths.append(folder / student.name)
@@ -200,7 +202,7 @@ def test_the_five_notebooks_run_from_the_installed_wheel_elsewhere(platform):
         code = [cell for cell in nb.cells if cell.cell_type == "code"]
         assert all(cell.execution_count for cell in code), f"{job['out']}: a cell did not run"
         assert not [o for cell in code for o in cell.outputs if o.output_type == "error"]
-        checks = [_text(cell) for cell in code if cs.is_check_cell(cell)]
+        checks = [_text(cell) for cell in code if is_check_cell(cell)]
         assert all("PASS" in text and "FAIL" not in text for text in checks), checks
         verdicts += checks
         provenance = _text(code[-1]).split()

@@ -17,6 +17,8 @@ import nbformat
 import pytest
 
 import cs231n_style as cs
+from cs231n_style.authoring import fill_in_solutions
+from cs231n_style.notebook import read_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS = ["content_loss", "gram_matrix", "style_loss", "tv_loss"]
@@ -28,9 +30,9 @@ def _student_copy(tmp_path: Path, filled: bool) -> Path:
     shutil.copy(ROOT / "notebooks" / "test_my_functions.py", folder)
     shutil.copy(ROOT / "conftest.py", tmp_path)  # as in the students' release: nbval's waits for a slow machine
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
-        nb = cs.read_notebook(path)
+        nb = read_notebook(path)
         if filled:
-            nb = cs.fill_in_solutions(nb, cs.read_notebook(ROOT / "solutions" / path.name))
+            nb = fill_in_solutions(nb, read_notebook(ROOT / "solutions" / path.name))
         nbformat.write(nb, folder / path.name)
     return folder
 

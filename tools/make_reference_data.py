@@ -2,7 +2,7 @@
 
 The expected outputs and gradients are computed in float64 by the *solution notebooks'* functions
 (loaded with ``cs231n_style.load_functions``, the same mechanism students' code goes through).
-The values that typical mistakes produce ("variants", named as in ``cs231n_style.checks.MISTAKES``)
+The values that typical mistakes produce ("variants", named as in ``cs231n_style.diagnosis.MISTAKES``)
 are computed with NumPy from the inputs by ``autograder.variants.mistake_variants`` (which the
 grader uses too, on its hidden inputs), so that a check can name a mistake without the package
 containing a solution.
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from autograder.variants import mistake_variants  # noqa: E402
-from cs231n_style.checks import REFERENCE_FILE  # noqa: E402
+from cs231n_style.diagnosis import REFERENCE_FILE  # noqa: E402
 from cs231n_style.notebook import load_course_functions  # noqa: E402
 
 SEED = 231

@@ -1,0 +1,352 @@
+"""What a student's result says about their code: the diagnosis the checks and the grader share.
+
+The notebook checks (:mod:`cs231n_style.checks`) call a student's function on stored inputs; the
+autograder (``autograder/grader.py``) calls it in a sandbox on hidden ones. Both hand what they saw
+- the exception raised, the returned object's type, shape and dtype, its values, its gradients, the
+inputs after the call - to the ``diagnose_...`` functions here, which say what is wrong in the
+student's terms. So a student reads the same explanation ("off by exactly a factor C*H*W", "no
+gradient flows back", "NOT IMPLEMENTED YET", ...) in the notebook and in the grade.
+
+A wrong value is named when it matches the value a typical mistake gives (:data:`MISTAKES`: a
+missing weight, mean instead of sum, no division by C*H*W, ...). The reference file
+``data/reference_values.npz`` stores those values for the checks' inputs; the autograder computes
+them for its hidden inputs (``autograder/variants.py``). The file holds inputs and outputs only,
+so a check needs no network weights, images or GPU; it is made from the solution notebooks by
+``tools/make_reference_data.py`` and does not contain the solutions.
+
+The relative error is ``max|student - reference| / max|reference|`` (elementwise for Gram
+matrices), accepted up to :data:`TOLERANCE` for the inputs' dtype.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = [
+    "REFERENCE_FILE",
+    "TOLERANCE",
+    "MISTAKES",
+    "reference_values",
+    "relative_error",
+    "uses_python_loops",
+    "source_uses_python_loops",
+    "diagnose_exception",
+    "diagnose_output",
+    "diagnose_unmodified",
+    "diagnose_values",
+    "diagnose_gradient",
+    "diagnose_loops",
+]
+
+#: The checks' inputs, reference outputs and mistakes' values (``tools/make_reference_data.py``).
+REFERENCE_FILE = Path(__file__).resolve().parent / "data" / "reference_values.npz"
+
+#: Largest relative error accepted, per dtype of the inputs.
+TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-4}
+
+#: What each stored wrong variant means, in the student's terms.
+MISTAKES = {
+    "missing_weight": "the result is off by exactly the weight: did you forget to multiply by the weight argument?",
+    "mean_not_sum": "the result equals the *mean* of the squared differences: the loss is their *sum*.",
+    "mean_no_weight": "the result equals the mean of the squared differences without the weight: use the sum, times the weight.",
+    "not_squared": "the result is the weight times the square root of the sum: use the squared distance, not the norm.",
+    "half": "the result is half the reference: remove the factor 1/2.",
+    "not_normalized": "the result is off by exactly a factor C*H*W: divide by C*H*W when normalize=True.",
+    "divided_by_hw_only": "the result is off by exactly a factor C: divide by C*H*W, not only by H*W.",
+    "divided_by_c_only": "the result is off by exactly a factor H*W: divide by C*H*W, not only by C.",
+    "divided_by_nchw": "the result is off by exactly a factor N: divide by C*H*W, not N*C*H*W.",
+    "divided_by_2nchw": "the result is off by exactly a factor 2*N (divided by 2*N*C*H*W): divide by C*H*W only.",
+    "batch_summed": ("every image got the Gram matrix of the whole batch (summed over the N images, e.g. an einsum "
+                     "or sum over n): the Gram matrix mixes the batch. Compute one per image, F[n] @ F[n]^T."),
+    "batch_mixed": ("the values mix different images of the batch (F[n] @ F[m]^T summed over m, e.g. "
+                    "einsum('nci,mdi->ncd')): use the same batch index on both sides - torch.bmm, or "
+                    "einsum('nci,ndi->ncd')."),
+    "normalized_anyway": "with normalize=False the result is still divided by C*H*W: only normalize when asked.",
+    "unweighted": "the result is the sum over layers without the style weights: multiply each layer's term by its weight.",
+    "last_layer_only": "only the last style layer counts: accumulate the loss over all style layers (+=), don't overwrite it.",
+    "first_layer_only": "only the first style layer counts: did you return inside the loop?",
+    "layer_norm_not_squared": "each layer's term is the norm of the Gram difference: use the squared distance.",
+    "unnormalized_gram": ("the values match Gram matrices computed with normalize=False: call gram_matrix(feats[layer]) "
+                          "with its default normalize=True, as the style targets were computed."),
+    "vertical_only": "only vertical neighbours (rows) count: add the differences between horizontal neighbours too.",
+    "horizontal_only": "only horizontal neighbours (columns) count: add the differences between vertical neighbours too.",
+    "abs_not_squared": "the result sums absolute differences: square the differences instead.",
+    "channels_too": ("the result also counts differences between neighbouring *channels* (axis 1): only neighbouring "
+                     "pixels count, along the rows (axis 2) and the columns (axis 3) of each channel."),
+    "channels_and_rows": ("the result counts differences along the channels (axis 1) and the rows, not the columns: "
+                          "img has shape (1, 3, H, W), not (C, H, W) - use img[:, :, 1:, :] and img[:, :, :, 1:]."),
+    "channels_and_columns": ("the result counts differences along the channels (axis 1) and the columns, not the rows: "
+                             "img has shape (1, 3, H, W) - use img[:, :, 1:, :] and img[:, :, :, 1:]."),
+    "reshaped_hw_by_c": ("the values match features.reshape(N, H*W, C): that reads the (N, C, H, W) memory as if "
+                         "channels came last and mixes channels with positions. Reshape to (N, C, H*W), then F @ F^T."),
+}
+
+
+# --- the reference values and how far a result is from them -----------------------------------
+
+@lru_cache(maxsize=1)
+def _load_reference(path: str) -> dict[str, np.ndarray]:
+    with np.load(path) as data:
+        return {key: data[key] for key in data.files}
+
+
+def reference_values(path: str | Path = REFERENCE_FILE) -> dict[str, np.ndarray]:
+    """Return the stored inputs and reference outputs (float64 NumPy arrays) by key.
+
+    Keys look like ``"gram_matrix.features"``, ``"gram_matrix.expected"``, ``"tv_loss.grad"``,
+    ``"content_loss.variant.mean_not_sum"`` (the value that mistake of :data:`MISTAKES` gives).
+    The file is read once per process.
+
+    Args:
+        path: an ``.npz`` file made by ``tools/make_reference_data.py``.
+
+    Returns:
+        A dict of float64 arrays (the weights and layer indices as 0-d or 1-d arrays).
+
+    Raises:
+        FileNotFoundError: if the file is missing (run ``python tools/make_reference_data.py``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No reference values at {str(path)!r}; run `python tools/make_reference_data.py`.")
+    return _load_reference(str(path))
+
+
+def relative_error(actual, expected) -> float:
+    """``max|actual - expected| / max|expected|``, computed in float64.
+
+    Args:
+        actual, expected: tensors or arrays of the same shape (any float dtype, any device).
+
+    Returns:
+        A Python ``float`` (``inf`` if ``expected`` is all zeros and ``actual`` is not).
+    """
+    a = actual.detach().cpu().double().numpy() if isinstance(actual, torch.Tensor) else np.asarray(actual, np.float64)
+    e = expected.detach().cpu().double().numpy() if isinstance(expected, torch.Tensor) else np.asarray(expected, np.float64)
+    scale = np.abs(e).max() if e.size else 0.0
+    diff = np.abs(a - e).max() if a.size else 0.0
+    if scale == 0.0:
+        return 0.0 if diff == 0.0 else float("inf")
+    return float(diff / scale)
+
+
+# --- Python loops in the source ------------------------------------------------------------------
+
+def uses_python_loops(fn: Callable) -> bool | None:
+    """Whether ``fn``'s source contains a ``for``/``while`` loop or a comprehension.
+
+    Loops are slow on tensors: ``tv_loss`` must use slicing instead (see :func:`diagnose_loops`).
+
+    Args:
+        fn: a function whose source ``inspect`` can find (a file, a notebook cell, a loaded notebook).
+
+    Returns:
+        ``True`` or ``False``, or ``None`` if the source is not available (e.g. a lambda built
+        with ``exec`` and no source).
+    """
+    try:
+        source = textwrap.dedent(inspect.getsource(fn))
+    except (OSError, TypeError):
+        return None
+    return source_uses_python_loops(source)
+
+
+def source_uses_python_loops(source: str) -> bool | None:
+    """:func:`uses_python_loops` for source text (the autograder has source, not functions).
+
+    Args:
+        source: Python source, e.g. one ``def`` block.
+
+    Returns:
+        ``True`` or ``False``, or ``None`` if it does not parse.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    loops = (ast.For, ast.AsyncFor, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+    return any(isinstance(node, loops) for node in ast.walk(tree))
+
+
+# --- diagnosis: what a result says about the code, in the student's terms -------------------------
+
+def diagnose_exception(name: str, type_name: str, text: str, shapes: str = "", where: str = "") -> tuple[str, str]:
+    """Explain an exception raised by a student's function.
+
+    Args:
+        name: the function, e.g. ``"gram_matrix"``.
+        type_name: the exception's class name, e.g. ``"RuntimeError"``.
+        text: ``str(exception)``.
+        shapes: the tensor inputs' shapes, e.g. ``"(2, 12, 5, 8)"``, quoted in size-mismatch hints.
+        where: the student's line, ``"\\n  in your code (function), line N: ..."``, or ``""``
+            (``cs231n_style._tracebacks.where_in_your_code`` makes it from the traceback).
+
+    Returns:
+        ``(status, message)``: status ``"not implemented"`` for ``NotImplementedError``, else
+        ``"error"``.
+    """
+    if type_name == "NotImplementedError":
+        return "not implemented", (f"{name}: NOT IMPLEMENTED YET - it still raises NotImplementedError. "
+                                   "Replace the stub with your code, run its cell, then run this check again.")
+    text = text.strip().rstrip(".")
+    hint = ""
+    if "in-place" in text or "inplace" in text:
+        hint = " Don't modify the inputs in place (e.g. x /= n or x.add_()); compute new tensors."
+    elif "view size is not compatible" in text and "reshape" not in text:
+        hint = " Use .reshape(...) instead of .view(...)."
+    elif "is invalid for input of size" in text or "size mismatch" in text or "must match the size" in text:
+        hint = f" The tensor inputs here have shapes {shapes}: a size in a reshape, product or subtraction does not fit them."
+        if name == "gram_matrix":
+            hint += " Keep the batch axis N: reshape to (N, C, H*W)."
+        elif name == "style_loss":
+            hint += " " + _STYLE_INDEXING
+    elif name == "style_loss" and "index out of range" in text:
+        hint = " " + _STYLE_INDEXING
+    return "error", f"{name}: FAIL - it raised {type_name}: {text}.{hint}{where}"
+
+
+_STYLE_INDEXING = ("feats is indexed by layer number, the other lists by position: for the i-th style layer "
+                   "use feats[style_layers[i]] with style_targets[i] and style_weights[i].")
+
+
+def diagnose_output(name: str, type_name: str, shape: tuple, dtype: torch.dtype | None, expected_shape: tuple,
+                    expected_dtype: torch.dtype, input_shape: tuple | None = None,
+                    cut_from_graph: bool = False) -> str | None:
+    """Check what a function returned: a tensor, of the expected shape and dtype.
+
+    Args:
+        name: the function.
+        type_name: the returned object's class name (``"Tensor"`` for a torch tensor).
+        shape, dtype: the returned tensor's shape and dtype (ignored when it is not a tensor).
+        expected_shape, expected_dtype: what the reference returns (``()`` for a loss).
+        input_shape: ``gram_matrix``'s features shape (N, C, H, W), to recognize a lost batch axis
+            or ``F.T @ F``.
+        cut_from_graph: ``True`` when the inputs require gradients but the result does not: a
+            wrong dtype then comes from building a new tensor (``torch.tensor(float(...))``).
+
+    Returns:
+        The failure message, or ``None`` when the output is fine.
+    """
+    if type_name != "Tensor":
+        return (f"{name}: FAIL - it returned a {type_name}, not a torch.Tensor. "
+                "Use torch operations throughout (no .item(), .numpy() or math) so gradients can flow.")
+    shape = tuple(shape)
+    if name == "gram_matrix" and input_shape is not None:
+        n, c, h, w = input_shape
+        mixed = (" That is one Gram matrix for the whole batch: it mixes the N images (e.g. features.reshape(C, -1), "
+                 "or an einsum/sum over n).") if n > 1 else ""
+        if shape in ((c, c), (1, c, c)) and shape != tuple(expected_shape):
+            return (f"{name}: FAIL - for features of shape {(n, c, h, w)} it returned shape "
+                    f"{shape}: keep the batch axis and compute one Gram matrix per image, "
+                    f"shape (N, C, C) = {(n, c, c)} (torch.bmm or @ on (N, C, H*W) tensors).{mixed}")
+        if n > 1 and shape in ((n * c, n * c), (1, n * c, n * c)):
+            return (f"{name}: FAIL - for features of shape {(n, c, h, w)} it returned shape {shape}, (N*C, N*C): "
+                    "the reshape put the channels of all N images together (e.g. reshape(1, N*C, H*W)), so the Gram "
+                    "matrix mixes the batch. Reshape to (N, C, H*W) and multiply per image (torch.bmm).")
+        if shape == (n, c, n, c):
+            return (f"{name}: FAIL - it returned shape {shape}, (N, C, N, C): it pairs the channels of different "
+                    "images (tensordot, or an einsum without a shared batch index), mixing the batch. Use the same "
+                    "index n on both sides: einsum('nci,ndi->ncd') or torch.bmm, shape (N, C, C).")
+        if shape == (n, h * w, h * w) and shape != tuple(expected_shape):
+            return (f"{name}: FAIL - it returned shape {shape}, (N, H*W, H*W): "
+                    "you multiplied F.T @ F; the Gram matrix is F @ F.T, shape (N, C, C).")
+    if shape != tuple(expected_shape):
+        return (f"{name}: FAIL - it returned shape {shape}; expected {tuple(expected_shape)}"
+                + (" (a scalar: use .sum() over everything)." if tuple(expected_shape) == () else "."))
+    if dtype != expected_dtype and cut_from_graph:
+        return (f"{name}: FAIL - it returned a new {dtype} tensor cut off from autograd (no gradient flows back, "
+                f"and the inputs were {expected_dtype}): don't rebuild the result with torch.tensor(...), "
+                "float(...) or .item(); compute it with torch operations on the inputs.")
+    if dtype != expected_dtype:
+        return (f"{name}: FAIL - for {expected_dtype} inputs it returned {dtype}: "
+                "don't hard-code a dtype; compute in the inputs' dtype.")
+    return None
+
+
+def diagnose_unmodified(name: str, before: list[torch.Tensor], after: list[torch.Tensor]) -> str | None:
+    """The failure message if the call changed an input in place, else ``None``.
+
+    Args:
+        name: the function.
+        before: copies of the input tensors, made before the call.
+        after: the same inputs after the call (same shapes; any dtype, compared as they are).
+    """
+    for old, new in zip(before, after):
+        if not torch.equal(old, new.detach()):
+            return (f"{name}: FAIL - it modified an input tensor in place. "
+                    "Compute new tensors instead (x = x / n, not x /= n).")
+    return None
+
+
+def diagnose_values(name: str, out, expected, variants: dict, dtype: torch.dtype,
+                    own_gram: bool = True) -> tuple[float, str | None]:
+    """Compare a result with the reference; on a mismatch, name the mistake if a variant matches.
+
+    Args:
+        name: the function.
+        out: the student's result (tensor or array), same shape as ``expected``.
+        expected: the reference result.
+        variants: mistake name (a key of :data:`MISTAKES`) -> the value that mistake gives (stored
+            in the reference file; the autograder computes them for its hidden inputs).
+        dtype: the inputs' dtype; sets the tolerance (:data:`TOLERANCE`).
+        own_gram: whether ``style_loss`` ran with the student's own ``gram_matrix`` (then a
+            mismatch may come from it, and the message says so).
+
+    Returns:
+        ``(relative error, failure message or None)``.
+    """
+    tolerance = TOLERANCE[dtype]
+    error = relative_error(out, expected)
+    if error <= tolerance:
+        return error, None
+    for mistake, value in variants.items():
+        if relative_error(out, value) <= max(tolerance, 1e-6):
+            return error, f"{name}: FAIL - {MISTAKES[mistake]}"
+    hint = (" style_loss calls your gram_matrix: if check_gram_matrix fails, fix that first; if it passes, compare "
+            "each layer's term with w_l * sum((G_l - A_l) ** 2).") if name == "style_loss" and own_gram else ""
+    return error, (f"{name}: FAIL - the values differ from the reference (max relative error {error:.1e}, "
+                   f"threshold {tolerance:.0e} in {str(dtype).removeprefix('torch.')}).{hint}")
+
+
+def diagnose_gradient(name: str, requires_grad: bool, grads: list, expected: list) -> str | None:
+    """Check the gradients of a result with respect to its inputs.
+
+    Args:
+        name: the function.
+        requires_grad: whether the result is attached to the autograd graph.
+        grads: the gradients obtained (tensors or arrays; ``None`` for an input it does not reach).
+        expected: the reference gradients, same shapes.
+
+    Returns:
+        The failure message, or ``None`` when every gradient is within 1e-6 relative error.
+    """
+    if not requires_grad:
+        return (f"{name}: FAIL - the values are right but no gradient flows back to the inputs. "
+                "Don't use .detach(), .item(), .numpy(), torch.tensor(...) or .data on intermediate results.")
+    for grad, want in zip(grads, expected):
+        if grad is None or relative_error(grad, want) > 1e-6:
+            return (f"{name}: FAIL - the values are right but the gradient is not: "
+                    "part of the computation is cut off from autograd (.detach(), .data or a NumPy detour).")
+    return None
+
+
+def diagnose_loops(name: str, uses_loops: bool | None) -> str | None:
+    """The failure message for a function that should have no Python loops, or ``None``.
+
+    Args:
+        name: the function (``"tv_loss"``).
+        uses_loops: what :func:`uses_python_loops` found (``None``: unknown, not a failure).
+    """
+    if not uses_loops:
+        return None
+    return (f"{name}: FAIL - the values are right, but the code uses a Python loop or "
+            "comprehension: use slicing (img[:, :, 1:, :] - img[:, :, :-1, :]) instead; it is "
+            "much faster.")
