@@ -14,8 +14,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,100 +31,262 @@ from .images import deprocess, preprocess
 __all__ = ["TransferSettings", "TransferResult", "LossFunctions", "EXAMPLE_SETTINGS", "style_transfer"]
 
 
-def _integer(value) -> int:
-    """``value`` as an int if it is a whole number (1, 4.0, np.int64(6)); else ValueError."""
-    if isinstance(value, bool) or not float(value).is_integer():
-        raise ValueError(f"{value!r} is not a whole number")
-    return int(value)
-
-
-def _finite(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 #: The largest ``image_size`` / ``style_size`` (the shorter side): a square image of that size is
 #: :data:`cs231n_style.images.MAX_PIXELS`, ~4 GB of memory in style transfer; wider images must
 #: be smaller (``preprocess`` says so).
 MAX_IMAGE_SIZE = 2048
 
 
-def _option(default, help: str, **choices):
-    return field(default=default, metadata={"help": help, **choices})
+@dataclass(frozen=True)
+class Slider:
+    """How the widget panel shows a setting: a slider captioned ``label``, on a linear or log scale.
+
+    Attributes:
+        label: the caption; ``{layer}`` in it stands for a style layer's index.
+        scale: ``"linear"``: a whole-number slider from ``low`` to ``high`` (raised when a setting
+            needs more), moving by ``step``. ``"log"``: a base-10 slider from ``decades`` powers of
+            ten below its first value to ``decades`` above, moving by ``step`` powers of ten (for
+            weights: useful values span many powers of ten).
+        step: the smallest move, in the scale's units.
+        low, high: the ends of a linear slider (``None`` for a log one).
+        decades: the reach of a log slider either side of its first value.
+    """
+
+    label: str
+    scale: str
+    step: float
+    low: int | None = None
+    high: int | None = None
+    decades: int = 3
+
+
+def _option(default, help: str, *, kind: str, minimum: float | None = None,
+            exclusive_minimum: float | None = None, maximum: float | None = None, unit: str | None = None,
+            choices: tuple[str, ...] | None = None, item: str | None = None, slider: Slider | None = None):
+    """Declare a field of :class:`TransferSettings`: its default, and in its ``metadata`` what the
+    checks, the command line and the widget panel need to know of it.
+
+    Args:
+        default: the field's default value.
+        help: what the field does, in a sentence: the panel's tooltip and the command line's help.
+        kind: what one value is: ``"whole number"`` (an int), ``"number"`` (a finite int or
+            float), ``"layer index"`` (a whole number naming a SqueezeNet layer) or ``"choice"``
+            (one of ``choices``).
+        minimum, exclusive_minimum, maximum: the allowed range, ``>=``, ``>`` and ``<=`` (the
+            names JSON Schema uses); ``None``: no such bound.
+        unit: what a whole number counts, for error messages (``"pixels"``); ``None``: nothing.
+        choices: the allowed values of a ``"choice"``.
+        item: for a sequence of values of ``kind`` (stored as a tuple), what one value is called
+            in error messages (``"style layer"``); ``None`` for a single value.
+        slider: how the widget panel shows the field, if with a slider.
+
+    Returns:
+        A ``dataclasses.field``: ``metadata`` maps each of the names above but ``default`` to its
+        value (``None`` where not given).
+    """
+    return field(default=default, metadata={
+        "help": help, "kind": kind, "minimum": minimum, "exclusive_minimum": exclusive_minimum,
+        "maximum": maximum, "unit": unit, "choices": choices, "item": item, "slider": slider})
 
 
 @dataclass(frozen=True)
 class TransferSettings:
     """Every knob of :func:`style_transfer`, with CS231n's first example run as the defaults.
 
-    Each field's ``metadata["help"]`` is the text the widget panel and the docs show.
+    Each field is declared with its default, its help text and, in its ``metadata``, what it may
+    hold (``kind``, ``minimum`` / ``exclusive_minimum`` / ``maximum``, ``choices``) and how the
+    widget panel shows it (``slider``): see :func:`_option`. The constructor checks every value
+    against that metadata, the command line (``python -m cs231n_style --help``) makes its options
+    of it, and the panel its sliders and tooltips, so the three say the same thing.
+
+    Raises:
+        ValueError: if a value is not what its field's metadata allows, or the style layers and
+            style weights are not as many; the message lists every such problem (``"Invalid style
+            transfer settings: num_steps must be a whole number >= 0, not 2.5."``).
     """
 
-    image_size: int = _option(192, "Shorter side of the content image and of the result, in pixels (32-2048).")
-    style_size: int = _option(512, "Shorter side the style image is resized to, in pixels (32-2048).")
-    content_layer: int = _option(3, "Index of the SqueezeNet layer whose feature maps define content.")
-    content_weight: float = _option(5e-2, "Weight of the content loss.")
-    style_layers: tuple[int, ...] = _option((1, 4, 6, 7), "Indices of the layers whose Gram matrices define style.")
-    style_weights: tuple[float, ...] = _option((2e4, 500.0, 12.0, 1.0), "Weight of the style loss at each style layer.")
-    tv_weight: float = _option(5e-2, "Weight of the total variation loss (smoothness).")
-    init: str = _option("content", "Start from the content image or from uniform noise.", choices=("content", "noise"))
-    num_steps: int = _option(200, "Number of optimization steps.")
-    optimizer: str = _option("adam", "Adam with CS231n's schedule, or L-BFGS as in Gatys et al.", choices=("adam", "lbfgs"))
-    learning_rate: float = _option(3.0, "Adam's learning rate at the start.")
-    decayed_learning_rate: float = _option(0.1, "Adam's learning rate from step `decay_at` on.")
-    decay_at: int = _option(180, "Step at which Adam's learning rate drops (CS231n: 180 of 200).")
-    clamp: float = _option(1.5, "Pixels are clamped to [-clamp, clamp] in normalized space ...")
-    clamp_until: int = _option(190, "... before each step until this one (CS231n: 190 of 200).")
-    seed: int = _option(0, "Seed of the noise initialization.")
+    image_size: int = _option(
+        192, "Shorter side of the content image and of the result, in pixels (32-2048).",
+        kind="whole number", unit="pixels", minimum=32, maximum=MAX_IMAGE_SIZE,
+        slider=Slider("image size (px)", "linear", step=16, low=32, high=512))
+    style_size: int = _option(
+        512, "Shorter side the style image is resized to, in pixels (32-2048).",
+        kind="whole number", unit="pixels", minimum=32, maximum=MAX_IMAGE_SIZE)
+    content_layer: int = _option(
+        3, "Index of the SqueezeNet layer whose feature maps define content.",
+        kind="layer index", minimum=0)
+    content_weight: float = _option(
+        5e-2, "Weight of the content loss.",
+        kind="number", minimum=0, slider=Slider("content weight", "log", step=0.05))
+    style_layers: tuple[int, ...] = _option(
+        (1, 4, 6, 7), "Indices of the layers whose Gram matrices define style.",
+        kind="layer index", minimum=0, item="style layer")
+    style_weights: tuple[float, ...] = _option(
+        (2e4, 500.0, 12.0, 1.0), "Weight of the style loss at each style layer.",
+        kind="number", minimum=0, item="style weight", slider=Slider("style weight, layer {layer}", "log", step=0.05))
+    tv_weight: float = _option(
+        5e-2, "Weight of the total variation loss (smoothness).",
+        kind="number", minimum=0, slider=Slider("TV weight", "log", step=0.05))
+    init: str = _option(
+        "content", "Start from the content image or from uniform noise.",
+        kind="choice", choices=("content", "noise"))
+    num_steps: int = _option(
+        200, "Number of optimization steps.",
+        kind="whole number", minimum=0, slider=Slider("steps", "linear", step=10, low=0, high=1000))
+    optimizer: str = _option(
+        "adam", "Adam with CS231n's schedule, or L-BFGS as in Gatys et al.",
+        kind="choice", choices=("adam", "lbfgs"))
+    learning_rate: float = _option(
+        3.0, "Adam's learning rate at the start.",
+        kind="number", exclusive_minimum=0)
+    decayed_learning_rate: float = _option(
+        0.1, "Adam's learning rate from step `decay_at` on.",
+        kind="number", exclusive_minimum=0)
+    decay_at: int = _option(
+        180, "Step at which Adam's learning rate drops (CS231n: 180 of 200).",
+        kind="whole number", minimum=0)
+    clamp: float = _option(
+        1.5, "Pixels are clamped to [-clamp, clamp] in normalized space ...",
+        kind="number", exclusive_minimum=0)
+    clamp_until: int = _option(
+        190, "... before each step until this one (CS231n: 190 of 200).",
+        kind="whole number", minimum=0)
+    seed: int = _option(
+        0, "Seed of the noise initialization.",
+        kind="whole number", minimum=0)
+    speed: str = _option(
+        "exact", "exact: the same image as CS231n's loop, bit for bit; fast: L-BFGS, reduced precision where "
+        "the device supports it, and coarse-to-fine, reaching the same loss several times sooner (a different image)",
+        kind="choice", choices=("exact", "fast"))
 
     def __post_init__(self):
+        """Check every field against its metadata, and as many style weights as style layers."""
         problems = []
-        for name in ("style_layers", "style_weights"):
-            if isinstance(getattr(self, name), (str, bytes)):
-                problems.append(f"{name} must be a sequence of numbers such as (1, 4, 6, 7), not a string")
-        if not problems:
-            try:
-                object.__setattr__(self, "style_layers", tuple(_integer(i) for i in self.style_layers))
-                object.__setattr__(self, "style_weights", tuple(float(w) for w in self.style_weights))
-            except (TypeError, ValueError) as error:
-                problems.append(f"style layers must be integers and style weights numbers ({error})")
-        if problems:
-            raise ValueError("Invalid style transfer settings: " + "; ".join(problems) + ".")
-        if len(self.style_layers) != len(self.style_weights):
-            problems.append(f"{len(self.style_layers)} style layers but {len(self.style_weights)} style weights")
-        for name, value in (("content_layer", self.content_layer), *(("style layer", i) for i in self.style_layers)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
-                problems.append(f"{name} must be a layer index >= 0 (see cs.describe_layers), not {value!r}")
-        if self.init not in ("content", "noise"):
-            problems.append(f"init must be 'content' or 'noise', not {self.init!r}")
-        if self.optimizer not in ("adam", "lbfgs"):
-            problems.append(f"optimizer must be 'adam' or 'lbfgs', not {self.optimizer!r}")
-        for name in ("image_size", "style_size"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not 32 <= value <= MAX_IMAGE_SIZE:
-                problems.append(f"{name} must be a whole number of pixels >= 32 and <= {MAX_IMAGE_SIZE}, not {value!r}")
-        for name in ("num_steps", "decay_at", "clamp_until", "seed"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
-                problems.append(f"{name} must be a whole number >= 0, not {value!r}")
-        for name in ("content_weight", "tv_weight"):
-            if not _finite(getattr(self, name)) or getattr(self, name) < 0:
-                problems.append(f"{name} must be a finite number >= 0, not {getattr(self, name)}")
-        if any(not math.isfinite(w) or w < 0 for w in self.style_weights):
-            problems.append(f"style weights must be finite numbers >= 0, not {self.style_weights}")
-        for name in ("learning_rate", "decayed_learning_rate", "clamp"):
-            if not _finite(getattr(self, name)) or getattr(self, name) <= 0:
-                problems.append(f"{name} must be a finite number > 0, not {getattr(self, name)}")
+        for option in dataclasses.fields(self):
+            value, wrong = _checked(option, getattr(self, option.name))
+            object.__setattr__(self, option.name, value)  # the same value; a sequence as a tuple
+            problems += wrong
+        layers, weights = self.style_layers, self.style_weights
+        if isinstance(layers, tuple) and isinstance(weights, tuple) and len(layers) != len(weights):
+            problems.append(f"{len(layers)} style layers but {len(weights)} style weights")
         if problems:
             raise ValueError("Invalid style transfer settings: " + "; ".join(problems) + ".")
 
     def replace(self, **changes) -> TransferSettings:
-        """Return a copy with some fields changed (``settings.replace(tv_weight=0.0)``)."""
+        """Return a copy with some fields changed: ``settings.replace(tv_weight=0.0)``.
+
+        Args:
+            **changes: new values, by field name.
+
+        Returns:
+            A new ``TransferSettings`` (this one is frozen: it never changes).
+
+        Raises:
+            TypeError: if a name is not a field's.
+            ValueError: if a value is invalid (as the constructor says); if ``style_layers``
+                changes to another number of layers and ``style_weights`` does not change (or the
+                reverse), the message says to pass both.
+        """
+        return self.with_changes(changes)
+
+    def with_changes(self, changes: Mapping[str, Any], name_of: Callable[[str], str] = str) -> TransferSettings:
+        """:meth:`replace` for a program whose users name the fields their own way, as the command
+        line does (``--style-layers``).
+
+        Args:
+            changes: new values, by field name.
+            name_of: ``name_of(field_name)`` is how the message about a lone change to the style
+                layers or weights names those two fields (default: their own names).
+
+        Returns, Raises:
+            As :meth:`replace`.
+        """
+        for given, other in (("style_layers", "style_weights"), ("style_weights", "style_layers")):
+            new, kept = changes.get(given), getattr(self, other)
+            if other not in changes and isinstance(new, (tuple, list)) and len(new) != len(kept):
+                raise ValueError(
+                    f"Invalid style transfer settings: {name_of(given)} has {len(new)} values but the "
+                    f"{other.replace('_', ' ')} {kept} have {len(kept)}: pass {name_of(other)} with {len(new)} "
+                    "values too.")
         return dataclasses.replace(self, **changes)
 
     @property
     def deepest_layer(self) -> int:
         """Index of the deepest layer any loss needs: the network is not run beyond it."""
         return max(self.content_layer, *self.style_layers) if self.style_layers else self.content_layer
+
+
+# --- Checking a value against its field's metadata (TransferSettings.__post_init__) ---------------
+
+#: What a value of each kind must be, as the error messages say it: ``{unit}`` becomes " of pixels"
+#: (or nothing), ``{range}`` the field's bounds (">= 32 and <= 2048").
+_MUST_BE = {
+    "whole number": "a whole number{unit} {range}",
+    "number": "a finite number {range}",
+    "layer index": "a layer index {range} (see cs.describe_layers)",
+}
+
+
+def _checked(option: dataclasses.Field, value) -> tuple[Any, list[str]]:
+    """Check one field's value against the field's metadata.
+
+    Returns:
+        ``(value, problems)``: the value to store (a sequence as a tuple of ints for layer indices,
+        4.0 read as 4, or of floats for numbers; else as given) and a message for each thing
+        wrong with it, such as ``"num_steps must be a whole number >= 0, not 2.5"`` (none: ``[]``).
+    """
+    meta, name = option.metadata, option.name
+    if meta["item"] is None:
+        return value, [] if _fits(value, meta) else [f"{name} must be {_must_be(meta)}, not {value!r}"]
+    if isinstance(value, (str, bytes)):
+        return value, [f"{name} must be a sequence of numbers such as {option.default}, not a string"]
+    try:
+        items = tuple((float if meta["kind"] == "number" else _whole)(item) for item in value)
+    except (TypeError, ValueError) as error:
+        return value, [f"{name} must be a sequence of numbers such as {option.default} ({error})"]
+    return items, [f"{meta['item']} must be {_must_be(meta)}, not {item!r}" for item in items if not _fits(item, meta)]
+
+
+def _fits(value, meta: Mapping[str, Any]) -> bool:
+    """Whether one value is of the field's kind and within its bounds (``True`` is no number, 4.0 no
+    whole number; ``nan``, ``inf`` and ints too large for a float are no finite number)."""
+    if meta["kind"] == "choice":
+        return isinstance(value, str) and value in meta["choices"]
+    numbers = (int, np.integer, float, np.floating) if meta["kind"] == "number" else (int, np.integer)
+    if isinstance(value, bool) or not isinstance(value, numbers):
+        return False
+    if meta["kind"] == "number" and not _finite(value):
+        return False
+    return ((meta["minimum"] is None or value >= meta["minimum"])
+            and (meta["exclusive_minimum"] is None or value > meta["exclusive_minimum"])
+            and (meta["maximum"] is None or value <= meta["maximum"]))
+
+
+def _must_be(meta: Mapping[str, Any]) -> str:
+    """What a value of the field must be: ``"a whole number of pixels >= 32 and <= 2048"``,
+    ``"a finite number > 0"``, ``"'adam' or 'lbfgs'"``."""
+    if meta["kind"] == "choice":
+        *others, last = (repr(choice) for choice in meta["choices"])
+        return f"{', '.join(others)} or {last}" if others else last
+    bounds = ((">=", meta["minimum"]), (">", meta["exclusive_minimum"]), ("<=", meta["maximum"]))
+    return _MUST_BE[meta["kind"]].format(
+        unit=f" of {meta['unit']}" if meta["unit"] else "",
+        range=" and ".join(f"{sign} {bound}" for sign, bound in bounds if bound is not None))
+
+
+def _finite(value) -> bool:
+    """Whether a number is neither ``nan`` nor infinite, and fits a float (``10**400`` does not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _whole(value) -> int:
+    """``value`` as an int if it is a whole number (4, 4.0, ``np.int64(4)``); else ValueError."""
+    if isinstance(value, bool) or not float(value).is_integer():
+        raise ValueError(f"{value!r} is not a whole number")
+    return int(value)
 
 
 #: CS231n's three example weightings, each paired with a bundled content and style image:

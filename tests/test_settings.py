@@ -1,0 +1,123 @@
+"""TransferSettings: each field declared with its default, its help and what it may hold (its
+metadata), and every value checked against that.
+
+The ranges below are the course's rules written out (sizes 32-2048, weights >= 0 and finite,
+learning rates and clamp > 0, steps and layers >= 0), not read back from the metadata: the test
+fails if the metadata says otherwise. The command line and the panel, which are made from the
+same metadata, are tested in tests/test_cli.py and tests/test_widgets.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+
+import numpy as np
+import pytest
+
+from cs231n_style import TransferSettings
+
+FIELDS = {field.name: field for field in dataclasses.fields(TransferSettings)}
+
+#: Per single-valued field: values refused, values accepted (each as the only change to the defaults).
+RANGES = {
+    "image_size": ([31, 2049, 64.0, True, "64"], [32, 2048, np.int64(64)]),
+    "style_size": ([31, 2049, 100.5], [32, 2048]),
+    "content_layer": ([-1, 3.0], [0, 12]),
+    "content_weight": ([-1e-9, math.inf, math.nan, "0.1", None, 10**400], [0, 0.0, 1e9, np.float32(0.5)]),
+    "tv_weight": ([-1.0, math.inf], [0.0, 2e-2]),
+    "init": (["Content", "random", 0], ["content", "noise"]),
+    "num_steps": ([-1, 2.5], [0, 5000]),
+    "optimizer": (["sgd", "Adam"], ["adam", "lbfgs"]),
+    "learning_rate": ([0, 0.0, -1.0, math.inf], [1e-12, 3]),
+    "decayed_learning_rate": ([0.0, math.nan], [1e-6]),
+    "decay_at": ([-1, 1.5], [0]),
+    "clamp": ([0.0, -1.5, math.nan], [1e-3]),
+    "clamp_until": ([-1], [0]),
+    "seed": ([-1, 0.5], [0, 2**31]),
+    "speed": (["slow", "FAST", None], ["exact", "fast"]),
+}
+
+
+def test_every_field_has_a_default_a_help_and_a_kind():
+    assert set(RANGES) | {"style_layers", "style_weights"} == set(FIELDS)  # a new field gets a row above
+    for field in FIELDS.values():
+        assert field.default is not dataclasses.MISSING and field.metadata["help"]
+        assert field.metadata["kind"] in ("whole number", "number", "layer index", "choice")
+        assert (field.metadata["kind"] == "choice") == (field.metadata["choices"] is not None)
+    assert TransferSettings().speed == "exact"  # the default is CS231n's loop, bit for bit
+
+
+@pytest.mark.parametrize("name", RANGES)
+def test_each_field_takes_its_range_and_refuses_the_rest(name):
+    refused, accepted = RANGES[name]
+    for value in accepted:
+        assert getattr(TransferSettings(**{name: value}), name) == value
+    for value in refused:
+        pattern = rf"^Invalid style transfer settings: {name} must be .+, not {re.escape(repr(value))}\.$"
+        with pytest.raises(ValueError, match=pattern):
+            TransferSettings(**{name: value})
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"learning_rate": 0}, "learning_rate must be a finite number > 0, not 0"),
+    ({"content_weight": "0.1"}, "content_weight must be a finite number >= 0, not '0.1'"),
+    ({"seed": -1}, "seed must be a whole number >= 0, not -1"),
+    ({"image_size": 31}, "image_size must be a whole number of pixels >= 32 and <= 2048, not 31"),
+    ({"content_layer": 3.0}, "content_layer must be a layer index >= 0 (see cs.describe_layers), not 3.0"),
+    ({"init": "random"}, "init must be 'content' or 'noise', not 'random'"),
+    ({"speed": "slow"}, "speed must be 'exact' or 'fast', not 'slow'"),
+    ({"style_weights": (1.0, -2.0, math.inf, 3.0)}, "style weight must be a finite number >= 0, not -2.0; "
+                                                    "style weight must be a finite number >= 0, not inf"),
+    ({"style_layers": (1, 4.5, 6, 7)}, "style_layers must be a sequence of numbers such as (1, 4, 6, 7) "
+                                       "(4.5 is not a whole number)"),
+    ({"style_weights": 5.0}, "style_weights must be a sequence of numbers such as (20000.0, 500.0, 12.0, 1.0) "
+                             "('float' object is not iterable)"),
+    ({"style_layers": "1467"}, "style_layers must be a sequence of numbers such as (1, 4, 6, 7), not a string"),
+])
+def test_messages_say_what_the_value_must_be(changes, message):
+    with pytest.raises(ValueError, match=re.escape(f"Invalid style transfer settings: {message}.")):
+        TransferSettings(**changes)
+
+
+def test_every_problem_is_listed_at_once():
+    with pytest.raises(ValueError) as error:
+        TransferSettings(image_size=8, learning_rate=0.0, speed="slow", style_layers=(1, 4))
+    problems = str(error.value).removeprefix("Invalid style transfer settings: ").removesuffix(".").split("; ")
+    assert [problem.split(" must be")[0] for problem in problems] == [
+        "image_size", "learning_rate", "speed", "2 style layers but 4 style weights"]
+
+
+def test_sequences_are_stored_as_tuples_of_ints_and_floats():
+    settings = TransferSettings(style_layers=[1.0, np.int64(4)], style_weights=np.array([1, 2]))
+    assert settings.style_layers == (1, 4) and [type(i) for i in settings.style_layers] == [int, int]
+    assert settings.style_weights == (1.0, 2.0) and [type(w) for w in settings.style_weights] == [float, float]
+    assert hash(settings) == hash(TransferSettings(style_layers=(1, 4), style_weights=(1.0, 2.0)))
+    assert TransferSettings(style_layers=(), style_weights=()).deepest_layer == 3  # the content layer alone
+
+
+def test_changing_only_the_style_layers_says_to_change_the_weights_too():
+    defaults = TransferSettings()
+    with pytest.raises(ValueError, match=re.escape(
+            "Invalid style transfer settings: style_layers has 2 values but the style weights "
+            "(20000.0, 500.0, 12.0, 1.0) have 4: pass style_weights with 2 values too.")):
+        defaults.replace(style_layers=(1, 4))
+    with pytest.raises(ValueError, match=re.escape("--style-weights has 1 values but the style layers (1, 4, 6, 7)")):
+        defaults.with_changes({"style_weights": [1.0]}, name_of=lambda name: "--" + name.replace("_", "-"))
+    assert defaults.replace(style_layers=(1, 4, 6, 8)).style_weights == defaults.style_weights  # same count
+    assert defaults.replace(style_layers=(1, 4), style_weights=(1, 2)).style_weights == (1.0, 2.0)
+    with pytest.raises(ValueError, match=re.escape("2 style layers but 1 style weights")):
+        defaults.replace(style_layers=(1, 4), style_weights=(1.0,))  # both given: the constructor's message
+
+
+def test_linear_slider_ranges_lie_within_the_allowed_range():
+    sliders = {name: field.metadata["slider"] for name, field in FIELDS.items() if field.metadata["slider"]}
+    assert set(sliders) == {"content_weight", "style_weights", "tv_weight", "image_size", "num_steps"}
+    for name, slider in sliders.items():
+        meta = FIELDS[name].metadata
+        assert slider.scale in ("linear", "log")
+        if slider.scale == "linear":
+            assert meta["minimum"] <= slider.low < slider.high <= (meta["maximum"] or math.inf)
+        else:
+            assert meta["minimum"] == 0 and meta["kind"] == "number"  # a log slider's lowest end is > 0
