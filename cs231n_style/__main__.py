@@ -3,8 +3,10 @@
 The loss functions come from the course notebooks, loaded with
 :func:`cs231n_style.load_course_functions`: from the folder given with ``--functions``, else from
 ``$CS231N_STYLE_COURSE_DIR``, else from the first of the working directory, ``solutions/`` and
-``notebooks/`` that holds ``01_content_loss.ipynb``. Every option of
-:class:`cs231n_style.TransferSettings` is a command-line option with the same default and help.
+``notebooks/`` that holds ``01_content_loss.ipynb``. Every field of
+:class:`cs231n_style.TransferSettings` is a command-line option made from the field's metadata,
+with the same default, help and choices; ``TransferSettings`` checks the values, so a bad one gets
+the same message as in Python, on one ``error:`` line.
 
 Example::
 
@@ -54,23 +56,46 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--content", default=None,
                         help=f"content image: a path or a sample {sorted(SAMPLE_IMAGES)} (default: cat)")
     parser.add_argument("--style", default=None, help="style image: a path or a sample name (default: swirls)")
-    parser.add_argument("--output", default="outputs/result.png", help="PNG to write (never overwritten: a free name is used)")
+    parser.add_argument("--output", default="outputs/result.png",
+                        help="PNG to write (never overwritten: a free name is used)")
     parser.add_argument("--example", choices=sorted(EXAMPLE_SETTINGS),
                         help="start from one of CS231n's example weightings (and its images, unless given)")
     parser.add_argument("--functions", type=Path, default=None,
-                        help=f"folder of the notebooks holding the loss functions (default: ${COURSE_FOLDER_ENV} if set, "
-                             "else the first of ., solutions/ and notebooks/ that holds them)")
+                        help=f"folder of the notebooks holding the loss functions (default: ${COURSE_FOLDER_ENV} "
+                             "if set, else the first of ., solutions/ and notebooks/ that holds them)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: the best available)")
-    settings = parser.add_argument_group("style transfer settings")
-    for field in dataclasses.fields(TransferSettings):
-        kind = type(field.default)
-        options = {"default": None, "help": f"{field.metadata['help']} (default: {field.default})"}
-        if kind is tuple:
-            options.update(nargs="+", type=float if field.name == "style_weights" else int)
-        else:
-            options.update(type=kind, choices=field.metadata.get("choices"))
-        settings.add_argument("--" + field.name.replace("_", "-"), **options)
+    _add_settings(parser)
     return parser
+
+
+def _option_name(field_name: str) -> str:
+    """The command-line option of a TransferSettings field: ``style_layers`` -> ``--style-layers``."""
+    return "--" + field_name.replace("_", "-")
+
+
+#: For each kind of TransferSettings field (its ``metadata["kind"]``): the argparse ``type`` of one
+#: value, and its name in the help (``None``: argparse lists the choices).
+_KINDS = {"whole number": (int, "N"), "layer index": (int, "LAYER"), "number": (float, "X"), "choice": (str, None)}
+
+
+def _add_settings(parser: argparse.ArgumentParser) -> None:
+    """Add the group "style transfer settings" to ``parser``: one option per TransferSettings field,
+    its type, choices and help from the field's metadata, one or more values for a sequence
+    (``--style-layers 1 4 6 7``). TransferSettings checks the values; an option not given is
+    ``None``, and the field keeps the example's value."""
+    group = parser.add_argument_group("style transfer settings")
+    for option in dataclasses.fields(TransferSettings):
+        meta = option.metadata
+        value_type, metavar = _KINDS[meta["kind"]]
+        group.add_argument(_option_name(option.name), default=None, type=value_type, metavar=metavar,
+                           choices=meta["choices"], nargs="+" if meta["item"] else None,
+                           help=f"{meta['help']} (default: {option.default})".replace("%", "%%"))
+
+
+def _given_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The TransferSettings fields given as options, by field name, with their values."""
+    return {option.name: getattr(args, option.name) for option in dataclasses.fields(TransferSettings)
+            if getattr(args, option.name) is not None}
 
 
 def _unwritable(folder: Path) -> str | None:
@@ -105,13 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"error: cannot write {args.output!r}: {problem}. Choose another --output.", file=sys.stderr)
         return 2
-    changes = {f.name: getattr(args, f.name) for f in dataclasses.fields(TransferSettings)
-               if getattr(args, f.name) is not None}
-    given, other = ("style_layers", "style_weights") if "style_weights" not in changes else ("style_weights", "style_layers")
-    if given in changes and other not in changes and len(changes[given]) != len(getattr(base, other)):
-        print(f"error: --{given.replace('_', '-')} has {len(changes[given])} values but the {other.replace('_', ' ')} "
-              f"{getattr(base, other)} have {len(getattr(base, other))}: pass --{other.replace('_', '-')} with "
-              f"{len(changes[given])} values too.", file=sys.stderr)
+    try:  # checked before the notebooks, the device and the weights are looked for
+        settings = base.with_changes(_given_settings(args), name_of=_option_name)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     functions = args.functions or _default_functions_dir()
     if functions is None:
@@ -121,7 +143,6 @@ def main(argv: list[str] | None = None) -> int:
               f"${COURSE_FOLDER_ENV}=FOLDER, or run the command in that folder.", file=sys.stderr)
         return 2
     try:
-        settings = base.replace(**changes)
         device = get_device(args.device)
         losses = LossFunctions(**vars(load_course_functions(functions)))
         model = load_squeezenet(device=device)
