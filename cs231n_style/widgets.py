@@ -9,9 +9,9 @@ finished run with its settings, side by side, each with a button to save it as a
 
 The panel is made of parts, each a small class in this module:
 
-* :class:`_SettingsControls`: the sliders and buttons of a :class:`cs231n_style.TransferSettings`
-  (their labels and ranges are in the table :data:`SLIDERS`, their help texts in the fields'
-  metadata) and the example picker;
+* :class:`_SettingsControls`: the sliders, buttons and dropdown of a
+  :class:`cs231n_style.TransferSettings` (each slider's label, range and scale, each tooltip and
+  each list of choices from the metadata of the field it sets) and the example picker;
 * :class:`_ImagePickers`: the content and the style image, each an :class:`_ImageChoice` (a
   picker, an Upload button, a thumbnail);
 * :class:`_RunDisplay`: Run, Stop, the progress bar, the status line, the preview and the loss
@@ -66,38 +66,6 @@ _WIDE = {"description_width": "150px"}  # room for the longest label, "style wei
 _PLOT_INTERVAL = 1.0  # seconds between loss plot redraws during a run: matplotlib takes ~0.1 s each
 
 
-@dataclass(frozen=True)
-class _LogRange:
-    """A base-10 log slider: ``decades`` powers of ten either side of its first value, moving by
-    ``step`` decades."""
-
-    label: str
-    decades: int = 3
-    step: float = 0.05
-
-
-@dataclass(frozen=True)
-class _IntRange:
-    """An integer slider from ``low`` to ``high`` (raised if a setting needs more), moving by ``step``."""
-
-    label: str
-    low: int
-    high: int
-    step: int
-
-
-#: The panel's sliders, keyed by the :class:`cs231n_style.TransferSettings` field each one sets:
-#: its label and range (the help text is the field's ``metadata["help"]``). ``{layer}`` in a label
-#: is the style layer's index.
-SLIDERS = {
-    "content_weight": _LogRange("content weight"),
-    "style_weights": _LogRange("style weight, layer {layer}"),
-    "tv_weight": _LogRange("TV weight"),
-    "image_size": _IntRange("image size (px)", low=32, high=512, step=16),
-    "num_steps": _IntRange("steps", low=0, high=1000, step=10),
-}
-
-
 def _esc(text: str) -> str:
     """Escape ``text`` for an HTML widget (quotes stay readable: they are not markup in text)."""
     return html.escape(text, quote=False)
@@ -143,43 +111,41 @@ def _loss_plot_png(history: Mapping[str, Sequence[float]], steps: Sequence[int] 
     return buffer.getvalue()
 
 
-def _log_slider(name: str, value: float, **label_fields) -> widgets.FloatLogSlider:
-    """A log slider for the field ``name`` (its range from :data:`SLIDERS`), starting at ``value``."""
-    spec = SLIDERS[name]
-    center = math.log10(value) if value > 0 else -3.0
-    return widgets.FloatLogSlider(
-        value=value if value > 0 else 10 ** (center - spec.decades), base=10,
-        min=math.floor(center) - spec.decades, max=math.ceil(center) + spec.decades, step=spec.step,
-        description=spec.label.format(**label_fields), tooltip=_help(name), readout_format=".3g",
-        continuous_update=False, style=_WIDE, layout=widgets.Layout(width="440px"),
-    )
+def _slider(name: str, value: float | None = None, **label_fields) -> widgets.FloatLogSlider | widgets.IntSlider:
+    """The slider of the TransferSettings field ``name``: its label, range and scale from the
+    field's ``metadata["slider"]`` (a :class:`cs231n_style.transfer.Slider`), its tooltip the
+    field's help; ``label_fields`` fill the label (``layer=4``).
+
+    A log slider starts at ``value`` (default 1) and reaches ``decades`` powers of ten either side
+    of it (of 0.001 if ``value`` is 0); a linear one goes from ``low`` to ``high`` (raised to
+    ``value`` if needed) and starts at ``value`` (default ``low``).
+    """
+    spec = _field(name).metadata["slider"]
+    look = {"description": spec.label.format(**label_fields), "tooltip": _help(name), "continuous_update": False,
+            "style": _WIDE, "layout": widgets.Layout(width="440px")}
+    if spec.scale == "log":
+        value = 1.0 if value is None else value
+        center = math.log10(value) if value > 0 else -3.0
+        return widgets.FloatLogSlider(
+            value=value if value > 0 else 10 ** (center - spec.decades), base=10, step=spec.step,
+            min=math.floor(center) - spec.decades, max=math.ceil(center) + spec.decades, readout_format=".3g", **look)
+    value = spec.low if value is None else value
+    return widgets.IntSlider(value=value, min=spec.low, max=max(spec.high, value), step=spec.step, **look)
 
 
-def _set_log_slider(slider: widgets.FloatLogSlider, value: float) -> None:
-    """Set a log slider to ``value``, widening its range first if ``value`` lies outside it."""
-    if value > 0:
+def _set_slider(slider: widgets.FloatLogSlider | widgets.IntSlider, value: float) -> None:
+    """Set a slider made by :func:`_slider` to ``value``, widening its range first if ``value``
+    lies outside it (a log slider at 0 goes to its lowest end)."""
+    if isinstance(slider, widgets.IntSlider):
+        slider.max = max(slider.max, value)
+    elif value > 0:
         exponent = math.log10(value)
         if exponent < slider.min:
             slider.min = math.floor(exponent) - 1
         if exponent > slider.max:
             slider.max = math.ceil(exponent) + 1
-        slider.value = value
     else:
-        slider.value = slider.base ** slider.min
-
-
-def _int_slider(name: str) -> widgets.IntSlider:
-    """An integer slider for the field ``name``, its range from :data:`SLIDERS`."""
-    spec = SLIDERS[name]
-    return widgets.IntSlider(
-        value=spec.low, min=spec.low, max=spec.high, step=spec.step, description=spec.label,
-        tooltip=_help(name), continuous_update=False, style=_WIDE, layout=widgets.Layout(width="440px"),
-    )
-
-
-def _set_int_slider(slider: widgets.IntSlider, value: int) -> None:
-    """Set an integer slider to ``value``, raising its maximum first if ``value`` lies above it."""
-    slider.max = max(slider.max, value)
+        value = slider.base ** slider.min
     slider.value = value
 
 
@@ -225,7 +191,7 @@ def _describe(run: PanelRun) -> str:
         f"content weight {s.content_weight:.3g}",
         "style weights " + ", ".join(f"{w:.3g}" for w in s.style_weights),
         f"TV weight {s.tv_weight:.3g}",
-        f"size {s.image_size}px, init {s.init}",
+        f"size {s.image_size}px, init {s.init}, speed {s.speed}",
         f"{outcome} in {r.seconds:.1f} s, loss {final:.4g}",
     ]
     return "<div style='font-size:11px;line-height:1.3'>" + "<br>".join(lines) + "</div>"
@@ -233,8 +199,8 @@ def _describe(run: PanelRun) -> str:
 
 class _SettingsControls:
     """The widgets that set a :class:`cs231n_style.TransferSettings`: the weights, the image size,
-    the number of steps and the starting image; and above them a picker of CS231n's examples, below
-    them a box to tick for a re-run whenever a setting changes.
+    the number of steps, the starting image and the speed; and above them a picker of CS231n's
+    examples, below them a box to tick for a re-run whenever a setting changes.
 
     Args:
         losses: the panel's loss functions: the sliders of a term whose function is ``None`` are
@@ -250,16 +216,19 @@ class _SettingsControls:
         self.example = widgets.Dropdown(options=list(EXAMPLE_SETTINGS), value=None, description="example",
                                         tooltip="Load the images and weights of one of CS231n's example runs.",
                                         style=_WIDE, layout=widgets.Layout(width="440px"))
-        self.content_weight = _named(_log_slider("content_weight", 1.0), "content_weight")
+        self.content_weight = _named(_slider("content_weight"), "content_weight")
         self.style_weights: list[widgets.FloatLogSlider] = []  # one per style layer; see show()
         self.style_box = widgets.VBox()
-        self.tv_weight = _named(_log_slider("tv_weight", 1.0), "tv_weight")
-        self.image_size = _named(_int_slider("image_size"), "image_size")
-        self.num_steps = _named(_int_slider("num_steps"), "num_steps")
+        self.tv_weight = _named(_slider("tv_weight"), "tv_weight")
+        self.image_size = _named(_slider("image_size"), "image_size")
+        self.num_steps = _named(_slider("num_steps"), "num_steps")
         self.init = _named(widgets.ToggleButtons(options=list(_field("init").metadata["choices"]),
                                                  description="start from", tooltip=_help("init"),
                                                  style={**_WIDE, "button_width": "90px"}), "init")
-        for control in (self.content_weight, self.tv_weight, self.image_size, self.num_steps, self.init):
+        self.speed = _named(widgets.Dropdown(options=list(_field("speed").metadata["choices"]), description="speed",
+                                             tooltip=_help("speed"), style=_WIDE, layout=widgets.Layout(width="440px")),
+                            "speed")
+        for control in (self.content_weight, self.tv_weight, self.image_size, self.num_steps, self.init, self.speed):
             control.observe(on_change, names="value")
         for slider, functions in ((self.content_weight, ("content_loss",)), (self.tv_weight, ("tv_loss",))):
             if not self._has(*functions):
@@ -269,22 +238,23 @@ class _SettingsControls:
                                                         "release a slider or pick an image.", indent=False),
                                "auto_run")
         self.box = widgets.VBox([self.example, self.content_weight, self.style_box, self.tv_weight,
-                                 self.image_size, self.num_steps, self.init, self.auto_run])
+                                 self.image_size, self.num_steps, self.init, self.speed, self.auto_run])
 
     def show(self, settings: TransferSettings) -> None:
         """Set the widgets to ``settings``, with one style weight slider per style layer."""
-        _set_log_slider(self.content_weight, settings.content_weight)
-        _set_log_slider(self.tv_weight, settings.tv_weight)
+        _set_slider(self.content_weight, settings.content_weight)
+        _set_slider(self.tv_weight, settings.tv_weight)
         if settings.style_layers != self.style_layers:
             self.style_weights = [self._style_slider(layer, weight)
                                   for layer, weight in zip(settings.style_layers, settings.style_weights)]
             self.style_box.children = tuple(self.style_weights)
             self.style_layers = settings.style_layers
         for slider, weight in zip(self.style_weights, settings.style_weights):
-            _set_log_slider(slider, weight)
-        _set_int_slider(self.image_size, settings.image_size)
-        _set_int_slider(self.num_steps, settings.num_steps)
+            _set_slider(slider, weight)
+        _set_slider(self.image_size, settings.image_size)
+        _set_slider(self.num_steps, settings.num_steps)
         self.init.value = settings.init
+        self.speed.value = settings.speed
 
     def read(self, base: TransferSettings) -> TransferSettings:
         """``base`` with the widgets' values; a term whose loss function is missing is left out
@@ -302,10 +272,11 @@ class _SettingsControls:
             image_size=int(self.image_size.value),
             num_steps=int(self.num_steps.value),
             init=str(self.init.value),
+            speed=str(self.speed.value),
         )
 
     def _style_slider(self, layer: int, weight: float) -> widgets.FloatLogSlider:
-        slider = _named(_log_slider("style_weights", weight, layer=layer), "style_weight")
+        slider = _named(_slider("style_weights", weight, layer=layer), "style_weight")
         slider.observe(self.on_change, names="value")
         if not self._has("gram_matrix", "style_loss"):
             _leave_out(slider)
@@ -574,7 +545,7 @@ class StyleTransferPanel:
 
     Show it by making it the last expression of a cell, or with ``display(panel)`` /
     ``display(panel.widget)``. The widgets are attributes (``content_weight``, ``style_weights``,
-    ``tv_weight``, ``image_size``, ``num_steps``, ``init``, ``example``, ``auto_run``,
+    ``tv_weight``, ``image_size``, ``num_steps``, ``init``, ``speed``, ``example``, ``auto_run``,
     ``content_picker``, ``style_picker``, ``content_upload``, ``style_upload``, ``run_button``,
     ``stop_button``, ``preview``, ``loss_plot``, ``progress``, ``status``, ``gallery``,
     ``save_path``), so a notebook or a test can drive it from Python: set values, then
@@ -653,6 +624,7 @@ class StyleTransferPanel:
         self.example, self.auto_run = controls.example, controls.auto_run
         self.content_weight, self.tv_weight = controls.content_weight, controls.tv_weight
         self.image_size, self.num_steps, self.init = controls.image_size, controls.num_steps, controls.init
+        self.speed = controls.speed
         content, style = self._images.content, self._images.style
         self.content_picker, self.content_upload = content.picker, content.upload
         self.style_picker, self.style_upload = style.picker, style.upload

@@ -319,3 +319,34 @@ def test_image_from_bytes_decodes_an_upload_as_load_image_loads_a_file(tmp_path,
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 300 pixels: Pillow refuses to open it
     with pytest.raises(ValueError, match="'photo.png' is too large"):
         cs.image_from_bytes(buffer.getvalue(), "photo.png")
+
+
+def test_sliders_are_the_ones_the_settings_fields_declare(panel):
+    """Each slider's scale, label and range come from its TransferSettings field's metadata; the
+    values are the panel's as before they moved there."""
+    import ipywidgets
+
+    fields = {field.name: field for field in dataclasses.fields(cs.TransferSettings)}
+    for name in ("content_weight", "tv_weight", "image_size", "num_steps"):
+        spec, slider = fields[name].metadata["slider"], getattr(panel, name)
+        assert isinstance(slider, ipywidgets.FloatLogSlider if spec.scale == "log" else ipywidgets.IntSlider)
+        assert (slider.description, slider.step) == (spec.label, spec.step)
+    assert (panel.image_size.min, panel.image_size.max, panel.image_size.step) == (32, 512, 16)
+    assert (panel.num_steps.min, panel.num_steps.max, panel.num_steps.step) == (0, 1000, 10)
+    for slider in (panel.content_weight, panel.tv_weight):
+        assert (slider.base, slider.min, slider.max, slider.step) == (10, -3, 3, 0.05)  # 0.001 to 1000
+    for slider, weight in zip(panel.style_weights, TINY.style_weights):  # 3 powers of ten around the weight
+        exponent = np.log10(weight)
+        assert (slider.min, slider.max, slider.step) == (np.floor(exponent) - 3, np.ceil(exponent) + 3, 0.05)
+    assert [s.description for s in (panel.content_weight, panel.tv_weight, panel.image_size, panel.num_steps)] == [
+        "content weight", "TV weight", "image size (px)", "steps"]
+
+
+def test_speed_is_a_dropdown_of_its_choices(panel):
+    help_text = next(f for f in dataclasses.fields(cs.TransferSettings) if f.name == "speed").metadata["help"]
+    assert list(panel.speed.options) == ["exact", "fast"] and panel.speed.value == "exact"
+    assert panel.speed.tooltip == help_text
+    panel.speed.value = "fast"
+    assert panel.current_settings() == TINY.replace(speed="fast")
+    panel.example.value = "cat_swirls"  # an example brings its own settings, CS231n's loop among them
+    assert panel.speed.value == "exact" and panel.current_settings().speed == "exact"
