@@ -173,7 +173,8 @@ def public_args(function: str, grad: bool = True) -> list[list]:
         return [[features], [features, False]]
     if function == "style_loss":
         layers = [int(i) for i in ref["style_loss.style_layers"]]
-        feats = [_tensor(ref[f"style_loss.feats.{i}"], grad and i in layers) for i in range(int(ref["style_loss.num_feats"]))]
+        feats = [_tensor(ref[f"style_loss.feats.{i}"], grad and i in layers)
+                 for i in range(int(ref["style_loss.num_feats"]))]
         targets = [_tensor(ref[f"style_loss.style_targets.{j}"], False) for j in range(len(layers))]
         return [[feats, layers, targets, [float(w) for w in ref["style_loss.style_weights"]]]]
     return [[_tensor(ref["tv_loss.img"], grad), float(ref["tv_loss.tv_weight"])]]
@@ -193,7 +194,8 @@ def device_hardcoding(function: str, source: str) -> str | None:
     lines = source.splitlines()
     for node in ast.walk(tree):
         found = None
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("cuda", "cpu", "mps"):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("cuda", "cpu", "mps")):
             found = node
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _DEVICE_WORD.match(node.value):
             found = node
@@ -227,7 +229,8 @@ def _calls(spec: TestSpec, rng: np.random.Generator) -> tuple[list[Call], list]:
             calls.append(Call(f, draw_args(f, rng, normalize=False)))
         return calls, []
     if kind == "batch":
-        return [Call(f, draw_args(f, rng, batch=n)) for n in (3, 4)] + [Call(f, draw_args(f, rng, batch=3, normalize=False))], []
+        return ([Call(f, draw_args(f, rng, batch=n)) for n in (3, 4)]
+                + [Call(f, draw_args(f, rng, batch=3, normalize=False))]), []
     if kind == "dtypes":
         args = draw_args(f, rng)
         return [Call(f, args, "float32"), Call(f, args, "float64")], []
@@ -236,7 +239,8 @@ def _calls(spec: TestSpec, rng: np.random.Generator) -> tuple[list[Call], list]:
     if kind == "gradient":
         return [Call(f, draw_args(f, rng), check_grad=True) for _ in range(spec.draws)], []
     if kind == "unmodified":
-        return [Call(f, draw_args(f, rng, grad=False), dtype, check_unmodified=True) for dtype in ("float64", "float32")], []
+        return [Call(f, draw_args(f, rng, grad=False), dtype, check_unmodified=True)
+                for dtype in ("float64", "float32")], []
     if kind == "tensor":
         return [Call(f, draw_args(f, rng), dtype) for dtype in ("float64", "float32")], []
     if kind == "device":

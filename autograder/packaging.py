@@ -123,7 +123,8 @@ def _student_makefile(text: str) -> str:
     text = _AUTHORS_ONLY.sub("", text)
     text = re.sub(r"^(\.PHONY:.*?) notebooks\b", r"\1", text, flags=re.MULTILINE)
     text = re.sub(r", make notebooks \(authors\)", "", text).rstrip("\n") + "\n"
-    text = re.sub(r"^#   make test .*$", "#   make test     the same as make check in this release", text, flags=re.MULTILINE)
+    text = re.sub(r"^#   make test .*$", "#   make test     the same as make check in this release", text,
+                  flags=re.MULTILINE)
     text, found = re.subn(r"^test: \$\(VENV\)/\.installed$", "test: $(VENV)/.course", text, flags=re.MULTILINE)
     if found != 1:
         raise RuntimeError("Makefile: no test target to point at the students' installation")

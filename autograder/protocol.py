@@ -74,7 +74,8 @@ def decode(payload: bytes):
         nonlocal offset
         if isinstance(node, dict) and "__array__" in node:
             dtype, shape = node.get("dtype"), node.get("shape")
-            if dtype not in _DTYPES or not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape):
+            if (dtype not in _DTYPES or not isinstance(shape, list)
+                    or not all(isinstance(s, int) and s >= 0 for s in shape)):
                 raise ProtocolError(f"bad array descriptor {node!r}")
             count = int(np.prod(shape, dtype=np.int64))
             nbytes = count * np.dtype(dtype).itemsize

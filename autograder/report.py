@@ -19,7 +19,8 @@ from cs231n_style.notebook import STUDENT_FUNCTIONS
 from .grader import GradingResult, TestResult
 from .rubric import Rubric
 
-__all__ = ["format_points", "failures_by_feedback", "results_json", "markdown_report", "write_results", "write_gradebook"]
+__all__ = ["format_points", "failures_by_feedback", "results_json", "markdown_report", "write_results",
+           "write_gradebook"]
 
 
 def format_points(value: float) -> str:
@@ -108,7 +109,8 @@ def markdown_report(result: GradingResult) -> str:
     for index, test in enumerate(result.tests):
         status = "passed" if test.passed else "failed"
         hidden = " (hidden)" if test.spec.hidden else ""
-        lines.append(f"| {_number(result, index)} | {test.spec.title}{hidden} | {format_points(test.score)} / {format_points(test.spec.points)} | {status} |")
+        score = f"{format_points(test.score)} / {format_points(test.spec.points)}"
+        lines.append(f"| {_number(result, index)} | {test.spec.title}{hidden} | {score} | {status} |")
     failures = failures_by_feedback(result)
     if failures:
         lines += ["", "## Feedback", ""]

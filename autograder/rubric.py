@@ -15,8 +15,6 @@ from pathlib import Path
 
 import jsonschema
 
-from cs231n_style.notebook import STUDENT_FUNCTIONS
-
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -136,7 +134,9 @@ def _message(error: jsonschema.ValidationError, data: dict) -> str:
             return f"{section!r} must be a table, written [{section}] on a line of its own"
         return _field_message(error, where[1:], f"[{section}]", f"[{section}] ")
     if len(where) == 1:
-        return _NO_TESTS if error.validator == "minItems" else "tests must be written [[tests]] (double brackets), one per test"
+        if error.validator == "minItems":
+            return _NO_TESTS
+        return "tests must be written [[tests]] (double brackets), one per test"
     entry = data["tests"][where[1]]
     if len(where) == 2 and error.validator == "type":
         return f"[[tests]] entry {where[1] + 1} must be a table (a [[tests]] header and its fields)"

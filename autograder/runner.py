@@ -376,7 +376,8 @@ def serve(setup: dict, command: dict, request_fd: int, reply_fd: int) -> None:
         pass
     set_limits(setup["memory_bytes"], setup["cpu_seconds"], setup["file_bytes"])
     drop_privileges(command.get("uid"), command.get("gid"))
-    nproc = limit_processes(setup.get("processes"), bool(command.get("forbid_fork"))) if command.get("own_uid") else None
+    nproc = (limit_processes(setup.get("processes"), bool(command.get("forbid_fork")))
+             if command.get("own_uid") else None)
     nonce = command["nonce"]
     namespace, errors = load_student_code(setup["pieces"])
     write_message(reply_fd, nonce, {"ready": True, "load_errors": errors, "uid": os.getuid(), "nproc": nproc})

@@ -46,7 +46,8 @@ def _unzip_notebooks(archive: Path, workdir: Path) -> list[Path]:
     try:
         with zipfile.ZipFile(archive) as zf:
             members = [m for m in zf.infolist() if m.filename.endswith(".ipynb") and not m.is_dir()
-                       and ".ipynb_checkpoints" not in m.filename and not PurePosixPath(m.filename).name.startswith("._")]
+                       and ".ipynb_checkpoints" not in m.filename
+                       and not PurePosixPath(m.filename).name.startswith("._")]
             for member in members[:MAX_NOTEBOOKS]:
                 if member.file_size > MAX_NOTEBOOK_BYTES:
                     raise SubmissionError(f"{member.filename} is larger than {MAX_NOTEBOOK_BYTES >> 20} MB")

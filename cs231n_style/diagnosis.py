@@ -56,7 +56,8 @@ TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-4}
 MISTAKES = {
     "missing_weight": "the result is off by exactly the weight: did you forget to multiply by the weight argument?",
     "mean_not_sum": "the result equals the *mean* of the squared differences: the loss is their *sum*.",
-    "mean_no_weight": "the result equals the mean of the squared differences without the weight: use the sum, times the weight.",
+    "mean_no_weight": ("the result equals the mean of the squared differences without the weight: use the sum, "
+                       "times the weight."),
     "not_squared": "the result is the weight times the square root of the sum: use the squared distance, not the norm.",
     "half": "the result is half the reference: remove the factor 1/2.",
     "not_normalized": "the result is off by exactly a factor C*H*W: divide by C*H*W when normalize=True.",
@@ -70,14 +71,19 @@ MISTAKES = {
                     "einsum('nci,mdi->ncd')): use the same batch index on both sides - torch.bmm, or "
                     "einsum('nci,ndi->ncd')."),
     "normalized_anyway": "with normalize=False the result is still divided by C*H*W: only normalize when asked.",
-    "unweighted": "the result is the sum over layers without the style weights: multiply each layer's term by its weight.",
-    "last_layer_only": "only the last style layer counts: accumulate the loss over all style layers (+=), don't overwrite it.",
+    "unweighted": ("the result is the sum over layers without the style weights: multiply each layer's term by "
+                   "its weight."),
+    "last_layer_only": ("only the last style layer counts: accumulate the loss over all style layers (+=), don't "
+                        "overwrite it."),
     "first_layer_only": "only the first style layer counts: did you return inside the loop?",
     "layer_norm_not_squared": "each layer's term is the norm of the Gram difference: use the squared distance.",
-    "unnormalized_gram": ("the values match Gram matrices computed with normalize=False: call gram_matrix(feats[layer]) "
-                          "with its default normalize=True, as the style targets were computed."),
-    "vertical_only": "only vertical neighbours (rows) count: add the differences between horizontal neighbours too.",
-    "horizontal_only": "only horizontal neighbours (columns) count: add the differences between vertical neighbours too.",
+    "unnormalized_gram": ("the values match Gram matrices computed with normalize=False: call "
+                          "gram_matrix(feats[layer]) with its default normalize=True, as the style targets were "
+                          "computed."),
+    "vertical_only": ("only vertical neighbours (rows) count: add the differences between horizontal neighbours "
+                      "too."),
+    "horizontal_only": ("only horizontal neighbours (columns) count: add the differences between vertical "
+                        "neighbours too."),
     "abs_not_squared": "the result sums absolute differences: square the differences instead.",
     "channels_too": ("the result also counts differences between neighbouring *channels* (axis 1): only neighbouring "
                      "pixels count, along the rows (axis 2) and the columns (axis 3) of each channel."),
@@ -130,7 +136,8 @@ def relative_error(actual, expected) -> float:
         A Python ``float`` (``inf`` if ``expected`` is all zeros and ``actual`` is not).
     """
     a = actual.detach().cpu().double().numpy() if isinstance(actual, torch.Tensor) else np.asarray(actual, np.float64)
-    e = expected.detach().cpu().double().numpy() if isinstance(expected, torch.Tensor) else np.asarray(expected, np.float64)
+    e = (expected.detach().cpu().double().numpy() if isinstance(expected, torch.Tensor)
+         else np.asarray(expected, np.float64))
     scale = np.abs(e).max() if e.size else 0.0
     diff = np.abs(a - e).max() if a.size else 0.0
     if scale == 0.0:
@@ -203,7 +210,8 @@ def diagnose_exception(name: str, type_name: str, text: str, shapes: str = "", w
     elif "view size is not compatible" in text and "reshape" not in text:
         hint = " Use .reshape(...) instead of .view(...)."
     elif "is invalid for input of size" in text or "size mismatch" in text or "must match the size" in text:
-        hint = f" The tensor inputs here have shapes {shapes}: a size in a reshape, product or subtraction does not fit them."
+        hint = (f" The tensor inputs here have shapes {shapes}: a size in a reshape, product or subtraction does "
+                "not fit them.")
         if name == "gram_matrix":
             hint += " Keep the batch axis N: reshape to (N, C, H*W)."
         elif name == "style_loss":

@@ -153,8 +153,8 @@ def extract_features(x: torch.Tensor, model: nn.Sequential, up_to: int | None = 
     weight = next(model.parameters(), None)  # None for a model without parameters (e.g. only pooling)
     if weight is not None and (x.dtype != weight.dtype or x.device != weight.device):
         raise ValueError(f"extract_features got a {x.dtype} image on {x.device}, but the model is {weight.dtype} on "
-                         f"{weight.device}: convert it with x.to({str(weight.device)!r}, {weight.dtype}) (a normalized image, "
-                         "as cs.preprocess makes).")
+                         f"{weight.device}: convert it with x.to({str(weight.device)!r}, {weight.dtype}) "
+                         "(a normalized image, as cs.preprocess makes).")
     if up_to is not None and (not isinstance(up_to, (int, np.integer)) or isinstance(up_to, bool)):
         raise ValueError(f"up_to must be an int layer index or None; got {up_to!r}.")
     last = len(model) - 1 if up_to is None else int(up_to)

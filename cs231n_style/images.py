@@ -152,9 +152,10 @@ def _refuse_bomb(image: Image.Image, name: str) -> None:
     limit = Image.MAX_IMAGE_PIXELS
     width, height = image.size
     if limit and width * height > limit:
-        raise ValueError(f"{name!r} is {width:,} x {height:,} px ({width * height / 1e6:.0f} million pixels), more than "
-                         f"Pillow's limit of {limit / 1e6:.0f} million for untrusted images (a decompression bomb?): "
-                         "make it smaller with an image editor (or raise PIL.Image.MAX_IMAGE_PIXELS if you trust it).")
+        raise ValueError(f"{name!r} is {width:,} x {height:,} px ({width * height / 1e6:.0f} million pixels), "
+                         f"more than Pillow's limit of {limit / 1e6:.0f} million for untrusted images "
+                         "(a decompression bomb?): make it smaller with an image editor "
+                         "(or raise PIL.Image.MAX_IMAGE_PIXELS if you trust it).")
 
 
 def _size_after_resize(width: int, height: int, size: int | None) -> tuple[int, int]:
@@ -234,7 +235,8 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> Image.Im
                 opened.load()
                 image = opened.copy() if not opened.getexif() else ImageOps.exif_transpose(opened)
         except Image.DecompressionBombError as error:  # Pillow refuses it in Image.open already
-            raise ValueError(f"{path.name!r} is too large to be opened safely (a decompression bomb?): {error}") from None
+            raise ValueError(f"{path.name!r} is too large to be opened safely (a decompression bomb?): "
+                             f"{error}") from None
         except (OSError, SyntaxError) as error:
             raise ValueError(f"{str(path)!r} could not be read as an image ({error}). Use a PNG, JPEG, TIFF, "
                              "BMP or WebP file, or re-save this one as PNG with an image editor.") from None

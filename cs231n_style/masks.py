@@ -83,7 +83,8 @@ def split_masks(size: tuple[int, int], direction: str = "vertical", at: float = 
     length = width if direction == "vertical" else height
     cut = round(at * length)
     if not 0 < cut < length:
-        raise ValueError(f"at={at} puts the line at pixel {cut} of {length}: choose a value in (0, 1) away from the edges.")
+        raise ValueError(f"at={at} puts the line at pixel {cut} of {length}: choose a value in (0, 1) away from "
+                         "the edges.")
     first = torch.zeros(height, width)
     if direction == "vertical":
         first[:, :cut] = 1

@@ -198,7 +198,8 @@ def extract_functions(notebook, names: Iterable[str] = STUDENT_FUNCTIONS) -> Ext
         except SyntaxError as error:  # the cell would not run: earlier definitions stand
             for name in names:
                 if name not in found.functions and re.search(rf"^\s*def\s+{re.escape(name)}\s*\(", source, re.M):
-                    found.problems[name] = f"the cell defining {name} has a syntax error (line {error.lineno}: {error.msg})"
+                    found.problems[name] = (f"the cell defining {name} has a syntax error "
+                                            f"(line {error.lineno}: {error.msg})")
             continue
         for node in tree.body:
             text = ast.get_source_segment(source, node)
@@ -262,7 +263,8 @@ def set_course_folder(folder: str | os.PathLike | None) -> Path | None:
     path = Path(folder).expanduser().resolve()
     if not path.exists():
         raise FileNotFoundError(f"set_course_folder: there is no folder {str(path)!r}. On Colab, mount Drive "
-                                "first (drive.mount('/content/drive')) and give the folder under /content/drive/MyDrive.")
+                                "first (drive.mount('/content/drive')) and give the folder under "
+                                "/content/drive/MyDrive.")
     if not path.is_dir():
         raise NotADirectoryError(f"set_course_folder: {str(path)!r} is a file; give the folder that holds the "
                                  "course notebooks (01_content_loss.ipynb, ...).")
@@ -411,5 +413,6 @@ def load_course_functions(folder: str | os.PathLike | None = None) -> types.Simp
         FileNotFoundError, ValueError, LookupError, ImportError: as :func:`load_functions`.
     """
     base = None if folder is None else Path(folder).absolute()
-    return types.SimpleNamespace(**{name: getattr(load_functions(notebook if base is None else base / notebook, [name]), name)
-                                    for name, notebook in NOTEBOOK_OF.items()})
+    return types.SimpleNamespace(**{
+        name: getattr(load_functions(notebook if base is None else base / notebook, [name]), name)
+        for name, notebook in NOTEBOOK_OF.items()})

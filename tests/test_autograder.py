@@ -343,7 +343,8 @@ def test_identical_failures_share_one_summary_line(tmp_path, rubric):
 def test_printed_scores_are_rounded_and_feedback_is_cut_at_a_word(tmp_path, rubric):
     spec = rubric.tests[0]
     words = " ".join(f"word{i}" for i in range(60))
-    result = GradingResult("alice.ipynb", [TestResult(spec, spec.points / 2.4, f"{spec.function}: FAIL - {words}\nmore")],
+    result = GradingResult("alice.ipynb",
+                           [TestResult(spec, spec.points / 2.4, f"{spec.function}: FAIL - {words}\nmore")],
                            execution_time=1.0)
     lines = summary_lines(result, tmp_path / "results.json")
     assert lines[0].startswith(f"alice.ipynb: {round(spec.points / 2.4, 2):g} / {spec.points:g} in 1.0 s")

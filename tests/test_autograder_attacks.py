@@ -312,7 +312,8 @@ def test_without_a_cgroup_the_student_process_cannot_fork(tmp_path):
     """The fallback where no cgroup can be made: RLIMIT_NPROC = the tasks it has, so fork fails."""
     pieces = [{"kind": "import", "name": None, "source": "import torch"},
               {"kind": "def", "name": "content_loss", "source": FORKS.replace("_ATTACKED = []\n", "")
-               .replace("if not _ATTACKED:\n        _ATTACKED.append(1)\n        children", "if True:\n        children")}]
+               .replace("if not _ATTACKED:\n        _ATTACKED.append(1)\n        children",
+                        "if True:\n        children")}]
     request = {"function": "content_loss", "dtype": "float64",
                "args": [0.5, {"tensor": np.ones((1, 2, 3, 4)), "grad": False}, {"tensor": np.zeros((1, 2, 3, 4))}]}
     with Sandbox(pieces, limits=load_rubric().limits, cgroup=False) as box:

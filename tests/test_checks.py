@@ -209,7 +209,8 @@ def _gram_reshape_c_rest(features, normalize=True):
     (_gram_no_batch, "keep the batch axis"),
     (_gram_channels_last_reshape, "Reshape to (N, C, H*W)"),
     (_gram_view_without_batch, "Keep the batch axis N"),
-    (lambda f, normalize=True: f.reshape(f.shape[0], f.shape[1], -1).transpose(1, 2) @ f.reshape(f.shape[0], f.shape[1], -1), "F.T @ F"),
+    (lambda f, normalize=True: f.reshape(f.shape[0], f.shape[1], -1).transpose(1, 2)
+     @ f.reshape(f.shape[0], f.shape[1], -1), "F.T @ F"),
     (lambda f, normalize=True: gram_matrix(f.detach(), normalize), "no gradient flows back"),
     (lambda f, normalize=True: gram_matrix(f.div_(1.0) if False else f.relu_(), normalize), "in-place"),
 ])
@@ -229,15 +230,21 @@ def _style_first_only(feats, layers, targets, weights):
 
 
 @pytest.mark.parametrize("fn, words", [
-    (lambda f, l, t, w: style_loss(f, l, t, [1.0] * len(w)), "without the style weights"),
+    (lambda f, layers, t, w: style_loss(f, layers, t, [1.0] * len(w)), "without the style weights"),
     (_style_last_only, "only the last style layer"),
     (_style_first_only, "only the first style layer"),
-    (lambda f, l, t, w: sum(wi * ((gram_matrix(f[i]) - ti) ** 2).sum().sqrt() for i, ti, wi in zip(l, t, w)), "norm of the Gram difference"),
-    (lambda f, l, t, w: sum(wi * ((gram_matrix(f[i]) - ti) ** 2).mean() for i, ti, wi in zip(l, t, w)), "*mean*"),
-    (lambda f, l, t, w: sum(wi * ((gram_matrix(f[i], False) - ti) ** 2).sum() for i, ti, wi in zip(l, t, w)), "normalize=False: call gram_matrix(feats[layer]) with its default normalize=True"),
-    (lambda f, l, t, w: sum(wi * ((gram_matrix(f[i]) - t[i]) ** 2).sum() for i, wi in zip(l, w)), "use feats[style_layers[i]] with style_targets[i]"),
-    (lambda f, l, t, w: torch.tensor(float(style_loss(f, l, t, w).detach())), "cut off from autograd"),
-    (lambda f, l, t, w: style_loss(f, l, t, w) * 1.5, "if check_gram_matrix fails, fix that first; if it passes"),
+    (lambda f, layers, t, w: sum(wi * ((gram_matrix(f[i]) - ti) ** 2).sum().sqrt() for i, ti, wi in zip(layers, t, w)),
+     "norm of the Gram difference"),
+    (lambda f, layers, t, w: sum(wi * ((gram_matrix(f[i]) - ti) ** 2).mean() for i, ti, wi in zip(layers, t, w)),
+     "*mean*"),
+    (lambda f, layers, t, w: sum(wi * ((gram_matrix(f[i], False) - ti) ** 2).sum()
+                                 for i, ti, wi in zip(layers, t, w)),
+     "normalize=False: call gram_matrix(feats[layer]) with its default normalize=True"),
+    (lambda f, layers, t, w: sum(wi * ((gram_matrix(f[i]) - t[i]) ** 2).sum() for i, wi in zip(layers, w)),
+     "use feats[style_layers[i]] with style_targets[i]"),
+    (lambda f, layers, t, w: torch.tensor(float(style_loss(f, layers, t, w).detach())), "cut off from autograd"),
+    (lambda f, layers, t, w: style_loss(f, layers, t, w) * 1.5,
+     "if check_gram_matrix fails, fix that first; if it passes"),
 ])
 def test_style_loss_mistakes(fn, words, capsys):
     assert words in _check(cs.check_style_loss, fn, capsys)
@@ -260,7 +267,8 @@ def _tv_with_loop(img, w):
     (lambda img, w: w * sum(img.diff(dim=d).pow(2).sum() for d in (1, 2, 3)), "neighbouring *channels*"),
     (lambda img, w: w * ((img[:, 1:] - img[:, :-1]) ** 2).sum() + w * ((img[:, :, 1:] - img[:, :, :-1]) ** 2).sum(),
      "not (C, H, W)"),
-    (lambda img, w: w * (img.diff(dim=1).pow(2).sum() + img.diff(dim=3).pow(2).sum()), "the channels (axis 1) and the columns"),
+    (lambda img, w: w * (img.diff(dim=1).pow(2).sum() + img.diff(dim=3).pow(2).sum()),
+     "the channels (axis 1) and the columns"),
     (lambda img, w: w * (img.clamp_(-9, 9).diff(dim=2).pow(2).sum()), "in-place"),
 ])
 def test_tv_loss_mistakes(fn, words, capsys):
@@ -285,7 +293,8 @@ def test_not_implemented_and_crashes_are_reported_not_raised(capsys):
 
 def test_float32_only_implementation_is_checked_in_both_dtypes(capsys):
     """Code that hard-codes float32 passes the float32 run but fails the float64 one."""
-    result = cs.check_tv_loss(lambda img, w: w * (img.float().diff(dim=2).pow(2).sum() + img.float().diff(dim=3).pow(2).sum()))
+    result = cs.check_tv_loss(
+        lambda img, w: w * (img.float().diff(dim=2).pow(2).sum() + img.float().diff(dim=3).pow(2).sum()))
     assert not result and "torch.float64" in result.message
     capsys.readouterr()
 
@@ -309,7 +318,8 @@ def test_check_signatures_match_their_docstrings():
     for check, spec in specs.items():
         assert spec in inspect.getdoc(check)
     solution = cs.load_functions(ROOT / "solutions" / "02_style_loss.ipynb", ["gram_matrix", "style_loss"])
-    assert list(inspect.signature(solution.style_loss).parameters) == ["feats", "style_layers", "style_targets", "style_weights"]
+    assert list(inspect.signature(solution.style_loss).parameters) == ["feats", "style_layers", "style_targets",
+                                                                       "style_weights"]
     assert list(inspect.signature(solution.gram_matrix).parameters) == ["features", "normalize"]
 
 
@@ -323,5 +333,6 @@ def test_style_loss_indexing_by_position_is_explained(capsys):
 
 
 def test_view_hint_is_not_repeated(capsys):
-    message = _check(cs.check_gram_matrix, lambda f, normalize=True: gram_matrix(f.transpose(2, 3).view(*f.shape), normalize), capsys)
+    message = _check(cs.check_gram_matrix,
+                     lambda f, normalize=True: gram_matrix(f.transpose(2, 3).view(*f.shape), normalize), capsys)
     assert message.count("reshape") == 1

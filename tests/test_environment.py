@@ -63,7 +63,8 @@ def test_environment_yml_has_pyprojects_packages_floors_and_exclusions():
     _, listed, _ = _environment()
     assert sorted(listed) == sorted(wanted), "environment.yml and pyproject.toml list different packages"
     for name, specifier in wanted.items():
-        assert listed[name] == specifier, f"{name}: environment.yml says {listed[name] or 'any'!s}, pyproject.toml {specifier}"
+        assert listed[name] == specifier, (f"{name}: environment.yml says {listed[name] or 'any'!s}, "
+                                           f"pyproject.toml {specifier}")
     assert "!=7.0.0" in str(listed["ipykernel"])  # the panel's exclusion survives (ipywidgets #4001)
 
 

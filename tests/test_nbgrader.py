@@ -140,5 +140,6 @@ def test_nbgrader_generates_and_autogrades_full_marks_and_zero(tmp_path):
     assert cells == {name: 0 for name in expected_cells}
     feedback = course / "autograded" / "stubs" / ASSIGNMENT / "01_content_loss.ipynb"
     outputs = [out for cell in read_notebook(feedback).cells if cell.id == "nb01-code03" for out in cell.outputs]
-    assert any(out.get("ename") == "AssertionError" and "NOT IMPLEMENTED YET" in out.get("evalue", "") for out in outputs)
+    assert any(out.get("ename") == "AssertionError" and "NOT IMPLEMENTED YET" in out.get("evalue", "")
+               for out in outputs)
     print(f"nbgrader generate_assignment + autograde of 2 submissions: {seconds:.0f} s")

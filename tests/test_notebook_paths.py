@@ -126,7 +126,8 @@ def test_not_found_says_where_it_looked_and_how_to_fix_it(tmp_path, monkeypatch)
     message = str(error.value)
     assert f"{tmp_path / 'gone'} (the course folder" in message and "which does not exist" in message
     # the notebook's folder is the working directory: one entry, both reasons
-    assert f"{tmp_path / 'cwd'} (the running notebook's folder (Jupyter's $JPY_SESSION_NAME) and the working directory)" in message
+    assert (f"{tmp_path / 'cwd'} (the running notebook's folder (Jupyter's $JPY_SESSION_NAME) "
+            "and the working directory)") in message
     assert "cs.set_course_folder(" in message and "drive.mount('/content/drive')" in message
 
 

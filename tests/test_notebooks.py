@@ -25,7 +25,8 @@ SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("make_student_notebooks", ROOT / "tools" / "make_student_notebooks.py")
+    spec = importlib.util.spec_from_file_location("make_student_notebooks",
+                                                  ROOT / "tools" / "make_student_notebooks.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -50,8 +51,9 @@ def test_student_notebooks_are_exactly_what_the_generator_makes():
     wanted = _generator().student_notebooks()
     assert sorted(wanted) == sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
     for name, text in wanted.items():
-        assert (ROOT / "notebooks" / name).read_text() == text, (f"notebooks/{name} differs from what solutions/ generates. Course authors: run `make notebooks`. "
-             "Students: this test is for the course's developers; check your work with `make check`.")
+        assert (ROOT / "notebooks" / name).read_text() == text, (
+            f"notebooks/{name} differs from what solutions/ generates. Course authors: run `make notebooks`. "
+            "Students: this test is for the course's developers; check your work with `make check`.")
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)

@@ -82,7 +82,8 @@ def test_the_zip_has_gradescopes_files_at_its_root(tmp_path):
             assert zf.read(name) == (GRADESCOPE_FILES / name).read_bytes(), name
     assert {"autograder/__main__.py", "autograder/rubric.toml", "autograder/rubric.schema.json", "autograder/runner.py",
             "reference_solutions.py",
-            "cs231n_style/__init__.py", "cs231n_style/checks.py", "cs231n_style/data/reference_values.npz"} <= set(infos)
+            "cs231n_style/__init__.py", "cs231n_style/checks.py",
+            "cs231n_style/data/reference_values.npz"} <= set(infos)
     assert not any(name.startswith(("source/", "solutions/")) or name.endswith(".pth") for name in infos)
     for name in ("setup.sh", "run_autograder"):
         assert infos[name].external_attr >> 16 & 0o111 == 0o111, f"{name} is not executable"
@@ -162,7 +163,8 @@ def gradescope(tmp_path_factory):
         env = clean_environ(AUTOGRADER_ROOT=str(root), AUTOGRADER_VENV=str(venv), AUTOGRADER_SKIP_APT="1",
                             PIP_RETRIES="0")
         start = time.monotonic()
-        done = subprocess.run(["./setup.sh"], cwd=root / "source", env=env, capture_output=True, text=True, timeout=1200)
+        done = subprocess.run(["./setup.sh"], cwd=root / "source", env=env, capture_output=True, text=True,
+                              timeout=1200)
         setup_s = time.monotonic() - start
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         shutil.copy2(root / "source" / "run_autograder", root / "run_autograder")

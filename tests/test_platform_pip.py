@@ -83,7 +83,8 @@ def _build_wheel(tmp: Path) -> Path:
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source)
-    shutil.copytree(ROOT / "cs231n_style", source / "cs231n_style", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(ROOT / "cs231n_style", source / "cs231n_style",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     _, TIMES["build the wheel"] = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir",
                                         str(tmp / "dist"), str(source)], cwd=tmp, env=os.environ)
     (wheel,) = (tmp / "dist").glob("cs231n_style-*.whl")
@@ -107,7 +108,8 @@ def platform(tmp_path_factory):
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     _, TIMES["install torch"] = _run([python, "-m", "pip", "install", "-q", *TORCH], cwd=tmp, env=env)
-    _, TIMES["install the wheel[notebook]"] = _run([python, "-m", "pip", "install", "-q", f"{wheel}[notebook]"], cwd=tmp, env=env)
+    _, TIMES["install the wheel[notebook]"] = _run([python, "-m", "pip", "install", "-q", f"{wheel}[notebook]"],
+                                                   cwd=tmp, env=env)
     TIMES["fresh venv in all"] = time.perf_counter() - start
     other = tmp / "elsewhere"  # the working directory: neither the repository nor the notebooks' folder
     other.mkdir()
@@ -130,7 +132,8 @@ def test_the_wheel_holds_the_package_its_data_and_the_command(platform):
 
 def test_the_install_is_the_wheel_with_a_kernel(platform):
     done, _ = _run([platform["python"], "-c", "import cs231n_style, jupyter_client.kernelspec as k; "
-                    "print(cs231n_style.__file__); print(k.KernelSpecManager().get_kernel_spec('python3').resource_dir)"],
+                    "print(cs231n_style.__file__); "
+                    "print(k.KernelSpecManager().get_kernel_spec('python3').resource_dir)"],
                    cwd=platform["cwd"], env=platform["env"])
     module, kernel = done.stdout.split()
     assert Path(module).is_relative_to(platform["venv"]) and not Path(module).is_relative_to(ROOT)  # not editable

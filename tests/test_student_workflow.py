@@ -16,7 +16,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import cs231n_style as cs
 from cs231n_style.authoring import fill_in_solutions
 from cs231n_style.notebook import read_notebook
 

@@ -90,7 +90,8 @@ def test_losses_receive_contiguous_nchw_tensors(model, settings):
     assert {"content_current", "content_original", "gram_matrix features", "tv_loss img"} <= names
     assert {f"style_loss feats[{i}]" for i in settings.style_layers} <= names
     for name, tensor in seen:
-        assert tensor.dim() == 4 and tensor.is_contiguous(), f"{name}: shape {tuple(tensor.shape)}, strides {tensor.stride()}"
+        assert tensor.dim() == 4 and tensor.is_contiguous(), (f"{name}: shape {tuple(tensor.shape)}, "
+                                                              f"strides {tensor.stride()}")
 
 
 def test_model_is_left_untouched(model, settings):
@@ -123,7 +124,8 @@ def relu_maps_with_ties(shape, dtype, seed=0):
     pooling windows hold several equal maxima."""
     generator = torch.Generator().manual_seed(seed)
     levels = torch.randint(-3, 4, shape, generator=generator).to(dtype).clamp(min=0) / 4
-    return levels + (torch.rand(shape, generator=generator, dtype=dtype) < 0.3) * torch.rand(shape, generator=generator, dtype=dtype)
+    mask = torch.rand(shape, generator=generator, dtype=dtype) < 0.3
+    return levels + mask * torch.rand(shape, generator=generator, dtype=dtype)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
