@@ -347,7 +347,7 @@ def find_course_notebook(name: str | os.PathLike) -> Path:
         f"drive.mount('/content/drive')) and give the folder under /content/drive/MyDrive.")
 
 
-def load_functions(notebook: str | os.PathLike, names: Iterable[str] = STUDENT_FUNCTIONS) -> types.SimpleNamespace:
+def load_functions(notebook: str | os.PathLike, names: Iterable[str] | None = None) -> types.SimpleNamespace:
     """Import the named functions from a notebook, as if it were a module.
 
     Only the notebook's top-level imports, ``def`` blocks and literal constants run (see
@@ -362,7 +362,9 @@ def load_functions(notebook: str | os.PathLike, names: Iterable[str] = STUDENT_F
 
     Args:
         notebook: a ``.ipynb`` file name or path.
-        names: function names to load.
+        names: function names to load; by default the course functions written in a notebook of
+            that file name (:data:`NOTEBOOK_OF`: ``content_loss`` for ``01_content_loss.ipynb``),
+            or all four for another file name.
 
     Returns:
         A ``types.SimpleNamespace`` with one attribute per name.
@@ -376,6 +378,8 @@ def load_functions(notebook: str | os.PathLike, names: Iterable[str] = STUDENT_F
         ImportError: if one of the notebook's imports fails.
     """
     path = find_course_notebook(notebook)
+    if names is None:
+        names = [name for name, file in NOTEBOOK_OF.items() if file == path.name] or STUDENT_FUNCTIONS
     names = list(names)
     code = extract_functions(path, names)
     if code.problems:

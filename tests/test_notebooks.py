@@ -286,3 +286,9 @@ def test_making_student_notebooks_without_nbgrader_says_how_to_get_it(monkeypatc
     monkeypatch.setitem(sys.modules, "nbgrader.preprocessors", None)  # as if nbgrader were not installed
     with pytest.raises(ImportError, match=r"pip install 'cs231n-style\[instructor\]'"):
         make_student_notebook(read_notebook(SOLUTIONS[1]), "solutions/01_content_loss.ipynb")
+
+
+def test_load_functions_without_names_loads_what_that_course_notebook_defines():
+    loaded = cs.load_functions(ROOT / "solutions" / "02_style_loss.ipynb")
+    assert sorted(vars(loaded)) == ["gram_matrix", "style_loss"]
+    assert sorted(vars(cs.load_functions(ROOT / "solutions" / "01_content_loss.ipynb"))) == ["content_loss"]
