@@ -17,6 +17,8 @@ is ``max|yours - reference| / max|reference|``.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -172,7 +174,19 @@ def check_style_loss(style_loss: Callable) -> CheckResult:
         return ((feats, layers, targets, weights), feats + targets, [feats[i] for i in layers],
                 [f"style_loss.grad.{i}" for i in layers])
 
-    return _check_scalar_loss("style_loss", style_loss, inputs)
+    return _check_scalar_loss("style_loss", style_loss, inputs, note_if_failed=_gram_matrix_note(style_loss))
+
+
+def _gram_matrix_note(style_loss: Callable) -> str | None:
+    """What to say first when ``style_loss`` fails while the ``gram_matrix`` it calls (the one in
+    its notebook's namespace) fails its own check: the mistake may be there, not in style_loss."""
+    gram = getattr(style_loss, "__globals__", {}).get("gram_matrix")
+    if not callable(gram):
+        return None
+    with contextlib.redirect_stdout(io.StringIO()):  # the Gram matrix's verdict is not this check's
+        passed = check_gram_matrix(gram).passed
+    return None if passed else ("your gram_matrix, which style_loss calls, does not pass check_gram_matrix: "
+                                "fix it first, then run this check again")
 
 
 def check_tv_loss(tv_loss: Callable) -> CheckResult:
@@ -284,8 +298,8 @@ def _require_gradient(name: str, out: torch.Tensor, inputs: list[torch.Tensor], 
     _fail_if(diagnose_gradient(name, out.requires_grad, list(grads), expected))
 
 
-def _run_check(name: str, body: Callable[[dict, torch.dtype], float], extra: Callable[[], None] | None = None
-               ) -> CheckResult:
+def _run_check(name: str, body: Callable[[dict, torch.dtype], float], extra: Callable[[], None] | None = None,
+               note_if_failed: str | None = None) -> CheckResult:
     errors = []
     try:
         ref = reference_values()
@@ -294,7 +308,10 @@ def _run_check(name: str, body: Callable[[dict, torch.dtype], float], extra: Cal
         if extra is not None:
             extra()
     except _Verdict as verdict:
-        result = CheckResult(name, verdict.status, verdict.message, verdict.error)
+        message = verdict.message
+        if note_if_failed and verdict.status in ("fail", "error"):
+            message = f"{name}: FAIL - {note_if_failed}. What this check sees: {message.split(' - ', 1)[-1]}"
+        result = CheckResult(name, verdict.status, message, verdict.error)
     else:
         worst = max(errors)
         result = CheckResult(name, "pass", f"{name}: PASS - matches the reference values in float64 and float32 "
@@ -303,8 +320,8 @@ def _run_check(name: str, body: Callable[[dict, torch.dtype], float], extra: Cal
     return result
 
 
-def _check_scalar_loss(name: str, loss: Callable, make_inputs: Callable, extra: Callable[[], None] | None = None
-                       ) -> CheckResult:
+def _check_scalar_loss(name: str, loss: Callable, make_inputs: Callable, extra: Callable[[], None] | None = None,
+                       note_if_failed: str | None = None) -> CheckResult:
     """The check of a loss that returns a scalar: call, output, unmodified inputs, values, gradient.
 
     ``make_inputs(ref, dtype)`` returns ``(args, tensors, wrt, grad_keys)``: the call's arguments,
@@ -322,4 +339,4 @@ def _check_scalar_loss(name: str, loss: Callable, make_inputs: Callable, extra: 
             _require_gradient(name, out, wrt, [ref[key] for key in grad_keys])
         return error
 
-    return _run_check(name, body, extra)
+    return _run_check(name, body, extra, note_if_failed)

@@ -336,3 +336,42 @@ def test_view_hint_is_not_repeated(capsys):
     message = _check(cs.check_gram_matrix,
                      lambda f, normalize=True: gram_matrix(f.transpose(2, 3).view(*f.shape), normalize), capsys)
     assert message.count("reshape") == 1
+
+
+STYLE_LOSS_WITH_ITS_GRAM = '''
+import torch
+
+def gram_matrix(features, normalize=True):
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    gram = flat @ flat.transpose(1, 2){gram_mistake}
+    return gram / (c * h * w) if normalize else gram
+
+def style_loss(feats, style_layers, style_targets, style_weights):
+    loss = 0
+    for i, layer in enumerate(style_layers):
+        loss = loss + style_weights[i] * torch.sum((gram_matrix(feats[layer]) - style_targets[i]) ** 2){loss_mistake}
+    return loss
+'''
+
+
+@pytest.mark.parametrize("gram_mistake, loss_mistake, blames_gram", [
+    (" * (c * h * w)", "", True),        # never normalized, a right style loss
+    ("[:, :, :, None]", "", True),       # a Gram matrix of the wrong shape: style_loss raises inside it
+    ("", " * 2", False),                 # a right Gram matrix, a wrong style loss
+])
+def test_style_loss_check_says_when_the_gram_matrix_it_calls_is_the_problem(capsys, gram_mistake, loss_mistake,
+                                                                            blames_gram):
+    namespace = {}
+    exec(STYLE_LOSS_WITH_ITS_GRAM.format(gram_mistake=gram_mistake, loss_mistake=loss_mistake), namespace)
+    result = cs.check_style_loss(namespace["style_loss"])
+    assert not result.passed
+    blamed = result.message.startswith("style_loss: FAIL - your gram_matrix, which style_loss calls, does not pass")
+    assert blamed == blames_gram, result.message
+    assert capsys.readouterr().out.strip() == result.message  # only this check's verdict is printed
+
+
+def test_style_loss_check_passes_with_a_right_gram_matrix_in_its_namespace():
+    namespace = {}
+    exec(STYLE_LOSS_WITH_ITS_GRAM.format(gram_mistake="", loss_mistake=""), namespace)
+    assert cs.check_style_loss(namespace["style_loss"]).passed
