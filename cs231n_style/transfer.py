@@ -331,6 +331,11 @@ class TransferResult:
         settings: the :class:`TransferSettings` used.
         seconds: wall-clock time of the optimization, in seconds.
         stopped_early: ``True`` if ``should_stop`` ended the run before ``num_steps``.
+        final_loss: fast mode only (``None`` otherwise): the loss terms of ``image`` evaluated in
+            float32 with the given loss functions (``content``, ``style``, ``tv``, ``total``), the
+            yardstick of docs/benchmark.md.
+        precision: the dtype the network ran in ("float32"; the fast mode may say "bfloat16",
+            or why it fell back to float32).
     """
 
     image: torch.Tensor
@@ -338,6 +343,8 @@ class TransferResult:
     settings: TransferSettings
     seconds: float
     stopped_early: bool = False
+    final_loss: dict[str, float] | None = None
+    precision: str = "float32"
 
     def to_pil(self) -> Image.Image:
         """Return the result as a displayable RGB ``PIL.Image`` (pixels clamped to [0, 1])."""
@@ -375,9 +382,9 @@ def style_transfer(
         settings: a :class:`TransferSettings`; defaults are CS231n's first example run.
         progress: show a tqdm progress bar.
         preview_every: if > 0, call ``callback`` every this many steps (and after the last one).
-        callback: ``callback(step, image, losses)`` with ``image`` a detached normalized CPU
-            tensor (1, 3, H, W) and ``losses`` a dict of floats (``content``, ``style``, ``tv``,
-            ``total``).
+        callback: ``callback(step, image, losses)`` with ``image`` a normalized CPU float32
+            tensor (1, 3, H, W), a copy (it may be kept), and ``losses`` a dict of floats
+            (``content``, ``style``, ``tv``, ``total``).
         should_stop: polled every step; return ``True`` to end the run early (e.g. a Stop button).
 
     Returns:
@@ -391,6 +398,10 @@ def style_transfer(
             :class:`TransferSettings`.
     """
     terms = _terms_to_use(losses, settings, style_image, model)                  # 1. validate
+    if getattr(settings, "speed", "exact") == "fast":  # opt-in: L-BFGS, coarse to fine, bfloat16 (see _fast.py)
+        from ._fast import run_fast
+        return run_fast(content_image, style_image, losses, model, settings, progress=progress,
+                        preview_every=preview_every, callback=callback, should_stop=should_stop)
     network = network_for(model, terms.last_layer)
     device = next(model.parameters()).device
     # The image being optimized must be plain NCHW for students' tv_loss (``view``) and for L-BFGS
@@ -492,9 +503,14 @@ class _Objective:
         self.img, self.network, self.losses, self.settings = img, network, losses, settings
         self.terms, self.targets = terms, targets
 
+    def features(self, img: torch.Tensor) -> list[torch.Tensor]:
+        """Every layer's output up to the deepest one a loss reads (the fast mode's subclass runs
+        the network in lower precision)."""
+        return extract_features(img, self.network, up_to=self.terms.last_layer)
+
     def __call__(self) -> dict[str, torch.Tensor]:
         settings, losses, terms = self.settings, self.losses, self.terms
-        feats = extract_features(self.img, self.network, up_to=terms.last_layer)
+        feats = self.features(self.img)
         zero = torch.zeros((), device=self.img.device)
         values = {
             "content": losses.content_loss(settings.content_weight, feats[settings.content_layer],
@@ -538,7 +554,8 @@ class _Monitor:
         self.bar.update(1)
         step, done = self.steps_done, self.steps_done == self.num_steps
         if self.callback is not None and self.preview_every > 0 and (step % self.preview_every == 0 or done):
-            self.callback(step, img.detach().to("cpu", torch.float32), dict(zip(_KEYS, self.recorded[-1].tolist())))
+            image = img.detach().to("cpu", torch.float32, copy=True)  # a copy: the callback may keep it
+            self.callback(step, image, dict(zip(_KEYS, self.recorded[-1].tolist())))
         if self.should_stop is not None and not done and self.should_stop():
             self.stopped = True
 

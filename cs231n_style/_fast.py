@@ -1,0 +1,364 @@
+"""The fast mode of style transfer, ``TransferSettings(speed="fast")`` (not part of the lesson: skip it).
+
+The default loop (``speed="exact"``) computes exactly what CS231n's loop computes, bit for bit. The
+fast mode gives that up for the time a user waits: it aims at an image *as good as* the exact
+loop's after its 200 steps - measured by the same total loss (content + style + TV), evaluated in
+float32 by :func:`float32_loss` with the student's own loss functions - in a fraction of the time.
+Three things, each measured in docs/benchmark.md ("Fast mode: time to quality"):
+
+1. **L-BFGS instead of Adam.** Gatys et al. (2016) optimized with L-BFGS; CS231n's Adam at
+   learning rate 3.0 first moves every pixel by about +-3 normalized units (it destroys the image)
+   and climbs back. L-BFGS with a strong-Wolfe line search (as in PyTorch's neural style tutorial)
+   reached the Adam run's final loss in about a quarter of the loss evaluations. Its history is
+   kept short (:data:`LBFGS_HISTORY` pairs of image-sized vectors, not PyTorch's default 100 or
+   the exact mode's 50): each L-BFGS iteration does two passes over the history, which at 1024 px
+   (4.7 M values per vector) is memory traffic comparable to a network evaluation.
+2. **Coarse to fine** (Gatys et al., "Controlling Perceptual Factors in Neural Style Transfer",
+   CVPR 2017, Sec. 6): optimize first at half the size (a quarter of the pixels, about a quarter of
+   the cost per evaluation), upsample the result bilinearly and continue at full size. The coarse
+   stage settles the large structures cheaply; the full-size stage then only refines. The style
+   targets (Gram matrices of the style image at ``style_size``) are the same in both stages; the
+   content target is the content image's feature maps at each stage's size.
+3. **Lower precision where the device computes it natively.** On CPUs with native bfloat16
+   (AVX512-BF16 or AMX) the network runs in bfloat16 in channels-last (NHWC) layout: about 1.9x
+   faster convolutions on a Zen 5 CPU. Never in NCHW layout: bfloat16 NCHW convolutions on that CPU
+   gave wrong results (the loss stuck from step 4; pytorch/pytorch#163347). On CUDA the network
+   runs in bfloat16 (float16 where bfloat16 is not supported), channels-last - *untested on CUDA*:
+   no GPU was available when this was written. Elsewhere (MPS, CPUs without native bfloat16) it
+   stays float32.
+
+   Only the network's convolutions, ReLUs, pooling and concatenations run in low precision. The
+   student's loss functions receive what they always receive: float32, NCHW contiguous feature
+   maps (converted at the boundary, one copy per map a loss reads) and the float32 image; so the
+   Gram matrices and the loss arithmetic stay float32. A probe guards the low-precision network
+   before it is used (:func:`_probe`): on the starting image its loss must agree with the float32
+   network's within 2% and its gradient point the same way (cosine >= 0.95), or the run falls back
+   to float32. And the finished run is checked (:func:`_doubt`): if its image's float32 loss is
+   not finite, or far above what the run itself computed, or the last stage never lowered the
+   loss, the whole run is repeated in float32.
+
+The result's ``final_loss`` holds the float32 loss terms of the returned image. The run's
+``history`` records the loss of every evaluation as computed by the run (low precision; the coarse
+stage at its smaller size): a progress trace, not the yardstick.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._pooling import network_for
+from .images import preprocess
+from .transfer import (
+    LossFunctions,
+    TransferResult,
+    TransferSettings,
+    _Monitor,
+    _Objective,
+    _run_adam,
+    _Stop,
+    _targets,
+    _Targets,
+    _Terms,
+    _terms_to_use,
+)
+
+__all__ = ["FastPlan", "FAST_PLAN", "LossEvaluator", "float32_loss", "low_precision_dtype", "run_fast"]
+
+#: L-BFGS history length of the fast mode (see the module docstring, item 1).
+LBFGS_HISTORY = 10
+
+
+@dataclass(frozen=True)
+class FastPlan:
+    """How a fast run optimizes; :data:`FAST_PLAN` is ``speed="fast"``, the others are the
+    benchmark's single-idea variants.
+
+    Attributes:
+        precision: ``"auto"`` (low precision where :func:`low_precision_dtype` finds it, guarded
+            by a probe) or ``"float32"``.
+        optimizer: ``"lbfgs"`` (strong Wolfe, :data:`LBFGS_HISTORY`) or ``"adam"`` (CS231n's
+            schedule on the first stage; Adam at ``decayed_learning_rate`` on a later stage).
+        coarse_fraction: the coarse stage's size as a fraction of ``image_size`` (0 for none).
+        coarse_steps, fine_steps: loss evaluations of each stage as fractions of ``num_steps``
+            (``fine_steps`` alone when there is no coarse stage).
+    """
+
+    precision: str = "auto"
+    optimizer: str = "lbfgs"
+    coarse_fraction: float = 0.5
+    coarse_steps: float = 0.5
+    fine_steps: float = 0.25
+
+
+FAST_PLAN = FastPlan()
+
+
+# --- precision --------------------------------------------------------------------------------
+
+def low_precision_dtype(device: torch.device) -> torch.dtype | None:
+    """The low-precision dtype the fast mode may use on ``device``, or ``None`` for float32 only.
+
+    CPU: ``torch.bfloat16`` if oneDNN is available and the CPU computes bfloat16 natively
+    (AVX512-BF16 or AMX); ``_is_mkldnn_bf16_supported`` alone is not enough, it is also true
+    where bfloat16 is emulated (slower than float32). CUDA: bfloat16 where supported, else
+    float16. Any other device: ``None``.
+    """
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type != "cpu":
+        return None
+    try:
+        native = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+        return torch.bfloat16 if (torch.backends.mkldnn.is_available() and native
+                                  and torch.ops.mkldnn._is_mkldnn_bf16_supported()) else None
+    except (AttributeError, RuntimeError):  # another torch build: stay in float32
+        return None
+
+
+class _LowPrecisionObjective(_Objective):
+    """:class:`_Objective` with the network run in ``dtype``, channels-last; the losses get float32
+    NCHW contiguous maps. The caller's model is not touched (the layers are copied)."""
+
+    def __init__(self, img, network, losses, settings, terms, targets, dtype: torch.dtype):
+        super().__init__(img, network, losses, settings, terms, targets)
+        self.dtype = dtype
+        self.layers = copy.deepcopy(network).to(dtype=dtype, memory_format=torch.channels_last)
+        for layer in self.layers:  # the fast CPU pooling of _pooling is for NCHW: plain pooling here
+            if isinstance(layer, nn.MaxPool2d):
+                layer.__class__ = nn.MaxPool2d
+        self.needed = {settings.content_layer} if terms.content else set()
+        if terms.style:
+            self.needed |= set(settings.style_layers)
+
+    def features(self, img: torch.Tensor) -> list[torch.Tensor]:
+        x = img.to(self.dtype).contiguous(memory_format=torch.channels_last)
+        feats = []
+        for index in range(self.terms.last_layer + 1):
+            x = self.layers[index](x)
+            feats.append(x.to(torch.float32, memory_format=torch.contiguous_format) if index in self.needed else x)
+        return feats
+
+
+# --- the shared float32 loss ------------------------------------------------------------------
+
+@torch.no_grad()
+def float32_loss(image: torch.Tensor, network: nn.Sequential, losses: LossFunctions, settings: TransferSettings,
+                 terms: _Terms, targets: _Targets) -> dict[str, float]:
+    """The loss terms of ``image`` in float32 with the given loss functions and targets.
+
+    Args:
+        image: a normalized image (1, 3, H, W), any float dtype and device; H, W those of the
+            content target.
+        network: float32 layers (``network_for(model, terms.last_layer)``).
+        losses, settings, terms, targets: as in :func:`cs231n_style.style_transfer`.
+
+    Returns:
+        ``{"content", "style", "tv", "total"}`` as Python floats (an unused term is 0.0).
+    """
+    device = next(network.parameters()).device
+    img = image.detach().to(device, torch.float32).contiguous()
+    return {key: float(value) for key, value in _Objective(img, network, losses, settings, terms, targets)().items()}
+
+
+class LossEvaluator:
+    """The one yardstick of the benchmark and of the fast mode's ``final_loss``: the float32 total
+    loss (content + style + TV) of an image, for one content image, style image and settings.
+
+    Args:
+        content_image, style_image: as in :func:`cs231n_style.style_transfer` (``style_image``
+            may be ``None``).
+        losses: :class:`cs231n_style.LossFunctions` (the student's or the solutions).
+        model: SqueezeNet ``features``, float32, on the device to evaluate on.
+        settings: :class:`cs231n_style.TransferSettings` (``image_size``, ``style_size``, layers
+            and weights are used).
+
+    Calling it with a normalized image (1, 3, H, W) of the content image's size returns the dict
+    of :func:`float32_loss`. Raises what :func:`cs231n_style.style_transfer` raises for bad
+    arguments.
+    """
+
+    def __init__(self, content_image, style_image, losses: LossFunctions, model: nn.Sequential,
+                 settings: TransferSettings):
+        self.terms = _terms_to_use(losses, settings, style_image, model)
+        self.network = network_for(model, self.terms.last_layer)
+        device = next(model.parameters()).device
+        self.content = preprocess(content_image, settings.image_size).to(device).contiguous()
+        self.losses, self.settings = losses, settings
+        self.targets = _targets(self.content, style_image, self.network, losses, settings, self.terms)
+
+    def __call__(self, image: torch.Tensor) -> dict[str, float]:
+        return float32_loss(image, self.network, self.losses, self.settings, self.terms, self.targets)
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+def _probe(img, float32_objective: _Objective, low_objective: _LowPrecisionObjective) -> str | None:
+    """Why the low-precision network must not be used (``None`` if it may): compares its loss and
+    gradient at ``img`` with the float32 network's."""
+    results = []
+    for objective in (float32_objective, low_objective):
+        img.grad = None
+        total = objective()["total"]
+        total.backward()
+        results.append((total.detach().double(), img.grad.detach().double().flatten()))
+    img.grad = None
+    (loss32, grad32), (loss_low, grad_low) = results
+    if not (torch.isfinite(loss_low) and torch.isfinite(grad_low).all()):
+        return "its loss or gradient is not finite"
+    if abs(loss_low - loss32) > 0.02 * abs(loss32):
+        return f"its loss {float(loss_low):.6g} differs from float32's {float(loss32):.6g} by more than 2%"
+    cosine = float(F.cosine_similarity(grad32, grad_low, dim=0))
+    if not cosine >= 0.95:
+        return f"its gradient's cosine to float32's is {cosine:.3f} (< 0.95)"
+    return None
+
+
+def _run_lbfgs_stage(img, objective: _Objective, evaluations: int, monitor: _Monitor) -> None:
+    """At most ``evaluations`` loss evaluations of L-BFGS (strong Wolfe, :data:`LBFGS_HISTORY`);
+    ``img`` ends as the evaluated image with the lowest loss (not clamped)."""
+    if evaluations <= 0:
+        return
+    optimizer = torch.optim.LBFGS([img], lr=1.0, max_iter=evaluations, max_eval=evaluations, tolerance_grad=0.0,
+                                  tolerance_change=0.0, history_size=LBFGS_HISTORY, line_search_fn="strong_wolfe")
+    best = {"loss": math.inf, "img": img.detach().clone()}
+    done = [0]
+
+    def closure():
+        if done[0] >= evaluations or monitor.stopped:
+            raise _Stop
+        optimizer.zero_grad(set_to_none=True)
+        terms = objective()
+        terms["total"].backward()
+        done[0] += 1
+        monitor.after_step(img, terms)
+        loss = terms["total"].item()
+        if loss < best["loss"]:
+            best["loss"] = loss
+            best["img"].copy_(img.detach())
+        return terms["total"]
+
+    try:
+        optimizer.step(closure)
+    except _Stop:
+        pass
+    with torch.no_grad():
+        if done[0] > 0:
+            img.copy_(best["img"])
+
+
+def _doubt(final: float, monitor: _Monitor, stage_start: int) -> str | None:
+    """Why a finished low-precision run must be redone in float32, or ``None``: its image's float32
+    loss ``final`` is not finite, or more than 5% above the lowest loss the run computed for it in
+    its last stage (the low-precision network computed something else), or the last stage's loss
+    never fell below its first value (stalled)."""
+    totals = monitor.history()["total"][stage_start:]
+    if not math.isfinite(final):
+        return f"the result's float32 loss is {final}"
+    if totals and final > 1.05 * min(totals):
+        return f"the result's float32 loss {final:.6g} is far above the run's own {min(totals):.6g}"
+    if len(totals) >= 3 and not min(totals[1:]) < totals[0]:
+        return f"the loss did not fall in the last stage (it stayed at or above {totals[0]:.6g})"
+    return None
+
+
+def _stages(settings: TransferSettings, plan: FastPlan) -> list[tuple[int, int]]:
+    """(image size, loss evaluations) of each stage."""
+    fine = (settings.image_size, max(1, round(plan.fine_steps * settings.num_steps)))
+    coarse_size = round(plan.coarse_fraction * settings.image_size)
+    if plan.coarse_fraction <= 0 or coarse_size < 48:
+        return [fine]
+    return [(coarse_size, max(1, round(plan.coarse_steps * settings.num_steps))), fine]
+
+
+def run_fast(content_image, style_image, losses: LossFunctions, model: nn.Sequential, settings: TransferSettings,
+             *, plan: FastPlan = FAST_PLAN, progress: bool = True, preview_every: int = 0, callback=None,
+             should_stop=None) -> TransferResult:
+    """Style transfer in the fast mode (see the module docstring); arguments, return value and errors
+    as :func:`cs231n_style.style_transfer`, which calls this for ``settings.speed == "fast"``.
+
+    ``plan`` chooses the optimizer, stages and precision (:data:`FAST_PLAN` for the fast mode).
+    ``settings.num_steps`` sets the budget: each stage gets its fraction of it in loss evaluations
+    (with :data:`FAST_PLAN` and 200: 100 at half size, then 50 at full size, about a third of the
+    exact loop's work). ``settings.optimizer`` and the Adam settings are not used with L-BFGS.
+    The result's ``image`` is clamped to [-clamp, clamp]; ``final_loss`` holds its float32 loss
+    terms; ``precision`` says which dtype the network ran in and why.
+    """
+    terms = _terms_to_use(losses, settings, style_image, model)
+    network = network_for(model, terms.last_layer)
+    device = next(model.parameters()).device
+    low_dtype = low_precision_dtype(device) if plan.precision == "auto" else None
+    stages = _stages(settings, plan)
+    full = preprocess(content_image, settings.image_size).to(device).contiguous()
+    full_targets = _targets(full, style_image, network, losses, settings, terms)
+
+    last_stage = [0]  # index in the history where the last stage's evaluations begin
+
+    def attempt(dtype):
+        monitor = _Monitor(sum(steps for _, steps in stages), progress, preview_every, callback, should_stop)
+        note = "float32"
+        img = None
+        with monitor:
+            for index, (size, steps) in enumerate(stages):
+                if index == len(stages) - 1:
+                    content, targets = full, full_targets
+                else:
+                    content = preprocess(content_image, size).to(device).contiguous()
+                    targets = _Targets(_targets(content, None, network, losses, settings,
+                                                _Terms(terms.content, False, terms.tv, settings.content_layer)).content,
+                                       full_targets.style)
+                if img is None:
+                    img = content.clone().requires_grad_(True)
+                else:
+                    with torch.no_grad():
+                        img = F.interpolate(img.detach(), size=content.shape[-2:], mode="bilinear",
+                                            align_corners=False).contiguous().requires_grad_(True)
+                objective = _Objective(img, network, losses, settings, terms, targets)
+                if dtype is not None:
+                    low = _LowPrecisionObjective(img, network, losses, settings, terms, targets, dtype)
+                    if index == 0:
+                        refused = _probe(img, objective, low)
+                        if refused:
+                            name = str(dtype).removeprefix("torch.")
+                            dtype, note = None, f"float32 ({name} refused by the probe: {refused})"
+                        else:
+                            note = str(dtype).removeprefix("torch.")
+                    if dtype is not None:
+                        objective = low
+                last_stage[0] = monitor.steps_done
+                if plan.optimizer == "lbfgs":
+                    _run_lbfgs_stage(img, objective, steps, monitor)
+                else:
+                    stage_settings = settings.replace(num_steps=steps) if index == 0 else settings.replace(
+                        num_steps=steps, learning_rate=settings.decayed_learning_rate, clamp_until=0)
+                    _run_adam(img, objective, stage_settings, monitor)
+                if monitor.stopped:
+                    break
+        unclamped = img.detach().clone()
+        with torch.no_grad():
+            if img.shape[-2:] != full.shape[-2:]:  # stopped during the coarse stage
+                img = F.interpolate(img.detach(), size=full.shape[-2:], mode="bilinear", align_corners=False)
+            if plan.optimizer == "lbfgs":  # as the exact mode's L-BFGS; Adam's schedule ends unclamped
+                img = img.clamp(-settings.clamp, settings.clamp)
+        return img.detach(), unclamped, monitor, note
+
+    begin = time.perf_counter()
+    img, unclamped, monitor, note = attempt(low_dtype)
+    final = float32_loss(img, network, losses, settings, terms, full_targets)
+    problem = None
+    if note != "float32" and not monitor.stopped:  # the image as the run left it, before clamping
+        problem = _doubt(float32_loss(unclamped, network, losses, settings, terms, full_targets)["total"],
+                         monitor, last_stage[0])
+    if problem:
+        img, _, monitor, _ = attempt(None)
+        note = f"float32 (the {note} run was redone in float32: {problem})"
+        final = float32_loss(img, network, losses, settings, terms, full_targets)
+    return TransferResult(image=img.to("cpu", torch.float32).contiguous(), history=monitor.history(),
+                          settings=settings, seconds=time.perf_counter() - begin, stopped_early=monitor.stopped,
+                          final_loss=final, precision=note)
