@@ -272,13 +272,17 @@ def test_set_up_cell_installs_the_course_only_where_it_is_missing(monkeypatch, c
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *args: None if name == "cs231n_style" else real_find_spec(name, *args))
-    exec(compile(source, "set-up cell", "exec"), namespace := {})
+    with pytest.raises(SystemExit, match="COURSE_REPO above is still the placeholder"):  # not set: no pip run
+        exec(compile(source, "set-up cell", "exec"), {})
+    assert calls == []
+    course = source.replace(PLACEHOLDER_REPO, "a-university/style-course")  # as an instructor sets it
+    exec(compile(course, "set-up cell", "exec"), namespace := {})
     [(args, kwargs)] = calls
     command = args[0]
     assert command[:4] == [sys.executable, "-m", "pip", "install"] and kwargs == {"check": True}
     requirement = Requirement(command[-1])
-    assert requirement.name == "cs231n-style" and requirement.url == f"git+https://github.com/{PLACEHOLDER_REPO}"
-    assert f"from https://github.com/{PLACEHOLDER_REPO}" in capsys.readouterr().out
+    assert requirement.name == "cs231n-style" and requirement.url == "git+https://github.com/a-university/style-course"
+    assert "from https://github.com/a-university/style-course" in capsys.readouterr().out
     assert namespace["cs"] is cs
 
 
