@@ -130,8 +130,8 @@ def _student_makefile(text: str) -> str:
         raise RuntimeError("Makefile: no test target to point at the students' installation")
     # the developers' installation (the dev extra: test tools, nbgrader) has no use in the release
     text = re.sub(r"^\$\(VENV\)/\.installed:.*\n(?:\t.*\n)*\n?", "", text, flags=re.MULTILINE)
-    text = re.sub(r"^# Students get .*\n# and nbgrader\.\n", "# What students need: the course, JupyterLab and their checks.\n", text,
-                  flags=re.MULTILINE)
+    text = re.sub(r"^# Students get .*\n# and nbgrader\.\n",
+                  "# What students need: the course, JupyterLab and their checks.\n", text, flags=re.MULTILINE)
     if ".installed" in text or "nbgrader" in text:
         raise RuntimeError("Makefile: the release would keep the developers' installation")
     if "tools/" in text or re.search(r"^notebooks:", text, flags=re.MULTILINE):
