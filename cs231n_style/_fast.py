@@ -3,43 +3,50 @@
 The default loop (``speed="exact"``) computes exactly what CS231n's loop computes, bit for bit. The
 fast mode gives that up for the time a user waits: it aims at an image *as good as* the exact
 loop's after its 200 steps - measured by the same total loss (content + style + TV), evaluated in
-float32 by :func:`float32_loss` with the student's own loss functions - in a fraction of the time.
-Three things, each measured in docs/benchmark.md ("Fast mode: time to quality"):
+float32 by :func:`float32_loss` / :class:`LossEvaluator` with the student's own loss functions -
+in a fraction of the time. docs/benchmark.md ("Fast mode: time to quality") has the numbers;
+tools/benchmark.py makes them. Three ideas were built and measured; the fast mode uses the first.
 
-1. **L-BFGS instead of Adam.** Gatys et al. (2016) optimized with L-BFGS; CS231n's Adam at
-   learning rate 3.0 first moves every pixel by about +-3 normalized units (it destroys the image)
-   and climbs back. L-BFGS with a strong-Wolfe line search (as in PyTorch's neural style tutorial)
-   reached the Adam run's final loss in about a quarter of the loss evaluations. Its history is
-   kept short (:data:`LBFGS_HISTORY` pairs of image-sized vectors, not PyTorch's default 100 or
-   the exact mode's 50): each L-BFGS iteration does two passes over the history, which at 1024 px
-   (4.7 M values per vector) is memory traffic comparable to a network evaluation.
+1. **L-BFGS instead of Adam** (used). Gatys et al. (2016) optimized with L-BFGS. CS231n's Adam at
+   learning rate 3.0 first moves every pixel by about +-3 normalized units (it wrecks the image)
+   and spends most of its 200 steps climbing back. L-BFGS with a strong-Wolfe line search (as in
+   PyTorch's neural style tutorial) does not: on a 2-core CPU with cat + starry_night it reached
+   the exact loop's 200-step loss after 40 loss evaluations at 192 px (1.0 s against the exact
+   loop's 4.1 s) and ended 4% lower after 200; at 512 px it ended 15% lower. Each evaluation
+   costs ~20% more than an Adam step (the line search's bookkeeping, the history). The history
+   is kept short (:data:`LBFGS_HISTORY` = 10 pairs of image-sized vectors, not the exact mode's
+   50): each L-BFGS iteration passes over the whole history twice, memory traffic that grows
+   with the image (4.7 M values per vector at 1024 px). The fast mode spends ``0.3 * num_steps``
+   evaluations (60 for CS231n's 200): below the exact loop's loss at 192 and 512 px with room to
+   spare, in about a third of its time.
 2. **Coarse to fine** (Gatys et al., "Controlling Perceptual Factors in Neural Style Transfer",
-   CVPR 2017, Sec. 6): optimize first at half the size (a quarter of the pixels, about a quarter of
-   the cost per evaluation), upsample the result bilinearly and continue at full size. The coarse
-   stage settles the large structures cheaply; the full-size stage then only refines. The style
-   targets (Gram matrices of the style image at ``style_size``) are the same in both stages; the
-   content target is the content image's feature maps at each stage's size.
-3. **Lower precision where the device computes it natively.** On CPUs with native bfloat16
-   (AVX512-BF16 or AMX) the network runs in bfloat16 in channels-last (NHWC) layout: about 1.9x
-   faster convolutions on a Zen 5 CPU. Never in NCHW layout: bfloat16 NCHW convolutions on that CPU
-   gave wrong results (the loss stuck from step 4; pytorch/pytorch#163347). On CUDA the network
-   runs in bfloat16 (float16 where bfloat16 is not supported), channels-last - *untested on CUDA*:
-   no GPU was available when this was written. Elsewhere (MPS, CPUs without native bfloat16) it
-   stays float32.
+   CVPR 2017, Sec. 6): optimize first at half the size (a quarter of the cost per evaluation),
+   upsample bilinearly, continue at full size. Built (``FastPlan.coarse_fraction``) and left out
+   of the fast mode: with CS231n's losses the upsampled coarse result has a *higher* full-size
+   loss than the content image itself (at 512 px, 30 coarse evaluations: 7.3e4, against 5.9e4 for
+   the photo). The style targets stay those of the style image at ``style_size``, so at half the
+   size the coarse image matches them with strokes twice as large relative to the image, which
+   the full-size loss counts as wrong; the full-size stage first has to undo that. Measured: it
+   reaches the target later than L-BFGS at full size from the photo, at 192 and at 512 px.
+3. **bfloat16 where the device computes it natively** (``FastPlan.precision="auto"``): the
+   network (convolutions, ReLU, pooling, concatenation) in bfloat16, channels-last (NHWC). Never
+   bfloat16 in NCHW layout: on a Zen 5 CPU those convolutions gave wrong results (the loss stuck
+   from step 4; pytorch/pytorch#163347). :func:`low_precision_dtype` says where: CPUs with
+   AVX512-BF16 or AMX (not where oneDNN merely emulates bfloat16), CUDA (bfloat16, or float16 where
+   bfloat16 is not supported - *untested on CUDA*: no GPU was available when this was written).
+   The student's loss functions receive what they always receive: float32, NCHW contiguous maps
+   (converted at the boundary, one copy per map a loss reads) and the float32 image, so the Gram
+   matrices - 40% of an iteration - stay float32. That is why it gains little here: ~6% per
+   evaluation at 512 px, less than the probe and the slightly slower convergence cost, so the
+   fast mode stays float32. Guards whenever it is used: a probe (:func:`_probe`) on the starting
+   image - the loss within 2% of float32's and the gradient's cosine to float32's >= 0.95, else
+   float32 - and a check of the finished run (:func:`_doubt`) - the image's float32 loss finite
+   and within 10% of what the run computed, the last stage's loss falling - else the run is redone
+   in float32. ``TransferResult.precision`` says which ran, and why.
 
-   Only the network's convolutions, ReLUs, pooling and concatenations run in low precision. The
-   student's loss functions receive what they always receive: float32, NCHW contiguous feature
-   maps (converted at the boundary, one copy per map a loss reads) and the float32 image; so the
-   Gram matrices and the loss arithmetic stay float32. A probe guards the low-precision network
-   before it is used (:func:`_probe`): on the starting image its loss must agree with the float32
-   network's within 2% and its gradient point the same way (cosine >= 0.95), or the run falls back
-   to float32. And the finished run is checked (:func:`_doubt`): if its image's float32 loss is
-   not finite, or far above what the run itself computed, or the last stage never lowered the
-   loss, the whole run is repeated in float32.
-
-The result's ``final_loss`` holds the float32 loss terms of the returned image. The run's
-``history`` records the loss of every evaluation as computed by the run (low precision; the coarse
-stage at its smaller size): a progress trace, not the yardstick.
+``TransferResult.final_loss`` holds the float32 loss terms of the returned image (clamped to
+[-clamp, clamp] after L-BFGS, as the exact mode's L-BFGS does). ``history`` records each
+evaluation's loss as the run computed it: a progress trace, not the yardstick.
 """
 
 from __future__ import annotations
@@ -90,13 +97,15 @@ class FastPlan:
             (``fine_steps`` alone when there is no coarse stage).
     """
 
-    precision: str = "auto"
+    precision: str = "float32"
     optimizer: str = "lbfgs"
-    coarse_fraction: float = 0.5
+    coarse_fraction: float = 0.0
     coarse_steps: float = 0.5
-    fine_steps: float = 0.25
+    fine_steps: float = 0.3
 
 
+#: ``speed="fast"``: L-BFGS at full size in float32, ``0.3 * num_steps`` loss evaluations (60 for
+#: CS231n's 200). Coarse to fine and bfloat16 were measured and left out (module docstring).
 FAST_PLAN = FastPlan()
 
 
@@ -253,16 +262,18 @@ def _run_lbfgs_stage(img, objective: _Objective, evaluations: int, monitor: _Mon
             img.copy_(best["img"])
 
 
-def _doubt(final: float, monitor: _Monitor, stage_start: int) -> str | None:
+def _doubt(final: float, monitor: _Monitor, stage_start: int, optimizer: str) -> str | None:
     """Why a finished low-precision run must be redone in float32, or ``None``: its image's float32
-    loss ``final`` is not finite, or more than 5% above the lowest loss the run computed for it in
-    its last stage (the low-precision network computed something else), or the last stage's loss
-    never fell below its first value (stalled)."""
+    loss ``final`` is not finite, or more than 10% above the loss the run itself computed for that
+    image (L-BFGS keeps the evaluated image with the lowest loss; Adam's last image moved one small
+    step from the last evaluated one), so the low-precision network computed something else; or
+    the last stage's loss never fell below its first value (stalled)."""
     totals = monitor.history()["total"][stage_start:]
     if not math.isfinite(final):
         return f"the result's float32 loss is {final}"
-    if totals and final > 1.05 * min(totals):
-        return f"the result's float32 loss {final:.6g} is far above the run's own {min(totals):.6g}"
+    own = (min(totals) if optimizer == "lbfgs" else totals[-1]) if totals else final
+    if final > 1.1 * own:
+        return f"the result's float32 loss {final:.6g} is far above the run's own {own:.6g}"
     if len(totals) >= 3 and not min(totals[1:]) < totals[0]:
         return f"the loss did not fall in the last stage (it stayed at or above {totals[0]:.6g})"
     return None
@@ -285,9 +296,9 @@ def run_fast(content_image, style_image, losses: LossFunctions, model: nn.Sequen
 
     ``plan`` chooses the optimizer, stages and precision (:data:`FAST_PLAN` for the fast mode).
     ``settings.num_steps`` sets the budget: each stage gets its fraction of it in loss evaluations
-    (with :data:`FAST_PLAN` and 200: 100 at half size, then 50 at full size, about a third of the
-    exact loop's work). ``settings.optimizer`` and the Adam settings are not used with L-BFGS.
-    The result's ``image`` is clamped to [-clamp, clamp]; ``final_loss`` holds its float32 loss
+    (with :data:`FAST_PLAN` and 200: 60 at full size). ``settings.optimizer`` and the Adam
+    settings are not used with L-BFGS. The result's ``image`` is a normalized float32 CPU tensor
+    (1, 3, H, W), clamped to [-clamp, clamp] after L-BFGS; ``final_loss`` holds its float32 loss
     terms; ``precision`` says which dtype the network ran in and why.
     """
     terms = _terms_to_use(losses, settings, style_image, model)
@@ -354,7 +365,7 @@ def run_fast(content_image, style_image, losses: LossFunctions, model: nn.Sequen
     problem = None
     if note != "float32" and not monitor.stopped:  # the image as the run left it, before clamping
         problem = _doubt(float32_loss(unclamped, network, losses, settings, terms, full_targets)["total"],
-                         monitor, last_stage[0])
+                         monitor, last_stage[0], plan.optimizer)
     if problem:
         img, _, monitor, _ = attempt(None)
         note = f"float32 (the {note} run was redone in float32: {problem})"
