@@ -17,7 +17,17 @@ Prints, for this machine (CPU unless ``--device`` says otherwise):
    first size, next to the straightforward loop run with one thread instead of two - the size of
    difference float rounding alone causes (see "Same image?" in docs/benchmark.md);
 5. the loss Adam and L-BFGS reach against wall time;
-6. the wall time of each solution notebook (``solutions/*.ipynb``, run with nbclient).
+6. the time-to-quality table of the fast mode (``--quality-sizes``, default 192 512 1024; also
+   alone with ``--only-quality``): seconds until the float32 total loss of the image each method
+   would return - evaluated by one shared function, ``cs231n_style._fast.LossEvaluator``, with
+   the same loss functions for every method, the evaluations' own time excluded - first falls to
+   the straightforward loop's 200-step loss, for (a) the straightforward loop, (b) the package's
+   exact loop, (c) each idea of the fast mode alone and combined (``--skip-variants`` skips them),
+   (d) ``speed="fast"``; the content image's own loss as a reference row, flagged when the
+   criterion is (nearly) degenerate; whole-run times; peak memory of (a) and (d) in a fresh
+   process each (``--skip-memory``); and a side-by-side PNG of (a)'s and (d)'s final images in
+   docs/images/;
+7. the wall time of each solution notebook (``solutions/*.ipynb``, run with nbclient).
 
 How things are measured:
 
@@ -41,7 +51,8 @@ Usage::
 
     export CS231N_STYLE_WEIGHTS=/path/to/squeezenet1_1_features.pth
     python tools/benchmark.py                      # a few minutes on a 2-core laptop CPU
-    python tools/benchmark.py --sizes 192 --steps 10 --check-steps 50 --skip-notebooks   # quick
+    python tools/benchmark.py --sizes 192 --steps 10 --check-steps 50 --skip-notebooks --skip-quality  # quick
+    python tools/benchmark.py --only-quality --quality-sizes 192 --skip-variants --skip-memory         # quick
 """
 
 from __future__ import annotations
@@ -64,6 +75,7 @@ sys.path.insert(0, str(ROOT))
 
 import cs231n_style as cs  # noqa: E402
 from tools.plain_loop import PlainRun, straightforward_loop, synchronize as _sync  # noqa: E402
+from cs231n_style import _fast  # noqa: E402
 
 SOLUTIONS = ROOT / "solutions"
 
@@ -143,9 +155,11 @@ def worker(job: dict) -> dict:
     return out
 
 
-def run_worker(job: dict) -> dict:
-    """Run :func:`worker` in a fresh process, so that its peak memory is its own."""
-    done = subprocess.run([sys.executable, __file__, "--worker", json.dumps(job)], capture_output=True, text=True)
+def run_worker(job: dict, quality: bool = False) -> dict:
+    """Run :func:`worker` (:func:`quality_worker` if ``quality``) in a fresh process, so that its peak
+    memory is its own."""
+    flag = "--quality-worker" if quality else "--worker"
+    done = subprocess.run([sys.executable, __file__, flag, json.dumps(job)], capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"benchmark worker {job} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -232,7 +246,7 @@ def equality_check(args, device, losses, model) -> None:
                                                                  threads=1)
     base = runs["straightforward"]
     rows = []
-    for name, (image, totals, seconds, _) in runs.items():
+    for name, (image, totals, seconds, *_) in runs.items():
         rows.append([name, f"{1000 * seconds / settings.num_steps:.1f}", f"{totals[-1]:.6g}",
                      "-" if name == "straightforward" else describe_difference(base[0], image)])
     print(f"Content size {size}, style size {args.style_size}, {settings.num_steps} Adam iterations, "
@@ -305,6 +319,177 @@ def optimizer_comparison(args, device, losses, model) -> None:
     print(table(rows, ["optimizer", "10% of evaluations", "25%", "50%", "100%", "last evaluation's loss"]))
 
 
+# --- time to quality: the fast mode ----------------------------------------------------------
+
+#: The methods of the time-to-quality table: name -> the ``FastPlan`` of ``_fast.run_fast`` (None:
+#: the two exact loops). (a) and (b) are the exact loops; (c) one idea each; (d) ``speed="fast"``.
+QUALITY_METHODS = {
+    "(a) straightforward": None,
+    "(b) package, exact": None,
+    "(c) bf16 only (Adam, CS231n's schedule)": _fast.FastPlan(precision="auto", optimizer="adam", coarse_fraction=0,
+                                                            fine_steps=1.0),
+    "(c) L-BFGS only (float32, 200 evaluations)": _fast.FastPlan(precision="float32", optimizer="lbfgs", coarse_fraction=0,
+                                                fine_steps=1.0),
+    "(c) coarse-to-fine only (float32 Adam: 200 steps at half size, 100 at full)":
+        _fast.FastPlan(precision="float32", optimizer="adam", coarse_fraction=0.5, coarse_steps=1.0, fine_steps=0.5),
+    "(c) coarse-to-fine + L-BFGS (float32: 30 evaluations at half size, 100 at full)":
+        _fast.FastPlan(precision="float32", optimizer="lbfgs", coarse_fraction=0.5, coarse_steps=0.15, fine_steps=0.5),
+    "(c) bf16 + L-BFGS (200 evaluations)": _fast.FastPlan(precision="auto", optimizer="lbfgs", coarse_fraction=0,
+                                                          fine_steps=1.0),
+    "(d) fast mode": _fast.FAST_PLAN,
+}
+
+
+def run_method(name: str, content, style, losses, model, settings, evaluate=None) -> dict:
+    """Run one method of :data:`QUALITY_METHODS`; with ``evaluate`` (a ``_fast.LossEvaluator``),
+    also the float32 loss of the image after each step or evaluation and the wall time at which it
+    was there, the evaluations' own time excluded.
+
+    Returns ``{"image", "seconds", "curve": [(seconds, float32 total loss), ...]}``: ``image`` the
+    final normalized (1, 3, H, W) CPU image, ``seconds`` the wall time of the whole optimization.
+    For (a) and (b) the curve is the loop's own history (the float32 loss of the image before
+    each step, with the same functions: the same numbers the evaluator computes, bit for bit) and
+    the final image's loss at the end; the other methods' curves are computed by ``evaluate`` on
+    the image the run would return if stopped there (upsampled to full size during a coarse stage,
+    clamped for L-BFGS).
+    """
+    plan = QUALITY_METHODS[name]
+    if name.startswith("(a)"):
+        run = straightforward_loop(content, style, losses, model, settings)
+        curve = list(zip(run.step_seconds, run.totals))
+        image, seconds = run.image, run.seconds
+    elif plan is None:
+        stamps = []
+        result = cs.style_transfer(content, style, losses, model, settings, progress=False, preview_every=1,
+                                   callback=lambda step, img, terms: stamps.append(time.perf_counter()))
+        begin = time.perf_counter() - result.seconds
+        curve = [(t - begin, loss) for t, loss in zip(stamps, result.history["total"])]
+        image, seconds = result.image, result.seconds
+    else:
+        stamps, paused = [], [0.0]
+
+        def record(step, img, terms):
+            entered = time.perf_counter()
+            if evaluate is not None:
+                if img.shape[-2:] != evaluate.content.shape[-2:]:
+                    img = torch.nn.functional.interpolate(img, size=evaluate.content.shape[-2:], mode="bilinear",
+                                                          align_corners=False)
+                if plan.optimizer == "lbfgs":
+                    img = img.clamp(-settings.clamp, settings.clamp)
+                stamps.append((entered - paused[0], evaluate(img)["total"]))
+            paused[0] += time.perf_counter() - entered
+
+        result = _fast.run_fast(content, style, losses, model, settings, plan=plan, progress=False,
+                                preview_every=1 if evaluate is not None else 0, callback=record)
+        end = time.perf_counter()
+        seconds = result.seconds - paused[0]
+        begin = end - result.seconds
+        curve = [(t - begin, loss) for t, loss in stamps]
+        image = result.image
+    if evaluate is not None:
+        curve.append((seconds, evaluate(image)["total"]))
+    return {"image": image, "seconds": seconds, "curve": curve}
+
+
+def quality_worker(job: dict) -> dict:
+    """Peak memory of one method of the time-to-quality table, in this (fresh) process."""
+    device = cs.get_device(job["device"])
+    losses, model = load_losses(), cs.load_squeezenet(device=device)
+    settings = cs.TransferSettings(image_size=job["size"], style_size=job["style_size"], num_steps=job["steps"])
+    rss_before = _peak_rss_kib()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    run_method(job["method"], job["content"], job["style"], losses, model, settings)
+    if device.type == "cuda":
+        return {"memory": f"{torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB (cuda max allocated)"}
+    peak = _peak_rss_kib()
+    return {"memory": f"{peak / 2**20:.2f} GiB (+{(peak - rss_before) / 2**20:.2f})"}
+
+
+def _peak_rss_kib() -> int:
+    """This process's peak resident set size in KiB: ``VmHWM`` from /proc/self/status on Linux.
+    Not ``ru_maxrss``: Linux keeps that across ``execve``, so a worker started by a big parent
+    would report the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def first_reach(curve: list[tuple[float, float]], target: float) -> float | None:
+    """The first time in ``curve`` at which the loss is <= ``target`` (None if never)."""
+    return next((t for t, loss in curve if loss <= target), None)
+
+
+def side_by_side(images: list[torch.Tensor], titles: list[str], path: Path) -> None:
+    """Write the images next to each other, with a title strip above each, as a PNG."""
+    from PIL import Image, ImageDraw
+
+    pils = [cs.deprocess(image) for image in images]
+    width, height = sum(p.width for p in pils) + 10 * (len(pils) - 1), max(p.height for p in pils) + 24
+    canvas = Image.new("RGB", (width, height), "white")
+    x = 0
+    for pil, title in zip(pils, titles):
+        canvas.paste(pil, (x, 24))
+        ImageDraw.Draw(canvas).text((x + 4, 6), title, fill="black")
+        x += pil.width + 10
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path)
+
+
+def quality_table(args, device, losses, model) -> None:
+    """The time-to-quality table (see docs/benchmark.md, "Fast mode: time to quality")."""
+    rows = []
+    methods = [m for m in QUALITY_METHODS if not (args.skip_variants and m.startswith("(c)"))]
+    for size in args.quality_sizes:
+        settings = cs.TransferSettings(image_size=size, style_size=args.style_size, num_steps=args.quality_steps)
+        evaluate = _fast.LossEvaluator(args.content, args.style, losses, model, settings)
+        for name in methods[:2] + methods[-1:]:  # warm-up (oneDNN sets up its kernels at each new shape)
+            run_method(name, args.content, args.style, losses, model, settings.replace(num_steps=2))
+        runs = {name: run_method(name, args.content, args.style, losses, model, settings, evaluate)
+                for name in methods}
+        memory = {}
+        if not args.skip_memory:
+            for name in (methods[0], methods[-1]):  # the yardstick and the fast mode (each a full run)
+                job = {"method": name, "size": size, "style_size": args.style_size, "steps": args.quality_steps,
+                       "device": str(device), "content": args.content, "style": args.style}
+                memory[name] = run_worker(job, quality=True)["memory"]
+        base = runs["(a) straightforward"]
+        target = base["curve"][-1][1]
+        start = evaluate(evaluate.content)["total"]
+        start_clamped = evaluate(evaluate.content.clamp(-settings.clamp, settings.clamp))["total"]
+        degenerate = start <= target or start_clamped <= target
+        nearly = not degenerate and min(start, start_clamped) <= 1.05 * target
+        rows.append([str(size), "content image itself (reference)", "0", "", f"{start:.5g} "
+                     f"(clamped to +-{settings.clamp:g}: {start_clamped:.5g})", "", "", ""])
+        for name in methods:
+            run = runs[name]
+            reach = first_reach(run["curve"], target)
+            final = run["curve"][-1][1]
+            rows.append(["", name, f"{reach:.1f}" if reach is not None else "never",
+                         f"{base['seconds'] / reach:.1f}x" if reach else "", f"{final:.5g}",
+                         f"{run['seconds']:.1f}", f"{base['seconds'] / run['seconds']:.1f}x", memory.get(name, "")])
+        note = (" **degenerate at this size: the content image's own loss is already at or below the target, "
+                "so 'first reach' measures nothing**" if degenerate else
+                " **nearly degenerate: the content image's loss is within 5% of the target, so 'first reach' "
+                "measures little; compare the final losses and whole runs**" if nearly else "")
+        rows.append(["", f"target: (a)'s {settings.num_steps}-step loss {target:.5g}{note}", "", "", "", "", "", ""])
+        png = ROOT / "docs" / "images" / f"fast_vs_straightforward_{size}.png"
+        side_by_side([base["image"], runs["(d) fast mode"]["image"]],
+                     [f"(a) straightforward, {base['seconds']:.1f} s, loss {target:.4g}",
+                      f"(d) fast, {runs['(d) fast mode']['seconds']:.1f} s, "
+                      f"loss {runs['(d) fast mode']['curve'][-1][1]:.4g}"], png)
+        print(f"  time to quality at {size} done; side by side: {png.relative_to(ROOT)}", file=sys.stderr)
+    print(f"Content {args.content}, style {args.style} ({args.style_size}), {args.quality_steps} steps. Seconds "
+          "until the float32 total loss (one shared function) of the image the method would return first falls "
+          "to the straightforward loop's final loss; speedup = (a)'s time for all its steps / that time.\n")
+    print(table(rows, ["content size", "method", "s to target", "speedup vs (a)'s full run", "final loss",
+                       "s total", "whole run vs (a)", "peak memory (VmHWM, growth)"]))
+
+
 def notebook_times(args) -> None:
     notebooks = sorted(SOLUTIONS.glob("*.ipynb"))
     if args.skip_notebooks:
@@ -345,16 +530,33 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--style", default="swirls", help="style image: sample name or path")
     parser.add_argument("--device", default="cpu", help="'cpu', 'cuda', 'mps' (default: cpu)")
     parser.add_argument("--skip-notebooks", action="store_true", help="do not run the solution notebooks")
+    parser.add_argument("--quality-sizes", type=int, nargs="+", default=[192, 512, 1024],
+                        help="content sizes of the time-to-quality table")
+    parser.add_argument("--quality-steps", type=int, default=200,
+                        help="steps of the straightforward loop whose final loss is the target")
+    parser.add_argument("--only-quality", action="store_true", help="print only the time-to-quality table")
+    parser.add_argument("--skip-quality", action="store_true", help="skip the time-to-quality table")
+    parser.add_argument("--skip-variants", action="store_true", help="time-to-quality: skip the (c) rows")
+    parser.add_argument("--skip-memory", action="store_true",
+                        help="time-to-quality: skip the peak memory (a fresh process per method and size)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--quality-worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
+        return
+    if args.quality_worker:
+        print(json.dumps(quality_worker(json.loads(args.quality_worker))))
         return
 
     device = cs.get_device(args.device)
     losses, model = load_losses(), cs.load_squeezenet(device=device)
     print(f"# Style transfer benchmark, {time.strftime('%Y-%m-%d %H:%M')}\n")
     print(f"Machine: {machine_description(device)}\n")
+    if args.only_quality:
+        print("## Fast mode: time to quality\n")
+        quality_table(args, device, losses, model)
+        return
     peak = matmul_flops(device)
     print(f"Dense float32 matmul (2048 x 2048): {peak / 1e9:.0f} GFLOP/s\n")
     print(f"## Time per iteration (style size {args.style_size}, {args.steps} iterations, best of {args.repeats})\n")
@@ -365,6 +567,9 @@ def main(argv: list[str] | None = None) -> None:
     equality_check(args, device, losses, model)
     print("\n## Adam vs L-BFGS\n")
     optimizer_comparison(args, device, losses, model)
+    if not args.skip_quality:
+        print("\n## Fast mode: time to quality\n")
+        quality_table(args, device, losses, model)
     print("\n## Solution notebooks\n")
     notebook_times(args)
 

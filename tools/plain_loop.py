@@ -31,12 +31,15 @@ class PlainRun(NamedTuple):
         seconds: wall time of the iterations only (targets excluded), in seconds.
         first_grad: the gradient of the first step with respect to the image, float32
             (1, 3, H, W) on the model's device; ``None`` if ``num_steps`` is 0.
+        step_seconds: wall time from the start of the iterations to the end of each step
+            (``num_steps`` floats; ``totals[t]`` is known at ``step_seconds[t]``).
     """
 
     image: torch.Tensor
     totals: list[float]
     seconds: float
     first_grad: torch.Tensor | None
+    step_seconds: list[float] | None = None
 
 
 def synchronize(device: torch.device) -> None:
@@ -78,7 +81,7 @@ def straightforward_loop(content_image, style_image, losses: cs.LossFunctions, m
 
         img = content_img.clone().requires_grad_(True)
         optimizer = torch.optim.Adam([img], lr=settings.learning_rate)
-        totals, first_grad = [], None
+        totals, first_grad, step_seconds = [], None, []
         synchronize(device)
         start = time.perf_counter()
         for t in range(settings.num_steps):
@@ -97,9 +100,10 @@ def straightforward_loop(content_image, style_image, losses: cs.LossFunctions, m
                 first_grad = img.grad.clone()
             optimizer.step()
             totals.append(loss.detach())
+            step_seconds.append(time.perf_counter() - start)  # no sync: on a GPU, queued work is not counted
         synchronize(device)
         seconds = time.perf_counter() - start
     finally:
         torch.set_num_threads(old_threads)
     return PlainRun(img.detach().to("cpu", torch.float32), torch.stack(totals).tolist() if totals else [],
-                    seconds, first_grad)
+                    seconds, first_grad, step_seconds)
