@@ -301,75 +301,104 @@ def run_fast(content_image, style_image, losses: LossFunctions, model: nn.Sequen
     (1, 3, H, W), clamped to [-clamp, clamp] after L-BFGS; ``final_loss`` holds its float32 loss
     terms; ``precision`` says which dtype the network ran in and why.
     """
-    terms = _terms_to_use(losses, settings, style_image, model)
-    network = network_for(model, terms.last_layer)
-    device = next(model.parameters()).device
-    low_dtype = low_precision_dtype(device) if plan.precision == "auto" else None
-    stages = _stages(settings, plan)
-    full = preprocess(content_image, settings.image_size).to(device).contiguous()
-    full_targets = _targets(full, style_image, network, losses, settings, terms)
+    run = _FastRun(content_image, style_image, losses, model, settings, plan)
+    low_dtype = low_precision_dtype(run.device) if plan.precision == "auto" else None
+    monitor_args = (progress, preview_every, callback, should_stop)
+    begin = time.perf_counter()
+    img, unclamped, monitor, note = run.attempt(low_dtype, *monitor_args)
+    final = run.float32_loss(img)
+    problem = None
+    if note != "float32" and not monitor.stopped:  # the image as the run left it, before clamping
+        problem = _doubt(run.float32_loss(unclamped)["total"], monitor, run.last_stage_start, plan.optimizer)
+    if problem:
+        img, _, monitor, _ = run.attempt(None, *monitor_args)
+        note = f"float32 (the {note} run was redone in float32: {problem})"
+        final = run.float32_loss(img)
+    return TransferResult(image=img.to("cpu", torch.float32).contiguous(), history=monitor.history(),
+                          settings=settings, seconds=time.perf_counter() - begin, stopped_early=monitor.stopped,
+                          final_loss=final, precision=note)
 
-    last_stage = [0]  # index in the history where the last stage's evaluations begin
 
-    def attempt(dtype):
-        monitor = _Monitor(sum(steps for _, steps in stages), progress, preview_every, callback, should_stop)
-        note = "float32"
-        img = None
+class _FastRun:
+    """One fast-mode run's fixed parts (network, stages, the full-size image and targets), and one
+    attempt at it in a given precision (:meth:`attempt`), stage after stage."""
+
+    def __init__(self, content_image, style_image, losses: LossFunctions, model: nn.Sequential,
+                 settings: TransferSettings, plan: FastPlan):
+        self.content_image, self.losses, self.settings, self.plan = content_image, losses, settings, plan
+        self.terms = _terms_to_use(losses, settings, style_image, model)
+        self.network = network_for(model, self.terms.last_layer)
+        self.device = next(model.parameters()).device
+        self.stages = _stages(settings, plan)
+        self.full = preprocess(content_image, settings.image_size).to(self.device).contiguous()
+        self.full_targets = _targets(self.full, style_image, self.network, losses, settings, self.terms)
+        self.last_stage_start = 0  # index in the history where the last stage's evaluations begin
+
+    def float32_loss(self, img: torch.Tensor) -> dict[str, float]:
+        """The float32 loss terms of a full-size image (:func:`float32_loss`)."""
+        return float32_loss(img, self.network, self.losses, self.settings, self.terms, self.full_targets)
+
+    def _stage_targets(self, index: int, size: int) -> tuple[torch.Tensor, _Targets]:
+        """The content image and targets of a stage: the style targets are always the full run's."""
+        if index == len(self.stages) - 1:
+            return self.full, self.full_targets
+        content = preprocess(self.content_image, size).to(self.device).contiguous()
+        coarse = _Terms(self.terms.content, False, self.terms.tv, self.settings.content_layer)
+        content_target = _targets(content, None, self.network, self.losses, self.settings, coarse).content
+        return content, _Targets(content_target, self.full_targets.style)
+
+    def _objective(self, img, targets: _Targets, dtype, first: bool):
+        """The stage's objective in ``dtype`` (float32 if ``None``); on the first stage the low
+        precision must pass :func:`_probe`. Returns (objective, dtype kept, precision note or None)."""
+        objective = _Objective(img, self.network, self.losses, self.settings, self.terms, targets)
+        if dtype is None:
+            return objective, None, None
+        low = _LowPrecisionObjective(img, self.network, self.losses, self.settings, self.terms, targets, dtype)
+        name = str(dtype).removeprefix("torch.")
+        if first:
+            refused = _probe(img, objective, low)
+            if refused:
+                return objective, None, f"float32 ({name} refused by the probe: {refused})"
+            return low, dtype, name
+        return low, dtype, None
+
+    def _optimize(self, img, objective, index: int, steps: int, monitor: _Monitor) -> None:
+        if self.plan.optimizer == "lbfgs":
+            _run_lbfgs_stage(img, objective, steps, monitor)
+        else:
+            settings = self.settings
+            stage_settings = settings.replace(num_steps=steps) if index == 0 else settings.replace(
+                num_steps=steps, learning_rate=settings.decayed_learning_rate, clamp_until=0)
+            _run_adam(img, objective, stage_settings, monitor)
+
+    def attempt(self, dtype, progress, preview_every, callback, should_stop):
+        """Run every stage with the network in ``dtype`` (float32 if ``None``).
+
+        Returns:
+            (image at full size, clamped after L-BFGS; the image as the run left it; the
+            :class:`_Monitor` with the history; the precision note).
+        """
+        monitor = _Monitor(sum(steps for _, steps in self.stages), progress, preview_every, callback, should_stop)
+        note, img = "float32", None
         with monitor:
-            for index, (size, steps) in enumerate(stages):
-                if index == len(stages) - 1:
-                    content, targets = full, full_targets
-                else:
-                    content = preprocess(content_image, size).to(device).contiguous()
-                    targets = _Targets(_targets(content, None, network, losses, settings,
-                                                _Terms(terms.content, False, terms.tv, settings.content_layer)).content,
-                                       full_targets.style)
+            for index, (size, steps) in enumerate(self.stages):
+                content, targets = self._stage_targets(index, size)
                 if img is None:
                     img = content.clone().requires_grad_(True)
                 else:
                     with torch.no_grad():
                         img = F.interpolate(img.detach(), size=content.shape[-2:], mode="bilinear",
                                             align_corners=False).contiguous().requires_grad_(True)
-                objective = _Objective(img, network, losses, settings, terms, targets)
-                if dtype is not None:
-                    low = _LowPrecisionObjective(img, network, losses, settings, terms, targets, dtype)
-                    if index == 0:
-                        refused = _probe(img, objective, low)
-                        if refused:
-                            name = str(dtype).removeprefix("torch.")
-                            dtype, note = None, f"float32 ({name} refused by the probe: {refused})"
-                        else:
-                            note = str(dtype).removeprefix("torch.")
-                    if dtype is not None:
-                        objective = low
-                last_stage[0] = monitor.steps_done
-                if plan.optimizer == "lbfgs":
-                    _run_lbfgs_stage(img, objective, steps, monitor)
-                else:
-                    stage_settings = settings.replace(num_steps=steps) if index == 0 else settings.replace(
-                        num_steps=steps, learning_rate=settings.decayed_learning_rate, clamp_until=0)
-                    _run_adam(img, objective, stage_settings, monitor)
+                objective, dtype, new_note = self._objective(img, targets, dtype, first=index == 0)
+                note = new_note or note
+                self.last_stage_start = monitor.steps_done
+                self._optimize(img, objective, index, steps, monitor)
                 if monitor.stopped:
                     break
         unclamped = img.detach().clone()
         with torch.no_grad():
-            if img.shape[-2:] != full.shape[-2:]:  # stopped during the coarse stage
-                img = F.interpolate(img.detach(), size=full.shape[-2:], mode="bilinear", align_corners=False)
-            if plan.optimizer == "lbfgs":  # as the exact mode's L-BFGS; Adam's schedule ends unclamped
-                img = img.clamp(-settings.clamp, settings.clamp)
+            if img.shape[-2:] != self.full.shape[-2:]:  # stopped during the coarse stage
+                img = F.interpolate(img.detach(), size=self.full.shape[-2:], mode="bilinear", align_corners=False)
+            if self.plan.optimizer == "lbfgs":  # as the exact mode's L-BFGS; Adam's schedule ends unclamped
+                img = img.clamp(-self.settings.clamp, self.settings.clamp)
         return img.detach(), unclamped, monitor, note
-
-    begin = time.perf_counter()
-    img, unclamped, monitor, note = attempt(low_dtype)
-    final = float32_loss(img, network, losses, settings, terms, full_targets)
-    problem = None
-    if note != "float32" and not monitor.stopped:  # the image as the run left it, before clamping
-        problem = _doubt(float32_loss(unclamped, network, losses, settings, terms, full_targets)["total"],
-                         monitor, last_stage[0], plan.optimizer)
-    if problem:
-        img, _, monitor, _ = attempt(None)
-        note = f"float32 (the {note} run was redone in float32: {problem})"
-        final = float32_loss(img, network, losses, settings, terms, full_targets)
-    return TransferResult(image=img.to("cpu", torch.float32).contiguous(), history=monitor.history(),
-                          settings=settings, seconds=time.perf_counter() - begin, stopped_early=monitor.stopped,
-                          final_loss=final, precision=note)
