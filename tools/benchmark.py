@@ -6,9 +6,10 @@ Prints, for this machine (CPU unless ``--device`` says otherwise):
 2. per content size (default 192, 384, 512; style image 512): milliseconds per iteration of
    (a) the straightforward loop of ``tools/plain_loop.py``, as a student would write it after
    CS231n - every layer of SqueezeNet extracted each iteration, NCHW tensors, targets computed
-   before the loop with autograd on (the tests' yardstick too) - and (b) :func:`cs231n_style.style_transfer`; their ratio; the FLOPs of one
-   iteration (forward + backward, convolutions *and* Gram matrices); the achieved FLOP/s as a
-   fraction of the matmul speed; and the peak memory;
+   before the loop with autograd on (the tests' yardstick too) - and (b)
+   :func:`cs231n_style.style_transfer`; their ratio; the FLOPs of one iteration (forward +
+   backward, convolutions *and* Gram matrices); the achieved FLOP/s as a fraction of the matmul
+   speed; and the peak memory;
 3. where the time of one iteration goes, at the first size, for both loops (``torch.profiler``
    self CPU time by operator family): the Gram matrices and the convolutions are kernels any
    loop that makes the *same* image must run unchanged, which bounds the possible speedup;
@@ -40,7 +41,8 @@ How things are measured:
   counted. One iteration's FLOPs = FLOPs of a 2-iteration run minus those of a 1-iteration run,
   so target computation cancels out.
 * Peak memory: each (size, loop) pair also runs in a fresh Python process; on the CPU its
-  ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (peak resident set size of the whole process,
+  ``VmHWM`` (/proc/self/status; not ``ru_maxrss``, which Linux keeps across ``execve``: a
+  worker would report its parent's peak) (peak resident set size of the whole process,
   including Python, torch and the model) and, in brackets, how much that peak grew from just
   before the first iteration (images, activations, gradients, oneDNN's buffers) are reported;
   on CUDA ``torch.cuda.max_memory_allocated``.
@@ -142,7 +144,7 @@ def worker(job: dict) -> dict:
     losses, model = load_losses(), cs.load_squeezenet(device=device)
     loop = LOOPS[job["loop"]]
     settings = cs.TransferSettings(image_size=job["size"], style_size=job["style_size"], num_steps=job["steps"])
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_before = _peak_rss_kib()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     loop(job["content"], job["style"], losses, model, settings)
@@ -150,7 +152,7 @@ def worker(job: dict) -> dict:
     if device.type == "cuda":
         out["memory"] = f"{torch.cuda.max_memory_allocated(device) / 2**20:.0f} MiB (cuda max allocated)"
     else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+        peak = _peak_rss_kib()
         out["memory"] = f"{peak / 1024:.0f} MiB (+{(peak - rss_before) / 1024:.0f})"
     return out
 
@@ -328,8 +330,8 @@ QUALITY_METHODS = {
     "(b) package, exact": None,
     "(c) bf16 only (Adam, CS231n's schedule)": _fast.FastPlan(precision="auto", optimizer="adam", coarse_fraction=0,
                                                             fine_steps=1.0),
-    "(c) L-BFGS only (float32, 200 evaluations)": _fast.FastPlan(precision="float32", optimizer="lbfgs", coarse_fraction=0,
-                                                fine_steps=1.0),
+    "(c) L-BFGS only (float32, 200 evaluations)": _fast.FastPlan(precision="float32", optimizer="lbfgs",
+                                                                 coarse_fraction=0, fine_steps=1.0),
     "(c) coarse-to-fine only (float32 Adam: 200 steps at half size, 100 at full)":
         _fast.FastPlan(precision="float32", optimizer="adam", coarse_fraction=0.5, coarse_steps=1.0, fine_steps=0.5),
     "(c) coarse-to-fine + L-BFGS (float32: 30 evaluations at half size, 100 at full)":
