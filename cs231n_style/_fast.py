@@ -69,10 +69,10 @@ from .transfer import (
     _Monitor,
     _Objective,
     _run_adam,
-    _Stop,
     _targets,
     _Targets,
     _Terms,
+    _lbfgs_evaluations,
     _terms_to_use,
 )
 
@@ -230,36 +230,9 @@ def _probe(img, float32_objective: _Objective, low_objective: _LowPrecisionObjec
 
 
 def _run_lbfgs_stage(img, objective: _Objective, evaluations: int, monitor: _Monitor) -> None:
-    """At most ``evaluations`` loss evaluations of L-BFGS (strong Wolfe, :data:`LBFGS_HISTORY`);
+    """At most ``evaluations`` loss evaluations of L-BFGS with the short :data:`LBFGS_HISTORY`;
     ``img`` ends as the evaluated image with the lowest loss (not clamped)."""
-    if evaluations <= 0:
-        return
-    optimizer = torch.optim.LBFGS([img], lr=1.0, max_iter=evaluations, max_eval=evaluations, tolerance_grad=0.0,
-                                  tolerance_change=0.0, history_size=LBFGS_HISTORY, line_search_fn="strong_wolfe")
-    best = {"loss": math.inf, "img": img.detach().clone()}
-    done = [0]
-
-    def closure():
-        if done[0] >= evaluations or monitor.stopped:
-            raise _Stop
-        optimizer.zero_grad(set_to_none=True)
-        terms = objective()
-        terms["total"].backward()
-        done[0] += 1
-        monitor.after_step(img, terms)
-        loss = terms["total"].item()
-        if loss < best["loss"]:
-            best["loss"] = loss
-            best["img"].copy_(img.detach())
-        return terms["total"]
-
-    try:
-        optimizer.step(closure)
-    except _Stop:
-        pass
-    with torch.no_grad():
-        if done[0] > 0:
-            img.copy_(best["img"])
+    _lbfgs_evaluations(img, objective, evaluations, monitor, history_size=LBFGS_HISTORY)
 
 
 def _doubt(final: float, monitor: _Monitor, stage_start: int, optimizer: str) -> str | None:

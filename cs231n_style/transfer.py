@@ -592,22 +592,34 @@ class _Stop(Exception):
 def _run_lbfgs(img, objective: _Objective, settings: TransferSettings, monitor: _Monitor) -> None:
     """Step 4 with L-BFGS and a strong-Wolfe line search (as in PyTorch's neural style tutorial);
     each loss evaluation counts as one step. Pixels are clamped once at the end, not during the search.
+    """
+    _lbfgs_evaluations(img, objective, settings.num_steps, monitor, history_size=50)
+    with torch.no_grad():
+        img.clamp_(-settings.clamp, settings.clamp)
+
+
+def _lbfgs_evaluations(img, objective: _Objective, evaluations: int, monitor: _Monitor, history_size: int) -> None:
+    """At most ``evaluations`` loss evaluations of L-BFGS (strong Wolfe; ``history_size`` pairs of
+    image-sized vectors), each reported to ``monitor``; ``img`` ends as the evaluated image with the
+    lowest loss, not clamped. Also the fast mode's optimizer (:mod:`cs231n_style._fast`).
 
     The run ends when the evaluations are used up, possibly inside a line search, where the image
     is a trial point whose loss was never computed; so the image ends as the evaluated one with
     the lowest loss. (L-BFGS reads every loss on the host anyway, so this costs no extra sync.)
     """
-    optimizer = torch.optim.LBFGS([img], lr=1.0, max_iter=settings.num_steps, max_eval=settings.num_steps,
-                                  tolerance_grad=0.0, tolerance_change=0.0, history_size=50,
-                                  line_search_fn="strong_wolfe")
-    best = {"loss": math.inf, "img": img.detach().clone()}
+    if evaluations <= 0:
+        return
+    optimizer = torch.optim.LBFGS([img], lr=1.0, max_iter=evaluations, max_eval=evaluations, tolerance_grad=0.0,
+                                  tolerance_change=0.0, history_size=history_size, line_search_fn="strong_wolfe")
+    best = {"loss": math.inf, "img": img.detach().clone(), "evaluations": 0}
 
     def closure():
-        if monitor.steps_done >= settings.num_steps or monitor.stopped:
+        if best["evaluations"] >= evaluations or monitor.stopped:
             raise _Stop
         optimizer.zero_grad(set_to_none=True)
         terms = objective()
         terms["total"].backward()
+        best["evaluations"] += 1
         monitor.after_step(img, terms)
         loss = terms["total"].item()
         if loss < best["loss"]:
@@ -616,14 +628,12 @@ def _run_lbfgs(img, objective: _Objective, settings: TransferSettings, monitor: 
         return terms["total"]
 
     try:
-        if settings.num_steps > 0:
-            optimizer.step(closure)
+        optimizer.step(closure)
     except _Stop:
         pass
     with torch.no_grad():
-        if monitor.steps_done > 0:
+        if best["evaluations"] > 0:
             img.copy_(best["img"])
-        img.clamp_(-settings.clamp, settings.clamp)
 
 
 #: Step 4's optimizers, by ``TransferSettings.optimizer``.
