@@ -18,6 +18,8 @@ import torch
 
 import cs231n_style as cs
 from cs231n_style import _fast
+from tools.plain_loop import CS231N_LOSSES as LOSSES
+from tools.plain_loop import content_loss, gram_matrix, style_loss, tv_loss
 
 SIZE = 96  # a coarse stage runs at 48 px
 #: The benchmark's other plans: bfloat16 where the CPU has it, coarse to fine.
@@ -25,30 +27,6 @@ LOW_PRECISION = _fast.FastPlan(precision="auto", fine_steps=0.1)
 COARSE_TO_FINE = _fast.FastPlan(precision="auto", coarse_fraction=0.5, coarse_steps=0.1, fine_steps=0.1)
 
 
-def content_loss(content_weight, content_current, content_original):
-    return content_weight * torch.sum((content_current - content_original) ** 2)
-
-
-def gram_matrix(features, normalize=True):
-    n, c, h, w = features.shape
-    flat = features.view(n, c, h * w)  # ``view``: needs contiguous NCHW maps, as students' code often does
-    gram = torch.bmm(flat, flat.transpose(1, 2))
-    return gram / (c * h * w) if normalize else gram
-
-
-def style_loss(feats, style_layers, style_targets, style_weights):
-    loss = 0.0
-    for layer, target, weight in zip(style_layers, style_targets, style_weights):
-        loss = loss + weight * torch.sum((gram_matrix(feats[layer]) - target) ** 2)
-    return loss
-
-
-def tv_loss(img, tv_weight):
-    return tv_weight * (torch.sum((img[:, :, 1:] - img[:, :, :-1]) ** 2)
-                        + torch.sum((img[:, :, :, 1:] - img[:, :, :, :-1]) ** 2))
-
-
-LOSSES = cs.LossFunctions(content_loss, gram_matrix, style_loss, tv_loss)
 SETTINGS = cs.TransferSettings(image_size=SIZE, style_size=SIZE)
 
 

@@ -20,36 +20,12 @@ import torch
 
 import cs231n_style as cs
 from cs231n_style._pooling import network_for
+from tools.plain_loop import CS231N_LOSSES as LOSSES
 from tools.plain_loop import straightforward_loop
 
 SIZE = 64  # small images keep this file well under 20 s on a 2-core CPU
 
 
-# CS231n-style solutions (``view`` needs contiguous NCHW maps, as students' code often does).
-def content_loss(content_weight, content_current, content_original):
-    return content_weight * torch.sum((content_current - content_original) ** 2)
-
-
-def gram_matrix(features, normalize=True):
-    n, c, h, w = features.shape
-    flat = features.view(n, c, h * w)
-    gram = torch.bmm(flat, flat.transpose(1, 2))
-    return gram / (c * h * w) if normalize else gram
-
-
-def style_loss(feats, style_layers, style_targets, style_weights):
-    loss = 0.0
-    for layer, target, weight in zip(style_layers, style_targets, style_weights):
-        loss = loss + weight * torch.sum((gram_matrix(feats[layer]) - target) ** 2)
-    return loss
-
-
-def tv_loss(img, tv_weight):
-    return tv_weight * (torch.sum((img[:, :, 1:] - img[:, :, :-1]) ** 2)
-                        + torch.sum((img[:, :, :, 1:] - img[:, :, :, :-1]) ** 2))
-
-
-LOSSES = cs.LossFunctions(content_loss, gram_matrix, style_loss, tv_loss)
 
 
 def recording(losses: cs.LossFunctions, seen: list) -> cs.LossFunctions:

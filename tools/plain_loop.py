@@ -19,7 +19,37 @@ import torch
 
 import cs231n_style as cs
 
-__all__ = ["PlainRun", "straightforward_loop", "synchronize"]
+__all__ = ["CS231N_LOSSES", "PlainRun", "content_loss", "gram_matrix", "straightforward_loop", "style_loss",
+           "synchronize", "tv_loss"]
+
+
+# CS231n's solutions written plainly, as the tests' loss functions (``view`` needs contiguous NCHW
+# maps, as students' code often does: the package's loop must hand them such maps).
+def content_loss(content_weight, content_current, content_original):
+    return content_weight * torch.sum((content_current - content_original) ** 2)
+
+
+def gram_matrix(features, normalize=True):
+    n, c, h, w = features.shape
+    flat = features.view(n, c, h * w)
+    gram = torch.bmm(flat, flat.transpose(1, 2))
+    return gram / (c * h * w) if normalize else gram
+
+
+def style_loss(feats, style_layers, style_targets, style_weights):
+    loss = 0.0
+    for layer, target, weight in zip(style_layers, style_targets, style_weights):
+        loss = loss + weight * torch.sum((gram_matrix(feats[layer]) - target) ** 2)
+    return loss
+
+
+def tv_loss(img, tv_weight):
+    return tv_weight * (torch.sum((img[:, :, 1:] - img[:, :, :-1]) ** 2)
+                        + torch.sum((img[:, :, :, 1:] - img[:, :, :, :-1]) ** 2))
+
+
+#: The four functions as one :class:`cs231n_style.LossFunctions`.
+CS231N_LOSSES = cs.LossFunctions(content_loss, gram_matrix, style_loss, tv_loss)
 
 
 class PlainRun(NamedTuple):
