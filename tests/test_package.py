@@ -26,7 +26,7 @@ STUDENT_API = {
     "features": ["WEIGHTS_ENV_VAR", "load_squeezenet", "extract_features", "describe_layers"],
     "transfer": ["TransferSettings", "TransferResult", "LossFunctions", "EXAMPLE_SETTINGS", "style_transfer"],
     "checks": ["CheckResult", "check_content_loss", "check_gram_matrix", "check_style_loss", "check_tv_loss",
-               "check_all"],
+               "check_all", "check_guided_gram_matrix", "check_guided_style_loss"],
     "notebook": ["STUDENT_FUNCTIONS", "NOTEBOOK_OF", "COURSE_FOLDER_ENV", "set_course_folder",
                  "find_course_notebook", "load_functions", "load_course_functions"],
     "plots": ["show_feature_maps", "plot_loss_history"],
