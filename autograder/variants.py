@@ -94,11 +94,92 @@ def _tv_loss_variants(img: np.ndarray, tv_weight: float) -> dict[str, np.ndarray
     }
 
 
+def _guided_parts(features: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The pieces of a guided Gram matrix (Gatys et al., CVPR 2017, Sec. 4), in NumPy.
+
+    Returns ``(twice, once, plain, m1, m2, chw)``: the unnormalized (N, R, C, C) Gram matrices with the
+    mask on both factors (weights m^2, the right one) and on one factor (weights m), the plain
+    (N, C, C) Gram matrix, the masks' sums of m and of m^2, (N, R), and C*H*W.
+    """
+    n, c, h, w = features.shape
+    r = masks.shape[1]
+    flat = features.reshape(n, 1, c, h * w)
+    mask = masks.reshape(n, r, 1, h * w)
+    weighted = flat * mask
+    twice = weighted @ weighted.transpose(0, 1, 3, 2)
+    once = weighted @ np.broadcast_to(flat, weighted.shape).transpose(0, 1, 3, 2)
+    plain = flat[:, 0] @ flat[:, 0].transpose(0, 2, 1)
+    return twice, once, plain, masks.sum(axis=(2, 3)), (masks**2).sum(axis=(2, 3)), c * h * w
+
+
+def _guided_gram_matrix_variants(features: np.ndarray, masks: np.ndarray, normalize: bool = True
+                                 ) -> dict[str, np.ndarray]:
+    """``guided_gram_matrix(features, masks, normalize)``'s typical mistakes, (N, R, C, C) each."""
+    twice, once, plain, m1, m2, chw = _guided_parts(features, masks)
+    n, r, c, _ = twice.shape
+    by = {"c_m2": (c * m2)[..., None, None], "c_m1": (c * m1)[..., None, None], "m2": m2[..., None, None]}
+    if not normalize:
+        return {
+            "guided_normalized_anyway": twice / by["c_m2"],
+            "guided_normalized_anyway_chw": twice / chw,
+            "guided_mask_once_raw": once,
+        }
+    out = {
+        "guided_not_normalized": twice,
+        "guided_divided_by_chw": twice / chw,
+        "guided_divided_by_mask_only": twice / by["m2"],
+        "guided_divided_by_mask_sum": twice / by["c_m1"],
+        "guided_mask_once": once / by["c_m2"],
+        "guided_mask_once_sum_m": once / by["c_m1"],
+        "guided_mask_once_chw": once / chw,
+        "guided_plain_gram": np.broadcast_to(plain[:, None] / chw, twice.shape),
+    }
+    if n == r and n > 1:  # only then does swapping the batch and region axes keep the shape
+        out["guided_axes_swapped"] = (twice / by["c_m2"]).transpose(1, 0, 2, 3)
+    return out
+
+
+def _guided_style_loss_variants(feats: list[np.ndarray], style_layers: list[int], style_targets: list[np.ndarray],
+                                style_weights: list[float], content_masks: list[np.ndarray]
+                                ) -> dict[str, np.ndarray]:
+    """``guided_style_loss``'s typical mistakes, each a 0-d array (the loss it would give)."""
+    terms: dict[str, list] = {key: [] for key in ("right", "raw", "chw", "once", "plain")}
+    for i, layer in enumerate(style_layers):
+        twice, once, plain, _, m2, chw = _guided_parts(feats[layer], content_masks[i])
+        c = twice.shape[-1]
+        target = style_targets[i]
+        terms["right"].append(twice / (c * m2)[..., None, None] - target)
+        terms["raw"].append(twice - target)
+        terms["chw"].append(twice / chw - target)
+        terms["once"].append(once / (c * m2)[..., None, None] - target)
+        terms["plain"].append(plain[:, None] / chw - target)  # (1, C, C) broadcast against (1, R, C, C)
+    weights = np.array(style_weights, dtype=np.float64)
+
+    def total(key: str) -> np.ndarray:
+        return np.array(sum(wt * (d**2).sum() for wt, d in zip(weights, terms[key])))
+
+    sums = np.array([(d**2).sum() for d in terms["right"]])
+    out = {
+        "guided_style_unweighted": np.array(sums.sum()),
+        "guided_style_not_squared": np.array((weights * np.sqrt(sums)).sum()),
+        "guided_style_abs": np.array(sum(wt * np.abs(d).sum() for wt, d in zip(weights, terms["right"]))),
+        "guided_style_mean": np.array(sum(wt * (d**2).mean() for wt, d in zip(weights, terms["right"]))),
+        "guided_style_last_layer_only": np.array(weights[-1] * sums[-1]),
+        "guided_style_unnormalized_gram": total("raw"),
+        "guided_style_gram_chw": total("chw"),
+        "guided_style_mask_once": total("once"),
+        "guided_style_plain_gram": total("plain"),
+    }
+    return out
+
+
 _VARIANTS = {
     "content_loss": _content_loss_variants,
     "gram_matrix": _gram_matrix_variants,
     "style_loss": _style_loss_variants,
     "tv_loss": _tv_loss_variants,
+    "guided_gram_matrix": _guided_gram_matrix_variants,
+    "guided_style_loss": _guided_style_loss_variants,
 }
 
 
@@ -106,15 +187,19 @@ def mistake_variants(name: str, *args) -> dict[str, np.ndarray]:
     """The values typical mistakes produce on the given inputs, computed with NumPy (no solution code).
 
     Args:
-        name: one of ``"content_loss"``, ``"gram_matrix"``, ``"style_loss"``, ``"tv_loss"``.
+        name: one of ``"content_loss"``, ``"gram_matrix"``, ``"style_loss"``, ``"tv_loss"``,
+            ``"guided_gram_matrix"``, ``"guided_style_loss"``.
         *args: the function's arguments, with float64 NumPy arrays for tensors (lists of arrays
             for ``style_loss``'s ``feats`` and ``style_targets``) - e.g.
             ``mistake_variants("tv_loss", img, tv_weight)`` with ``img`` of shape (1, 3, H, W).
-            ``gram_matrix`` takes only ``features`` (N, C, H, W).
+            ``gram_matrix`` takes only ``features`` (N, C, H, W); ``guided_gram_matrix`` takes
+            ``features`` (N, C, H, W), ``masks`` (N, R, H, W) and ``normalize`` (the mistakes
+            differ with it); ``guided_style_loss`` takes its five arguments.
 
     Returns:
         Mistake name (a key of :data:`MISTAKES`) -> the wrong result, a float64 array of the
-        function's output shape (``()`` for losses, (N, C, C) for Gram matrices).
+        function's output shape (``()`` for losses, (N, C, C) for Gram matrices, (N, R, C, C) for
+        guided ones).
 
     Raises:
         KeyError: for an unknown function name.

@@ -37,6 +37,8 @@ import nbformat
 __all__ = [
     # what students use (``import cs231n_style as cs`` re-exports these)
     "STUDENT_FUNCTIONS",
+    "GUIDED_FUNCTIONS",
+    "ALL_STUDENT_FUNCTIONS",
     "NOTEBOOK_OF",
     "COURSE_FOLDER_ENV",
     "set_course_folder",
@@ -54,8 +56,16 @@ __all__ = [
     "extract_functions",
 ]
 
-#: The functions students write, in the order the course introduces them.
+#: The four functions every student writes (notebooks 01-03), in the order the course introduces them.
 STUDENT_FUNCTIONS = ("content_loss", "gram_matrix", "style_loss", "tv_loss")
+
+#: The functions of notebook 05's spatial control (Gatys et al., CVPR 2017, Sec. 4): optional. A
+#: course may leave notebook 05 out; where it is absent, nothing that loads or grades the four asks
+#: for these (:func:`load_course_functions` loads them only when their notebook is found).
+GUIDED_FUNCTIONS = ("guided_gram_matrix", "guided_style_loss")
+
+#: Every function students may write: the four, then the optional ones.
+ALL_STUDENT_FUNCTIONS = STUDENT_FUNCTIONS + GUIDED_FUNCTIONS
 
 #: The course notebook in which each student function is written.
 NOTEBOOK_OF = {
@@ -63,6 +73,8 @@ NOTEBOOK_OF = {
     "gram_matrix": "02_style_loss.ipynb",
     "style_loss": "02_style_loss.ipynb",
     "tv_loss": "03_tv_loss.ipynb",
+    "guided_gram_matrix": "05_controlling_style_transfer.ipynb",
+    "guided_style_loss": "05_controlling_style_transfer.ipynb",
 }
 
 #: The key of this course's block in a cell's (and a notebook's) metadata.
@@ -363,8 +375,9 @@ def load_functions(notebook: str | os.PathLike, names: Iterable[str] | None = No
     Args:
         notebook: a ``.ipynb`` file name or path.
         names: function names to load; by default the course functions written in a notebook of
-            that file name (:data:`NOTEBOOK_OF`: ``content_loss`` for ``01_content_loss.ipynb``),
-            or all four for another file name.
+            that file name (:data:`NOTEBOOK_OF`: ``content_loss`` for ``01_content_loss.ipynb``, the
+            two guided functions for ``05_controlling_style_transfer.ipynb``), or the four of
+            :data:`STUDENT_FUNCTIONS` for another file name.
 
     Returns:
         A ``types.SimpleNamespace`` with one attribute per name.
@@ -400,23 +413,38 @@ def load_functions(notebook: str | os.PathLike, names: Iterable[str] | None = No
 
 
 def load_course_functions(folder: str | os.PathLike | None = None) -> types.SimpleNamespace:
-    """Load the four student functions from the course notebooks (see ``NOTEBOOK_OF``).
+    """Load the student functions from the course notebooks (see ``NOTEBOOK_OF``).
+
+    The four of :data:`STUDENT_FUNCTIONS` are always loaded. The optional ones of
+    :data:`GUIDED_FUNCTIONS` (notebook 05, spatial control) are loaded when
+    ``05_controlling_style_transfer.ipynb`` is found, and left out otherwise: a course without
+    notebook 05 loads its four functions as before.
 
     Args:
         folder: ``solutions/``, a student's ``notebooks/``, or any folder holding
-            ``01_content_loss.ipynb``, ``02_style_loss.ipynb`` and ``03_tv_loss.ipynb`` (relative
-            to the working directory). ``None``: each notebook is found as
-            :func:`find_course_notebook` says (course folder, running notebook's folder, working
-            directory).
+            ``01_content_loss.ipynb``, ``02_style_loss.ipynb`` and ``03_tv_loss.ipynb`` (and
+            optionally ``05_controlling_style_transfer.ipynb``), relative to the working directory.
+            ``None``: each notebook is found as :func:`find_course_notebook` says (course folder,
+            running notebook's folder, working directory).
 
     Returns:
         A ``types.SimpleNamespace`` with ``content_loss``, ``gram_matrix``, ``style_loss`` and
-        ``tv_loss`` (``cs.LossFunctions(**vars(...))`` makes the loop's argument of it).
+        ``tv_loss``, plus ``guided_gram_matrix`` and ``guided_style_loss`` where notebook 05 is
+        there (``cs.LossFunctions(**vars(...))`` makes the loop's argument of it).
 
     Raises:
-        FileNotFoundError, ValueError, LookupError, ImportError: as :func:`load_functions`.
+        FileNotFoundError: if a notebook of the four is not found; the message lists where it looked.
+        ValueError, LookupError, ImportError: as :func:`load_functions` (also for notebook 05's
+            functions when that notebook is there).
     """
     base = None if folder is None else Path(folder).absolute()
-    return types.SimpleNamespace(**{
-        name: getattr(load_functions(notebook if base is None else base / notebook, [name]), name)
-        for name, notebook in NOTEBOOK_OF.items()})
+    loaded = {}
+    for name in ALL_STUDENT_FUNCTIONS:
+        notebook = NOTEBOOK_OF[name] if base is None else base / NOTEBOOK_OF[name]
+        if name in GUIDED_FUNCTIONS:
+            try:
+                notebook = find_course_notebook(notebook)
+            except FileNotFoundError:
+                continue  # notebook 05 is optional
+        loaded[name] = getattr(load_functions(notebook, [name]), name)
+    return types.SimpleNamespace(**loaded)
