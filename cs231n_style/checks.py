@@ -1,4 +1,8 @@
-"""One-line checks of the four functions students write, with feedback that says what is wrong.
+"""One-line checks of the functions students write, with feedback that says what is wrong.
+
+The four of notebooks 01-03 (``check_content_loss``, ``check_gram_matrix``, ``check_style_loss``,
+``check_tv_loss``) and the two of notebook 05's spatial control (``check_guided_gram_matrix``,
+``check_guided_style_loss``: Gatys et al., CVPR 2017, Sec. 4).
 
 Each ``check_...(fn)`` calls the student's function on stored inputs, in float64 and float32,
 compares the result with stored reference values, checks that gradients flow back and that the
@@ -37,6 +41,8 @@ __all__ = [
     "check_gram_matrix",
     "check_style_loss",
     "check_tv_loss",
+    "check_guided_gram_matrix",
+    "check_guided_style_loss",
     "check_all",
 ]
 
@@ -174,19 +180,8 @@ def check_style_loss(style_loss: Callable) -> CheckResult:
         return ((feats, layers, targets, weights), feats + targets, [feats[i] for i in layers],
                 [f"style_loss.grad.{i}" for i in layers])
 
-    return _check_scalar_loss("style_loss", style_loss, inputs, note_if_failed=_gram_matrix_note(style_loss))
-
-
-def _gram_matrix_note(style_loss: Callable) -> str | None:
-    """What to say first when ``style_loss`` fails while the ``gram_matrix`` it calls (the one in
-    its notebook's namespace) fails its own check: the mistake may be there, not in style_loss."""
-    gram = getattr(style_loss, "__globals__", {}).get("gram_matrix")
-    if not callable(gram):
-        return None
-    with contextlib.redirect_stdout(io.StringIO()):  # the Gram matrix's verdict is not this check's
-        passed = check_gram_matrix(gram).passed
-    return None if passed else ("your gram_matrix, which style_loss calls, does not pass check_gram_matrix: "
-                                "fix it first, then run this check again")
+    note = _own_check_note("style_loss", style_loss, "gram_matrix", check_gram_matrix)
+    return _check_scalar_loss("style_loss", style_loss, inputs, note_if_failed=note)
 
 
 def check_tv_loss(tv_loss: Callable) -> CheckResult:
@@ -213,17 +208,110 @@ def check_tv_loss(tv_loss: Callable) -> CheckResult:
     return _check_scalar_loss("tv_loss", tv_loss, inputs, no_loops)
 
 
-def check_all(content_loss: Callable, gram_matrix: Callable, style_loss: Callable, tv_loss: Callable) -> bool:
-    """Run all four checks, each printing its verdict.
+def check_guided_gram_matrix(guided_gram_matrix: Callable) -> CheckResult:
+    """Check ``guided_gram_matrix(features, masks, normalize=True) -> (N, R, C, C) tensor``.
+
+    Inputs are feature maps of shape (2, C, H, W) with H != W and soft masks (2, 3, H, W) with
+    values in (0, 1] (float64, then float32; R = 3 regions differ from N = 2 images). The reference
+    is ``G[n, r] = F_nr @ F_nr.T`` with ``F_nr = features[n] * masks[n, r]`` of shape (C, H*W) - the
+    mask on both factors, weights m**2 - divided by ``C * sum(masks[n, r] ** 2)`` when ``normalize``
+    (Gatys et al., CVPR 2017, Sec. 4, "guided Gram matrices"; an all-ones mask gives
+    ``gram_matrix``). Both ``normalize=True`` and ``normalize=False`` are checked, the gradient with
+    respect to ``features`` too, and that neither input is modified.
+
+    Args:
+        guided_gram_matrix: the student's function.
+
+    Returns:
+        A :class:`CheckResult` (truthy if it passed). The verdict is also printed.
+    """
+    name = "guided_gram_matrix"
+
+    def body(ref, dtype):
+        features = _tensor(ref[f"{name}.features"], dtype, requires_grad=True)
+        masks = _tensor(ref[f"{name}.masks"], dtype)
+        (n, c, h, w), r = features.shape, masks.shape[1]
+        before = [features.detach().clone(), masks.clone()]
+        out = _call(name, guided_gram_matrix, features, masks)
+        _require_tensor(name, out, (n, r, c, c), dtype, input_shape=(n, r, c, h, w), inputs=[features])
+        _require_unmodified(name, before, [features, masks])
+        error = _compare(name, out, ref, name, dtype)
+        out_raw = _call(name, guided_gram_matrix, features, masks, False)
+        _require_tensor(name, out_raw, (n, r, c, c), dtype, input_shape=(n, r, c, h, w))
+        error = max(error, _compare(name, out_raw, ref, name, dtype, expected_key="expected_unnormalized",
+                                    variant_key="variant_unnormalized"))
+        if dtype == torch.float64:
+            upstream = _tensor(ref[f"{name}.grad_upstream"], dtype)
+            _require_gradient(name, out, [features], [ref[f"{name}.grad"]], upstream)
+        return error
+
+    return _run_check(name, body)
+
+
+def check_guided_style_loss(guided_style_loss: Callable) -> CheckResult:
+    """Check ``guided_style_loss(feats, style_layers, style_targets, style_weights, content_masks) -> scalar``.
+
+    ``feats`` is a list of 5 feature maps (1, C_l, H_l, W_l) of different sizes, indexed by layer
+    number; ``style_layers`` is ``[1, 3, 4]`` (not from 0, not contiguous); the other lists go by
+    position: ``style_targets[i]`` (1, R, C, C) the regions' targets, ``style_weights[i]`` floats,
+    ``content_masks[i]`` (1, R, H, W) soft masks already at layer ``style_layers[i]``'s size
+    (R = 2). The reference is ``sum_i w_i * sum((guided_gram_matrix(feats[style_layers[i]],
+    content_masks[i]) - style_targets[i]) ** 2)`` over all regions and entries (Gatys et al., CVPR
+    2017, Sec. 4). The student's function calls the student's own ``guided_gram_matrix``; when that
+    one fails its own check, the verdict says so first.
+
+    Args:
+        guided_style_loss: the student's function.
+
+    Returns:
+        A :class:`CheckResult` (truthy if it passed). The verdict is also printed.
+    """
+    prefix = "guided_style_loss."
+
+    def inputs(ref, dtype):
+        count = int(ref[prefix + "num_feats"])
+        layers = [int(i) for i in ref[prefix + "style_layers"]]
+        weights = [float(w) for w in ref[prefix + "style_weights"]]
+        feats = [_tensor(ref[f"{prefix}feats.{i}"], dtype, requires_grad=i in layers) for i in range(count)]
+        targets = [_tensor(ref[f"{prefix}style_targets.{j}"], dtype) for j in range(len(layers))]
+        masks = [_tensor(ref[f"{prefix}content_masks.{j}"], dtype) for j in range(len(layers))]
+        return ((feats, layers, targets, weights, masks), feats + targets + masks, [feats[i] for i in layers],
+                [f"{prefix}grad.{i}" for i in layers])
+
+    note = _own_check_note("guided_style_loss", guided_style_loss, "guided_gram_matrix", check_guided_gram_matrix)
+    return _check_scalar_loss("guided_style_loss", guided_style_loss, inputs, note_if_failed=note)
+
+
+def _own_check_note(name: str, loss: Callable, helper: str, check: Callable[[Callable], CheckResult]) -> str | None:
+    """What to say first when ``loss`` (named ``name``) fails while the ``helper`` it calls (the one in its
+    notebook's namespace) fails its own ``check``: the mistake may be there, not in the loss."""
+    function = getattr(loss, "__globals__", {}).get(helper)
+    if not callable(function):
+        return None
+    with contextlib.redirect_stdout(io.StringIO()):  # the helper's verdict is not this check's
+        passed = check(function).passed
+    return None if passed else (f"your {helper}, which {name} calls, does not pass {check.__name__}: "
+                                "fix it first, then run this check again")
+
+
+def check_all(content_loss: Callable, gram_matrix: Callable, style_loss: Callable, tv_loss: Callable,
+              guided_gram_matrix: Callable | None = None, guided_style_loss: Callable | None = None) -> bool:
+    """Run the four checks, and notebook 05's two when their functions are given, each printing its verdict.
 
     Args:
         content_loss, gram_matrix, style_loss, tv_loss: the student's four functions.
+        guided_gram_matrix, guided_style_loss: notebook 05's functions (optional: ``None`` skips
+            their checks).
 
     Returns:
-        ``True`` only if every check passed.
+        ``True`` only if every check run passed.
     """
     results = [check_content_loss(content_loss), check_gram_matrix(gram_matrix),
                check_style_loss(style_loss), check_tv_loss(tv_loss)]
+    if guided_gram_matrix is not None:
+        results.append(check_guided_gram_matrix(guided_gram_matrix))
+    if guided_style_loss is not None:
+        results.append(check_guided_style_loss(guided_style_loss))
     return all(results)
 
 
@@ -283,9 +371,9 @@ def _require_unmodified(name: str, before: list[torch.Tensor], after: list[torch
 
 
 def _compare(name: str, out: torch.Tensor, ref: dict, prefix: str, dtype: torch.dtype,
-             expected_key: str = "expected") -> float:
+             expected_key: str = "expected", variant_key: str = "variant") -> float:
     """Compare with the reference; on a mismatch, name the mistake if a stored variant matches."""
-    variant_prefix = f"{prefix}.variant."
+    variant_prefix = f"{prefix}.{variant_key}."
     variants = {key[len(variant_prefix):]: ref[key] for key in ref if key.startswith(variant_prefix)}
     error, message = diagnose_values(name, out, ref[f"{prefix}.{expected_key}"], variants, dtype)
     _fail_if(message, error)

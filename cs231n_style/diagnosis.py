@@ -52,6 +52,59 @@ REFERENCE_FILE = Path(__file__).resolve().parent / "data" / "reference_values.np
 #: Largest relative error accepted, per dtype of the inputs.
 TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-4}
 
+_MASK_BOTH = ("multiply the features by the mask, F_nr = features[n] * masks[n, r] reshaped to (C, H*W), and use F_nr "
+              "on both sides: G[n, r] = F_nr @ F_nr^T (the mask counts twice: weights m**2)")
+_GUIDED_NORM = "divide each region's Gram matrix by C * (masks[n, r] ** 2).sum() (not by C*H*W)"
+
+#: notebook 05's mistakes (Gatys et al., CVPR 2017, Sec. 4), keyed without their "guided_" prefix.
+_GUIDED_MISTAKES = {
+    # guided_gram_matrix
+    "not_normalized": f"the result is not normalized: with normalize=True, {_GUIDED_NORM}.",
+    "divided_by_chw": ("each region's Gram matrix is divided by C*H*W, as gram_matrix does (or it is gram_matrix of "
+                       "the masked features): a region covers only part of the image - divide by C times the sum "
+                       "of masks[n, r] ** 2 instead, C * (masks[n, r] ** 2).sum()."),
+    "divided_by_mask_only": "the result is off by exactly a factor C: divide by C * (masks[n, r] ** 2).sum(), not "
+                            "only by the masks' sum of squares.",
+    "divided_by_mask_sum": ("the result is divided by C * sum(m), the mask's area: the mask is on both factors, so "
+                            "its weights are m**2 - divide by C * (masks[n, r] ** 2).sum()."),
+    "mask_once": f"the mask is applied to one factor only (weights m instead of m**2): {_MASK_BOTH}.",
+    "mask_once_sum_m": (f"the mask is applied to one factor only (weights m instead of m**2) and the result divided "
+                        f"by C * sum(m): {_MASK_BOTH}, then {_GUIDED_NORM}."),
+    "mask_once_chw": (f"the mask is applied to one factor only (weights m instead of m**2) and the result divided by "
+                      f"C*H*W: {_MASK_BOTH}, then {_GUIDED_NORM}."),
+    "mask_once_raw": f"(normalize=False) the mask is applied to one factor only (weights m instead of m**2): "
+                     f"{_MASK_BOTH}.",
+    "plain_gram": ("every region got the plain Gram matrix of the whole image: the masks are not used. Multiply the "
+                   f"features by each region's mask first: {_MASK_BOTH}."),
+    "axes_swapped": ("the batch and region axes are swapped (an (R, N, C, C) result): G[n, r] belongs to image n and "
+                     "region r - reshape features to (N, 1, C, H*W) and masks to (N, R, 1, H*W)."),
+    "normalized_anyway": ("with normalize=False the result is still divided by C * sum(m**2): only normalize when "
+                          "asked."),
+    "normalized_anyway_chw": "with normalize=False the result is divided by C*H*W: only normalize when asked.",
+    # guided_style_loss
+    "style_unweighted": ("the result is the sum over layers without the style weights: multiply each layer's term "
+                         "by style_weights[i]."),
+    "style_not_squared": ("each layer's term is the norm of the Gram difference: use the squared distance, "
+                          "sum((G - A) ** 2)."),
+    "style_abs": "the result sums absolute differences: square the differences, sum((G - A) ** 2).",
+    "style_mean": ("the result uses the *mean* of the squared differences: each layer's term is their *sum* over "
+                   "all regions and entries."),
+    "style_last_layer_only": ("only the last style layer counts: accumulate the loss over all style layers (+=), "
+                              "don't overwrite it."),
+    "style_unnormalized_gram": ("the values match guided Gram matrices computed with normalize=False: call "
+                                "guided_gram_matrix(feats[layer], content_masks[i]) with its default "
+                                "normalize=True, as the style targets were computed."),
+    "style_gram_chw": ("the values match guided Gram matrices divided by C*H*W instead of C * sum(m**2): "
+                       "check_guided_gram_matrix names the mistake; guided_style_loss should call "
+                       "guided_gram_matrix(feats[layer], content_masks[i])."),
+    "style_mask_once": ("the values match guided Gram matrices with the mask on one factor only (weights m instead "
+                        "of m**2): check_guided_gram_matrix names the mistake; guided_style_loss should call "
+                        "guided_gram_matrix(feats[layer], content_masks[i])."),
+    "style_plain_gram": ("the values match the plain (unguided) gram_matrix(feats[layer]) compared with every "
+                         "region's target: use guided_gram_matrix(feats[layer], content_masks[i]), so that each "
+                         "region's Gram matrix is compared with its own target."),
+}
+
 #: What each stored wrong variant means, in the student's terms.
 MISTAKES = {
     "missing_weight": "the result is off by exactly the weight: did you forget to multiply by the weight argument?",
@@ -91,6 +144,7 @@ MISTAKES = {
                           "img has shape (1, 3, H, W), not (C, H, W) - use img[:, :, 1:, :] and img[:, :, :, 1:]."),
     "channels_and_columns": ("the result counts differences along the channels (axis 1) and the columns, not the rows: "
                              "img has shape (1, 3, H, W) - use img[:, :, 1:, :] and img[:, :, :, 1:]."),
+    **{f"guided_{key}": value for key, value in _GUIDED_MISTAKES.items()},
     "reshaped_hw_by_c": ("the values match features.reshape(N, H*W, C): that reads the (N, C, H, W) memory as if "
                          "channels came last and mixes channels with positions. Reshape to (N, C, H*W), then F @ F^T."),
 }
@@ -214,15 +268,28 @@ def diagnose_exception(name: str, type_name: str, text: str, shapes: str = "", w
                 "not fit them.")
         if name == "gram_matrix":
             hint += " Keep the batch axis N: reshape to (N, C, H*W)."
-        elif name == "style_loss":
-            hint += " " + _STYLE_INDEXING
-    elif name == "style_loss" and "index out of range" in text:
-        hint = " " + _STYLE_INDEXING
+        elif name in _INDEXING:
+            hint += " " + _INDEXING[name]
+    elif name in _INDEXING and "index out of range" in text:
+        hint = " " + _INDEXING[name]
     return "error", f"{name}: FAIL - it raised {type_name}: {text}.{hint}{where}"
 
 
 _STYLE_INDEXING = ("feats is indexed by layer number, the other lists by position: for the i-th style layer "
                    "use feats[style_layers[i]] with style_targets[i] and style_weights[i].")
+
+#: The hint for a size mismatch (or an index out of range) in each function, by name.
+_INDEXING = {
+    "style_loss": _STYLE_INDEXING,
+    "guided_gram_matrix": ("features is (N, C, H, W) and masks (N, R, H, W), at the same H x W: give each its own "
+                           "axes so that they broadcast, features.reshape(N, 1, C, H*W) * masks.reshape(N, R, 1, H*W) "
+                           "-> (N, R, C, H*W)."),
+    "guided_style_loss": ("feats is indexed by layer number, style_targets, style_weights and content_masks by "
+                          "position: for the i-th style layer use feats[style_layers[i]] with content_masks[i], "
+                          "style_targets[i] and style_weights[i]. content_masks[i] is already resized to style "
+                          "layer i's feature maps: don't use one layer's masks for every layer, don't index "
+                          "content_masks by layer number, and don't resize them again."),
+}
 
 
 def diagnose_output(name: str, type_name: str, shape: tuple, dtype: torch.dtype | None, expected_shape: tuple,
@@ -236,7 +303,8 @@ def diagnose_output(name: str, type_name: str, shape: tuple, dtype: torch.dtype 
         shape, dtype: the returned tensor's shape and dtype (ignored when it is not a tensor).
         expected_shape, expected_dtype: what the reference returns (``()`` for a loss).
         input_shape: ``gram_matrix``'s features shape (N, C, H, W), to recognize a lost batch axis
-            or ``F.T @ F``.
+            or ``F.T @ F``; for ``guided_gram_matrix``, (N, R, C, H, W) from its features and masks,
+            to recognize summed regions or swapped batch and region axes.
         cut_from_graph: ``True`` when the inputs require gradients but the result does not: a
             wrong dtype then comes from building a new tensor (``torch.tensor(float(...))``).
 
@@ -247,6 +315,11 @@ def diagnose_output(name: str, type_name: str, shape: tuple, dtype: torch.dtype 
         return (f"{name}: FAIL - it returned a {type_name}, not a torch.Tensor. "
                 "Use torch operations throughout (no .item(), .numpy() or math) so gradients can flow.")
     shape = tuple(shape)
+    if name == "guided_gram_matrix" and input_shape is not None and shape != tuple(expected_shape):
+        message = _guided_shape_message(shape, *input_shape)
+        if message:
+            return (f"{name}: FAIL - it returned shape {shape} for features {input_shape[:1] + input_shape[2:]} and "
+                    f"masks {input_shape[:2] + input_shape[3:]}: {message}")
     if name == "gram_matrix" and input_shape is not None:
         n, c, h, w = input_shape
         mixed = (" That is one Gram matrix for the whole batch: it mixes the N images (e.g. features.reshape(C, -1), "
@@ -279,6 +352,21 @@ def diagnose_output(name: str, type_name: str, shape: tuple, dtype: torch.dtype 
     return None
 
 
+def _guided_shape_message(shape: tuple, n: int, r: int, c: int, h: int, w: int) -> str | None:
+    """What a wrong ``guided_gram_matrix`` output shape says, or ``None`` (the generic message then)."""
+    if shape in ((n, c, c), (c, c)):
+        return ("one Gram matrix per image, not one per region: the regions were summed (or the masks not used). "
+                f"Keep the region axis: shape (N, R, C, C) = {(n, r, c, c)}.")
+    if shape == (r, n, c, c):
+        return ("the batch and region axes are swapped, (R, N, C, C): the result is (N, R, C, C) = "
+                f"{(n, r, c, c)} - reshape features to (N, 1, C, H*W) and masks to (N, R, 1, H*W).")
+    if shape in ((n * r, c, c), (r, c, c)):
+        return f"the batch and region axes are merged or lost: return shape (N, R, C, C) = {(n, r, c, c)}."
+    if shape[-2:] == (h * w, h * w):
+        return "you multiplied F.T @ F; the Gram matrix is F @ F.T, shape (N, R, C, C)."
+    return None
+
+
 def diagnose_unmodified(name: str, before: list[torch.Tensor], after: list[torch.Tensor]) -> str | None:
     """The failure message if the call changed an input in place, else ``None``.
 
@@ -305,8 +393,9 @@ def diagnose_values(name: str, out, expected, variants: dict, dtype: torch.dtype
         variants: mistake name (a key of :data:`MISTAKES`) -> the value that mistake gives (stored
             in the reference file; the autograder computes them for its hidden inputs).
         dtype: the inputs' dtype; sets the tolerance (:data:`TOLERANCE`).
-        own_gram: whether ``style_loss`` ran with the student's own ``gram_matrix`` (then a
-            mismatch may come from it, and the message says so).
+        own_gram: whether ``style_loss`` (``guided_style_loss``) ran with the student's own
+            ``gram_matrix`` (``guided_gram_matrix``): then a mismatch may come from it, and the
+            message says so.
 
     Returns:
         ``(relative error, failure message or None)``.
@@ -318,8 +407,14 @@ def diagnose_values(name: str, out, expected, variants: dict, dtype: torch.dtype
     for mistake, value in variants.items():
         if relative_error(out, value) <= max(tolerance, 1e-6):
             return error, f"{name}: FAIL - {MISTAKES[mistake]}"
-    hint = (" style_loss calls your gram_matrix: if check_gram_matrix fails, fix that first; if it passes, compare "
-            "each layer's term with w_l * sum((G_l - A_l) ** 2).") if name == "style_loss" and own_gram else ""
+    hint = ""
+    if name == "style_loss" and own_gram:
+        hint = (" style_loss calls your gram_matrix: if check_gram_matrix fails, fix that first; if it passes, "
+                "compare each layer's term with w_l * sum((G_l - A_l) ** 2).")
+    elif name == "guided_style_loss" and own_gram:
+        hint = (" guided_style_loss calls your guided_gram_matrix: if check_guided_gram_matrix fails, fix that first; "
+                "if it passes, compare each layer's term with style_weights[i] * sum((G_i - A_i) ** 2) over all "
+                "regions, G_i = guided_gram_matrix(feats[style_layers[i]], content_masks[i]).")
     return error, (f"{name}: FAIL - the values differ from the reference (max relative error {error:.1e}, "
                    f"threshold {tolerance:.0e} in {str(dtype).removeprefix('torch.')}).{hint}")
 
