@@ -11,6 +11,7 @@ Usage::
 
     python tools/make_student_notebooks.py                 # regenerate notebooks/
     python tools/make_student_notebooks.py --execute       # first re-run the solutions (stores outputs)
+    python tools/make_student_notebooks.py --execute --only 04 05   # re-run only these solutions
     python tools/make_student_notebooks.py --check         # exit 1 if notebooks/ is out of date
 
 It never overwrites a student's work: a notebook in ``notebooks/`` whose stubs were filled in or
@@ -84,13 +85,26 @@ def write_student_notebooks(wanted: dict[str, str], folder: Path = STUDENT, forc
     return kept
 
 
-def execute_solutions(solutions: Path = SOLUTIONS, timeout: int = 600) -> None:
-    """Run every solution notebook top to bottom in place (CPU, seeded), storing its outputs."""
+def selected(paths: list[Path], only: list[str] | None) -> list[Path]:
+    """The notebooks among ``paths`` whose file name starts with one of ``only`` ("04", "05_contr",
+    a whole name); all of them if ``only`` is empty or ``None``. SystemExit if one matches none."""
+    if not only:
+        return paths
+    unknown = [prefix for prefix in only if not any(path.name.startswith(prefix) for path in paths)]
+    if unknown:
+        raise SystemExit(f"--only {' '.join(unknown)}: no such notebook in solutions/ "
+                         f"({', '.join(path.name for path in paths)})")
+    return [path for path in paths if any(path.name.startswith(prefix) for prefix in only)]
+
+
+def execute_solutions(solutions: Path = SOLUTIONS, timeout: int = 600, only: list[str] | None = None) -> None:
+    """Run the solution notebooks (all, or those :func:`selected` by ``only``) top to bottom in place
+    (CPU, seeded), storing their outputs, and print each one's time."""
     import time
 
     from nbclient import NotebookClient
 
-    for path in sorted(solutions.glob("*.ipynb")):
+    for path in selected(sorted(solutions.glob("*.ipynb")), only):
         nb = read_notebook(path)
         for cell in nb.cells:  # no per-cell timestamps: re-running must not change unchanged notebooks
             cell.metadata.pop("execution", None)
@@ -105,11 +119,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only compare notebooks/ with what would be generated")
     parser.add_argument("--execute", action="store_true", help="execute the solution notebooks first")
+    parser.add_argument("--only", nargs="+", metavar="PREFIX",
+                        help="with --execute: re-run only the solutions whose names start so (e.g. 04 05); "
+                        "notebooks/ is still regenerated from all of them")
     parser.add_argument("--force", action="store_true",
                         help="also replace notebooks that hold a student's work (filled-in stubs, run cells)")
     args = parser.parse_args()
+    if args.only and not args.execute:
+        parser.error("--only needs --execute")
     if args.execute:
-        execute_solutions()
+        execute_solutions(only=args.only)
     wanted = student_notebooks()
     if args.check:
         stale = [name for name, text in wanted.items()
