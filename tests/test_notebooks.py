@@ -102,12 +102,15 @@ def test_regenerating_never_overwrites_a_students_work(tmp_path, capsys):
     assert (tmp_path / name).read_text() == wanted[name]
 
 
-def test_every_solution_region_becomes_a_stub_with_its_hints():
-    student = read_notebook(ROOT / "notebooks" / "02_style_loss.ipynb")
+@pytest.mark.parametrize("notebook, names", [("02_style_loss.ipynb", ["gram_matrix", "style_loss"]),
+                                             ("05_controlling_style_transfer.ipynb",
+                                              ["guided_gram_matrix", "guided_style_loss"])])
+def test_every_solution_region_becomes_a_stub_with_its_hints(notebook, names):
+    student = read_notebook(ROOT / "notebooks" / notebook)
     stubs = [cell.source for cell in student.cells if is_solution_cell(cell)]
-    assert len(stubs) == 2
-    for source, name in zip(stubs, ["gram_matrix", "style_loss"]):
-        hint = next(line for line in source.splitlines() if line.strip().startswith("# HINT:"))
+    assert len(stubs) == len(names)
+    for source, name in zip(stubs, names):
+        hint = [line for line in source.splitlines() if line.strip().startswith("# HINT:")][-1]
         assert source.endswith(f"{hint}\n    # YOUR CODE HERE\n    raise NotImplementedError(\"not implemented yet\")")
         assert f"def {name}(" in source and '"""' in source
 
