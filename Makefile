@@ -31,7 +31,7 @@ course: $(VENV)/.course
 	$(BIN)/jupyter lab notebooks/
 
 stylize: $(VENV)/.course
-	$(BIN)/python -m cs231n_style --example cat_swirls --output outputs/cat_swirls.png
+	$(BIN)/python -m cs231n_style --example cat_starry_night --output outputs/cat_starry_night.png
 
 check: $(VENV)/.course
 	$(BIN)/python -m pytest notebooks/

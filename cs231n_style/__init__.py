@@ -7,6 +7,8 @@ feature maps, the optimization loop, checks and plots. The losses themselves are
 notebook needs. One module per concept:
 
 * :mod:`.device`, :mod:`.images`, :mod:`.features`, :mod:`.transfer`: everything they export;
+* :mod:`.color` and :mod:`.masks` (notebook 05: colour control and the masks of spatial control,
+  Gatys et al., CVPR 2017, Sec. 5 and 4): everything they export;
 * :mod:`.checks`: the four checks, ``check_all`` and ``CheckResult``;
 * :mod:`.notebook`: loading functions from earlier notebooks (``load_functions``,
   ``load_course_functions``) and where those notebooks are (``set_course_folder``, ...);
@@ -25,11 +27,13 @@ pooling) and :mod:`._tracebacks` (the student's line in a traceback).
 
 from importlib import import_module as _import_module
 
-from . import checks, device, features, images, transfer
+from . import checks, color, device, features, images, masks, transfer
 from .checks import *  # noqa: F401,F403
+from .color import *  # noqa: F401,F403
 from .device import *  # noqa: F401,F403
 from .features import *  # noqa: F401,F403
 from .images import *  # noqa: F401,F403
+from .masks import *  # noqa: F401,F403
 from .notebook import (COURSE_FOLDER_ENV, NOTEBOOK_OF, STUDENT_FUNCTIONS, find_course_notebook,  # noqa: F401
                        load_course_functions, load_functions, set_course_folder)
 from .transfer import *  # noqa: F401,F403
@@ -47,7 +51,8 @@ _LAZY = {
     "style_transfer_panel": "widgets",
 }
 
-__all__ = [*device.__all__, *images.__all__, *features.__all__, *transfer.__all__, *checks.__all__,
+__all__ = [*device.__all__, *images.__all__, *features.__all__, *transfer.__all__, *color.__all__, *masks.__all__,
+           *checks.__all__,
            "STUDENT_FUNCTIONS", "NOTEBOOK_OF", "COURSE_FOLDER_ENV", "set_course_folder", "find_course_notebook",
            "load_functions", "load_course_functions", *_LAZY]
 

@@ -10,7 +10,7 @@ the same message as in Python, on one ``error:`` line.
 
 Example::
 
-    cs231n-style --content cat --style swirls --output outputs/cat_swirls.png --functions notebooks
+    cs231n-style --example cat_starry_night --output outputs/cat_starry_night.png --functions notebooks
 """
 
 from __future__ import annotations

@@ -66,6 +66,8 @@ from .transfer import (
     LossFunctions,
     TransferResult,
     TransferSettings,
+    _Images,
+    _load_images,
     _Monitor,
     _Objective,
     _run_adam,
@@ -198,9 +200,9 @@ class LossEvaluator:
         self.terms = _terms_to_use(losses, settings, style_image, model)
         self.network = network_for(model, self.terms.last_layer)
         device = next(model.parameters()).device
-        self.content = preprocess(content_image, settings.image_size).to(device).contiguous()
-        self.losses, self.settings = losses, settings
-        self.targets = _targets(self.content, style_image, self.network, losses, settings, self.terms)
+        images = _load_images(content_image, style_image, None, settings, device)
+        self.content, self.losses, self.settings = images.content, losses, settings
+        self.targets = _targets(images, self.network, losses, settings, self.terms)
 
     def __call__(self, image: torch.Tensor) -> dict[str, float]:
         return float32_loss(image, self.network, self.losses, self.settings, self.terms, self.targets)
@@ -262,8 +264,8 @@ def _stages(settings: TransferSettings, plan: FastPlan) -> list[tuple[int, int]]
 
 
 def run_fast(content_image, style_image, losses: LossFunctions, model: nn.Sequential, settings: TransferSettings,
-             *, plan: FastPlan = FAST_PLAN, progress: bool = True, preview_every: int = 0, callback=None,
-             should_stop=None) -> TransferResult:
+             *, content_masks=None, plan: FastPlan = FAST_PLAN, progress: bool = True, preview_every: int = 0,
+             callback=None, should_stop=None) -> TransferResult:
     """Style transfer in the fast mode (see the module docstring); arguments, return value and errors
     as :func:`cs231n_style.style_transfer`, which calls this for ``settings.speed == "fast"``.
 
@@ -273,7 +275,12 @@ def run_fast(content_image, style_image, losses: LossFunctions, model: nn.Sequen
     settings are not used with L-BFGS. The result's ``image`` is a normalized float32 CPU tensor
     (1, 3, H, W), clamped to [-clamp, clamp] after L-BFGS; ``final_loss`` holds its float32 loss
     terms; ``precision`` says which dtype the network ran in and why.
+
+    The controls of Gatys et al. (2017) are the exact mode's only: with several style images,
+    ``content_masks``, ``preserve_colors`` or ``coarse_size`` this raises ValueError
+    (:func:`_refuse_controls`).
     """
+    _refuse_controls(style_image, content_masks, settings)
     run = _FastRun(content_image, style_image, losses, model, settings, plan)
     low_dtype = low_precision_dtype(run.device) if plan.precision == "auto" else None
     monitor_args = (progress, preview_every, callback, should_stop)
@@ -289,7 +296,20 @@ def run_fast(content_image, style_image, losses: LossFunctions, model: nn.Sequen
         final = run.float32_loss(img)
     return TransferResult(image=img.to("cpu", torch.float32).contiguous(), history=monitor.history(),
                           settings=settings, seconds=time.perf_counter() - begin, stopped_early=monitor.stopped,
-                          final_loss=final, precision=note)
+                          final_loss=final, precision=note, stages=tuple(size for size, _ in run.stages))
+
+
+def _refuse_controls(style_image, content_masks, settings: TransferSettings) -> None:
+    """Raise ValueError naming each control of Gatys et al. (2017) asked of the fast mode: it was
+    measured with one style image and none of them, and its coarse-to-fine plan is its own."""
+    asked = [name for name, used in (
+        ("several style images", isinstance(style_image, (list, tuple))),
+        ("content_masks", content_masks is not None),
+        (f"preserve_colors={settings.preserve_colors!r}", settings.preserve_colors != "none"),
+        (f"coarse_size={settings.coarse_size}", settings.coarse_size != 0)) if used]
+    if asked:
+        raise ValueError(f"speed='fast' does not support {', '.join(asked)}: use speed='exact' (the default), "
+                         "which does.")
 
 
 class _FastRun:
@@ -303,8 +323,9 @@ class _FastRun:
         self.network = network_for(model, self.terms.last_layer)
         self.device = next(model.parameters()).device
         self.stages = _stages(settings, plan)
-        self.full = preprocess(content_image, settings.image_size).to(self.device).contiguous()
-        self.full_targets = _targets(self.full, style_image, self.network, losses, settings, self.terms)
+        images = _load_images(content_image, style_image, None, settings, self.device)
+        self.full = images.content
+        self.full_targets = _targets(images, self.network, losses, settings, self.terms)
         self.last_stage_start = 0  # index in the history where the last stage's evaluations begin
 
     def float32_loss(self, img: torch.Tensor) -> dict[str, float]:
@@ -317,7 +338,7 @@ class _FastRun:
             return self.full, self.full_targets
         content = preprocess(self.content_image, size).to(self.device).contiguous()
         coarse = _Terms(self.terms.content, False, self.terms.tv, self.settings.content_layer)
-        content_target = _targets(content, None, self.network, self.losses, self.settings, coarse).content
+        content_target = _targets(_Images(content, []), self.network, self.losses, self.settings, coarse).content
         return content, _Targets(content_target, self.full_targets.style)
 
     def _objective(self, img, targets: _Targets, dtype, first: bool):

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["RGB_TO_YIQ", "rgb_to_yiq", "yiq_to_rgb", "match_luminance", "match_color_histogram",
-           "combine_luminance"]
+__all__ = ["RGB_TO_YIQ", "rgb_to_yiq", "yiq_to_rgb", "luminance_image", "match_luminance",
+           "match_color_histogram", "combine_luminance"]
 
 #: RGB -> YIQ (NTSC, FCC coefficients): rows give Y (luminance), I and Q (chrominance).
 RGB_TO_YIQ = ((0.299, 0.587, 0.114),
@@ -75,6 +75,23 @@ def yiq_to_rgb(image: torch.Tensor) -> torch.Tensor:
     _check_pixels(image, "image")
     inverse = torch.linalg.inv(torch.tensor(RGB_TO_YIQ, dtype=torch.float64))
     return _apply(inverse, image)
+
+
+def luminance_image(image: torch.Tensor) -> torch.Tensor:
+    """The image's luminance as a grey image: Y of YIQ on all three channels (Gatys et al., 2017,
+    Sec. 5.1: the content image of a luminance-only transfer, made readable for a network trained
+    on RGB).
+
+    Args:
+        image: float tensor (N, 3, H, W), RGB pixels in [0, 1].
+
+    Returns:
+        Float tensor (N, 3, H, W) of the same dtype and device, three equal channels in [0, 1].
+
+    Raises:
+        ValueError: if ``image`` is not a float (N, 3, H, W) tensor.
+    """
+    return rgb_to_yiq(image)[:, :1].clamp(0, 1).expand(-1, 3, -1, -1).contiguous()
 
 
 def match_luminance(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:

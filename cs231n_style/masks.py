@@ -10,15 +10,17 @@ drawing tool:
 
 * :func:`split_masks` - two halves, or a horizon line (sky above, ground below);
 * :func:`threshold_masks` - bright vs dark parts of the content photo (its luminance);
-* :func:`load_masks` - a black-and-white image file of any size (white: region 0, black: region 1).
+* :func:`load_masks` - a black-and-white image file of any size (white: region 0, black: region 1),
+  or several files, one region each (its white part).
 
-:func:`resize_masks` brings masks to each layer's feature-map size (the fraction of each
+:func:`resize_masks` brings masks to a layer's feature-map size (the fraction of each
 feature-map cell a region covers: adaptive average pooling), as the guided style loss needs.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -122,42 +124,54 @@ def threshold_masks(image, size: int = 192, threshold: float = 0.5) -> torch.Ten
     return masks
 
 
-def load_masks(path: str | os.PathLike, size: tuple[int, int]) -> torch.Tensor:
-    """Two regions from a black-and-white image file (any size; e.g. painted in any editor).
+def load_masks(path: str | os.PathLike | Sequence[str | os.PathLike], size: tuple[int, int]) -> torch.Tensor:
+    """Regions from black-and-white image files (any size; e.g. painted in any editor).
 
-    The file is converted to grey, resized to ``size`` and split at mid-grey: white (> 0.5) is
-    region 0, black region 1.
+    Each file is converted to grey, resized to ``size`` and split at mid-grey. One file makes two
+    regions: its white part (> 0.5) is region 0, its black part region 1. Several files make one
+    region each, in order: file ``r``'s white part is region ``r`` (regions may overlap or leave
+    pixels out: such pixels take no style, only the content and TV terms).
 
     Args:
-        path: an image file (PNG, JPEG, ...), any size and mode.
+        path: an image file (PNG, JPEG, ...), any size and mode; or a list of them.
         size: (H, W) of the content image after resizing.
 
     Returns:
-        Float32 tensor (1, 2, H, W) of 0s and 1s.
+        Float32 tensor (1, R, H, W) of 0s and 1s: R = 2 for one file, the number of files for a list.
 
     Raises:
-        ValueError: if the file is not an image, or is all white or all black at this size.
-        FileNotFoundError: if it does not exist.
+        ValueError: if a file is not an image, one file is all white or all black at this size, a
+            file of a list has no white pixel, or the list is empty.
+        FileNotFoundError: if a file does not exist.
     """
+    if isinstance(path, (str, os.PathLike)):
+        white = _white(path, size)
+        return check_masks(torch.stack([white, 1 - white])[None], size, name=f"the masks from {os.fspath(path)!r}")
+    paths = list(path)
+    if not paths:
+        raise ValueError("load_masks got an empty list of files: pass one file (two regions) or one per region.")
+    names = ", ".join(repr(os.fspath(p)) for p in paths)
+    return check_masks(torch.stack([_white(p, size) for p in paths])[None], size, name=f"the masks from {names}")
+
+
+def _white(path: str | os.PathLike, size: tuple[int, int]) -> torch.Tensor:
+    """Float32 (H, W): 1 where the image file, grey and resized to ``size`` = (H, W), is lighter than mid-grey."""
     grey = load_image(path).convert("L").resize((size[1], size[0]), Image.Resampling.BILINEAR)
-    white = torch.from_numpy((np.asarray(grey, dtype=np.float32) / 255 > 0.5).astype(np.float32))
-    return check_masks(torch.stack([white, 1 - white])[None], size, name=f"the masks from {os.fspath(path)!r}")
+    return torch.from_numpy((np.asarray(grey, dtype=np.float32) / 255 > 0.5).astype(np.float32))
 
 
-def resize_masks(masks: torch.Tensor, feats: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Masks at each layer's feature-map size: the fraction of each cell that a region covers.
+def resize_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Masks at a layer's feature-map size: the fraction of each cell that a region covers.
 
     Args:
         masks: float tensor (1, R, H, W), values in [0, 1], at the image's size.
-        feats: feature maps (1, C_l, H_l, W_l), e.g. those of the layers a loss reads.
+        size: (H_l, W_l), the layer's feature-map size (``feats[layer].shape[-2:]``).
 
     Returns:
-        One float tensor (1, R, H_l, W_l) per feature map, values in [0, 1], on that map's device
-        and dtype (adaptive average pooling: Gatys et al. 2017, Sec. 4.1, down-sample the guidance
-        channels to each layer).
+        Float32 tensor (1, R, H_l, W_l), values in [0, 1], on ``masks``' device (adaptive average
+        pooling: Gatys et al. 2017, Sec. 4.1, down-sample the guidance channels to each layer).
 
     Raises:
         ValueError: if ``masks`` is not valid (see :func:`check_masks`).
     """
-    masks = check_masks(masks)
-    return [F.adaptive_avg_pool2d(masks, tuple(f.shape[2:])).to(device=f.device, dtype=f.dtype) for f in feats]
+    return F.adaptive_avg_pool2d(check_masks(masks), tuple(size))

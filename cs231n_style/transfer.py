@@ -20,13 +20,16 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
 
 from ._pooling import network_for
+from .color import combine_luminance, luminance_image, match_color_histogram, match_luminance
 from .features import extract_features
-from .images import deprocess, preprocess
+from .images import IMAGENET_MEAN, IMAGENET_STD, deprocess, preprocess
+from .masks import check_masks, resize_masks
 
 __all__ = ["TransferSettings", "TransferResult", "LossFunctions", "EXAMPLE_SETTINGS", "style_transfer"]
 
@@ -158,19 +161,48 @@ class TransferSettings:
         "exact", "exact: the same image as CS231n's loop, bit for bit; fast: L-BFGS, reduced precision where "
         "the device supports it, and coarse-to-fine, reaching the same loss several times sooner (a different image)",
         kind="choice", choices=("exact", "fast"))
+    preserve_colors: str = _option(
+        "none", "Keep the content photo's colours (Gatys et al. 2017, Sec. 5): none; luminance: transfer on "
+        "the luminance only, then the photo's colours put back; histogram: each style image recoloured to the "
+        "photo's colour mean and covariance first",
+        kind="choice", choices=("none", "luminance", "histogram"))
+    style_blend_weights: tuple[float, ...] = _option(
+        (), "With several style images and no masks: the weight of each in the blend of their Gram matrices "
+        "(normalized to sum 1; empty: equal weights), as neural-style's -style_blend_weights",
+        kind="number", minimum=0, item="style blend weight")
+    coarse_size: int = _option(
+        0, "Coarse to fine (Gatys et al. 2017, Sec. 6): 0 for off, else first optimize at this shorter side "
+        "(>= 32, < image_size), then upsample and optimize at image_size; num_steps each",
+        kind="whole number", unit="pixels", minimum=0, maximum=MAX_IMAGE_SIZE)
 
     def __post_init__(self):
-        """Check every field against its metadata, and as many style weights as style layers."""
+        """Check every field against its metadata, then the fields that depend on each other."""
         problems = []
         for option in dataclasses.fields(self):
             value, wrong = _checked(option, getattr(self, option.name))
             object.__setattr__(self, option.name, value)  # the same value; a sequence as a tuple
             problems += wrong
-        layers, weights = self.style_layers, self.style_weights
-        if isinstance(layers, tuple) and isinstance(weights, tuple) and len(layers) != len(weights):
-            problems.append(f"{len(layers)} style layers but {len(weights)} style weights")
+        problems += self._inconsistencies()
         if problems:
             raise ValueError("Invalid style transfer settings: " + "; ".join(problems) + ".")
+
+    def _inconsistencies(self) -> list[str]:
+        """What is wrong between fields (each checked only where its own values are of the right
+        kind): style layers and weights not as many, all blend weights 0, a coarse size not between
+        32 and the image size."""
+        problems = []
+        layers, weights, blend = self.style_layers, self.style_weights, self.style_blend_weights
+        if isinstance(layers, tuple) and isinstance(weights, tuple) and len(layers) != len(weights):
+            problems.append(f"{len(layers)} style layers but {len(weights)} style weights")
+        if isinstance(blend, tuple) and blend and not any(blend):
+            problems.append(f"the style blend weights {blend} are all 0: give at least one style image a "
+                            "weight > 0 (or leave style_blend_weights empty for equal weights)")
+        coarse, image = self.coarse_size, self.image_size
+        whole = all(isinstance(size, (int, np.integer)) and not isinstance(size, bool) for size in (coarse, image))
+        if whole and coarse and not 32 <= coarse < image:
+            problems.append(f"coarse_size must be 0 (no coarse stage) or a whole number of pixels >= 32 and "
+                            f"smaller than image_size ({image}), not {coarse}")
+        return problems
 
     def replace(self, **changes) -> TransferSettings:
         """Return a copy with some fields changed: ``settings.replace(tv_weight=0.0)``.
@@ -289,35 +321,46 @@ def _whole(value) -> int:
     return int(value)
 
 
-#: CS231n's three example weightings, each paired with a bundled content and style image:
-#: name -> (content image, style image, settings). The first is ``TransferSettings()``.
+#: The course's three example runs: CS231n's three weightings with the paintings they were tuned
+#: for (Composition VII, The Scream, The Starry Night), each with a bundled photo and the style
+#: size that suits it: name -> (content image, style image, settings). ``TransferSettings()``
+#: itself stays CS231n's first weighting.
 EXAMPLE_SETTINGS = {
-    "astronaut_dots": ("astronaut", "dots", TransferSettings()),
-    "coffee_mosaic": ("coffee", "mosaic", TransferSettings(
-        content_weight=3e-2, style_weights=(2e5, 800.0, 12.0, 1.0), tv_weight=2e-2)),
-    "cat_swirls": ("cat", "swirls", TransferSettings(
-        content_weight=6e-2, style_weights=(3e5, 1e3, 15.0, 3.0), tv_weight=2e-2)),
+    "astronaut_composition_vii": ("astronaut", "composition_vii", TransferSettings(
+        style_size=256, content_weight=5e-2, style_weights=(1e5, 2e3, 50.0, 5.0), tv_weight=5e-2)),
+    "coffee_the_scream": ("coffee", "the_scream", TransferSettings(
+        style_size=224, content_weight=3e-2, style_weights=(2e5, 800.0, 12.0, 1.0), tv_weight=2e-2)),
+    "cat_starry_night": ("cat", "starry_night", TransferSettings(
+        style_size=192, content_weight=6e-2, style_weights=(3e5, 1e3, 15.0, 3.0), tv_weight=2e-2)),
 }
 
 
 @dataclass(frozen=True)
 class LossFunctions:
-    """The four functions students write, with CS231n's signatures.
+    """The functions students write: CS231n's four, and the guided pair of spatial control.
 
     * ``content_loss(content_weight, content_current, content_original) -> scalar tensor``
     * ``gram_matrix(features, normalize=True) -> (N, C, C) tensor``
     * ``style_loss(feats, style_layers, style_targets, style_weights) -> scalar tensor``
     * ``tv_loss(img, tv_weight) -> scalar tensor``
+    * ``guided_gram_matrix(features, masks, normalize=True) -> (N, R, C, C) tensor`` and
+      ``guided_style_loss(feats, style_layers, style_targets, style_weights, content_masks) ->
+      scalar tensor`` (notebook 05; Gatys et al., CVPR 2017, Sec. 4; UMich EECS 498 A6).
 
     A function may be left out (``None``) when its term is not used: the content loss when
     ``content_weight`` is 0, the Gram matrix and style loss when there is no style image, the TV
     loss when ``tv_weight`` is 0. So texture synthesis runs before the content loss is written.
+    The guided pair is needed only with ``style_transfer(..., content_masks=...)``, which then
+    uses ``guided_style_loss`` instead of ``style_loss`` (the loop calls ``guided_style_loss``, which
+    calls the student's ``guided_gram_matrix``; the targets are made with ``gram_matrix``).
     """
 
     content_loss: Callable | None = None
     gram_matrix: Callable | None = None
     style_loss: Callable | None = None
     tv_loss: Callable | None = None
+    guided_gram_matrix: Callable | None = None
+    guided_style_loss: Callable | None = None
 
 
 @dataclass
@@ -325,17 +368,21 @@ class TransferResult:
     """What :func:`style_transfer` returns.
 
     Attributes:
-        image: the result, a normalized float32 tensor (1, 3, H, W) on the CPU, detached.
+        image: the result, a normalized float32 tensor (1, 3, H, W) on the CPU, detached, at
+            ``settings.image_size``.
         history: per step, the loss terms as Python floats: keys ``"content"``, ``"style"``,
-            ``"tv"`` and ``"total"``, each a list of ``num_steps`` floats (fewer if stopped).
+            ``"tv"`` and ``"total"``, each a list of ``num_steps`` floats per stage, the stages
+            one after the other (fewer if stopped).
         settings: the :class:`TransferSettings` used.
-        seconds: wall-clock time of the optimization, in seconds.
-        stopped_early: ``True`` if ``should_stop`` ended the run before ``num_steps``.
+        seconds: wall-clock time of the run (images, targets and optimization), in seconds.
+        stopped_early: ``True`` if ``should_stop`` ended the run before its last step.
         final_loss: fast mode only (``None`` otherwise): the loss terms of ``image`` evaluated in
             float32 with the given loss functions (``content``, ``style``, ``tv``, ``total``), the
             yardstick of docs/benchmark.md.
         precision: the dtype the network ran in ("float32"; the fast mode may say "bfloat16",
             or why it fell back to float32).
+        stages: the shorter side, in pixels, of each optimization stage in order:
+            ``(image_size,)``, or ``(coarse_size, image_size)`` for coarse to fine.
     """
 
     image: torch.Tensor
@@ -345,6 +392,7 @@ class TransferResult:
     stopped_early: bool = False
     final_loss: dict[str, float] | None = None
     precision: str = "float32"
+    stages: tuple[int, ...] = ()
 
     def to_pil(self) -> Image.Image:
         """Return the result as a displayable RGB ``PIL.Image`` (pixels clamped to [0, 1])."""
@@ -360,31 +408,61 @@ def style_transfer(
     model: nn.Sequential,
     settings: TransferSettings = TransferSettings(),
     *,
+    content_masks: torch.Tensor | np.ndarray | None = None,
     progress: bool = True,
     preview_every: int = 0,
     callback: Callable[[int, torch.Tensor, dict[str, float]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> TransferResult:
-    """Synthesize an image with the content of one image and the style of another.
+    """Synthesize an image with the content of one image and the style of another (or of several).
 
     Minimizes ``content_loss + style_loss + tv_loss`` over the pixels of the image (Gatys et al.,
     2016, Sec. 2.3 and Eq. 7; total variation as in Johnson et al., 2016), with the loss
-    functions given in ``losses``.
+    functions given in ``losses``. With the default settings, one style image and no masks, this
+    is CS231n's loop, bit for bit. Gatys et al., "Controlling Perceptual Factors in Neural Style
+    Transfer" (CVPR 2017), add controls, each off by default:
+
+    * **Blending** (``style_image`` a list, no masks): the style target at each layer is the
+      weighted sum ``sum_k w_k G_k`` of the style images' Gram matrices, ``w`` =
+      ``settings.style_blend_weights`` normalized to sum 1 (equal weights if empty), as
+      neural-style's ``-style_blend_weights`` does.
+    * **Spatial control** (Sec. 4; ``content_masks``): region ``r`` of the result takes the style
+      of ``style_image[r]``. The loss is ``losses.guided_style_loss`` with targets
+      ``style_targets[i]`` (1, R, C, C), region ``r``'s the ``gram_matrix`` of the whole style
+      image ``r`` at style layer ``i``, and ``content_masks[i]`` the masks resized to that layer's
+      H x W (:func:`cs231n_style.resize_masks`).
+    * **Colour control** (Sec. 5; ``settings.preserve_colors``): ``"histogram"`` recolours each
+      style image to the content's colour mean and covariance before its Gram matrices are made
+      (:func:`cs231n_style.match_color_histogram`); ``"luminance"`` runs the transfer on grey
+      images (the content's luminance, the style's luminance matched to it:
+      :func:`cs231n_style.match_luminance`) and returns the result's luminance with the content's
+      colours (:func:`cs231n_style.combine_luminance`).
+    * **Scale control** (Sec. 6; ``settings.coarse_size``): the whole optimization first at the
+      shorter side ``coarse_size``, then at ``image_size`` from the upsampled result (see
+      :func:`_stages`).
 
     Args:
         content_image: anything :func:`cs231n_style.load_image` accepts (path, sample name,
             ``PIL.Image``, array). Resized so its shorter side is ``settings.image_size``.
-        style_image: the same kinds, resized to ``settings.style_size``; or ``None`` for no style
+        style_image: the same kinds, resized to ``settings.style_size``; or a list or tuple of
+            them (blended; or one per region with ``content_masks``); or ``None`` for no style
             term (feature inversion).
-        losses: the four loss functions (:class:`LossFunctions`).
+        losses: the loss functions (:class:`LossFunctions`).
         model: the frozen SqueezeNet ``features`` from :func:`cs231n_style.load_squeezenet`;
             the computation runs on its device.
         settings: a :class:`TransferSettings`; defaults are CS231n's first example run.
+        content_masks: ``None``, or one mask per region: a float tensor or array (1, R, H, W) or
+            (R, H, W), values in [0, 1], every region non-empty, any size (resized bilinearly to
+            the content image), e.g. from :func:`cs231n_style.split_masks`, ``threshold_masks``
+            or ``load_masks``. Needs ``losses.guided_style_loss`` and R style images in a list
+            (one image not in a list: the same style in every region).
         progress: show a tqdm progress bar.
         preview_every: if > 0, call ``callback`` every this many steps (and after the last one).
         callback: ``callback(step, image, losses)`` with ``image`` a normalized CPU float32
-            tensor (1, 3, H, W), a copy (it may be kept), and ``losses`` a dict of floats
-            (``content``, ``style``, ``tv``, ``total``).
+            tensor (1, 3, H, W), a copy (it may be kept) of the image being optimized (at
+            ``coarse_size`` in a coarse stage, grey with ``preserve_colors="luminance"``), ``step``
+            counted over all stages, and ``losses`` a dict of floats (``content``, ``style``,
+            ``tv``, ``total``).
         should_stop: polled every step; return ``True`` to end the run early (e.g. a Stop button).
 
     Returns:
@@ -393,30 +471,34 @@ def style_transfer(
     Raises:
         FileNotFoundError: if an image path does not exist.
         ValueError: if the style layers reach beyond the model, a loss function these settings need
-            is missing, or an image cannot be read.
+            is missing, an image cannot be read, the style images are not as many as the masks'
+            regions or the blend weights, the masks are not valid, or ``speed="fast"`` is asked
+            for with blending, masks, colour control or coarse to fine (use ``speed="exact"``).
         TypeError: if ``losses`` is not a :class:`LossFunctions` or ``settings`` not a
             :class:`TransferSettings`.
     """
-    terms = _terms_to_use(losses, settings, style_image, model)                  # 1. validate
-    if getattr(settings, "speed", "exact") == "fast":  # opt-in: L-BFGS, coarse to fine, bfloat16 (see _fast.py)
+    terms = _terms_to_use(losses, settings, style_image, model, content_masks)    # 1. validate
+    if settings.speed == "fast":  # opt-in: L-BFGS, coarse to fine, bfloat16 (see _fast.py)
         from ._fast import run_fast
-        return run_fast(content_image, style_image, losses, model, settings, progress=progress,
-                        preview_every=preview_every, callback=callback, should_stop=should_stop)
+        return run_fast(content_image, style_image, losses, model, settings, content_masks=content_masks,
+                        progress=progress, preview_every=preview_every, callback=callback, should_stop=should_stop)
     network = network_for(model, terms.last_layer)
     device = next(model.parameters()).device
-    # The image being optimized must be plain NCHW for students' tv_loss (``view``) and for L-BFGS
-    # (``grad.view(-1)``); preprocess returns it so, and .contiguous() keeps that true for any device.
-    content = preprocess(content_image, settings.image_size).to(device).contiguous()
-    targets = _targets(content, style_image, network, losses, settings, terms)   # 2. targets
-    img = _initial_image(content, settings)                                      # 3. initial image
-    objective = _Objective(img, network, losses, settings, terms, targets)
-    monitor = _Monitor(settings.num_steps, progress, preview_every, callback, should_stop)
-    start = time.perf_counter()
-    with monitor:                                                                # 4. optimize
-        _OPTIMIZERS[settings.optimizer](img, objective, settings, monitor)
-    return TransferResult(image=img.detach().to("cpu", torch.float32),          # 5. result
-                          history=monitor.history(), settings=settings,
-                          seconds=time.perf_counter() - start, stopped_early=monitor.stopped)
+    stages = _stages(settings)
+    monitor = _Monitor(settings.num_steps * len(stages), progress, preview_every, callback, should_stop)
+    start, img = time.perf_counter(), None
+    with monitor:
+        for stage in stages:
+            images = _load_images(content_image, style_image, content_masks, stage, device)
+            targets = _targets(images, network, losses, stage, terms)                # 2. targets
+            img = _initial_image(images.content, stage, previous=img)                # 3. initial image
+            objective = _Objective(img, network, losses, stage, terms, targets)
+            _OPTIMIZERS[stage.optimizer](img, objective, stage, monitor)             # 4. optimize
+            if monitor.stopped:
+                break
+    return TransferResult(image=_result_image(img, content_image, settings),          # 5. result
+                          history=monitor.history(), settings=settings, seconds=time.perf_counter() - start,
+                          stopped_early=monitor.stopped, stages=tuple(stage.image_size for stage in stages))
 
 
 @dataclass(frozen=True)
@@ -429,7 +511,7 @@ class _Terms:
     last_layer: int
 
 
-def _terms_to_use(losses, settings, style_image, model: nn.Sequential) -> _Terms:
+def _terms_to_use(losses, settings, style_image, model: nn.Sequential, content_masks=None) -> _Terms:
     """Step 1: check the arguments and decide which loss terms run (the errors of :func:`style_transfer`)."""
     if not isinstance(losses, LossFunctions):
         raise TypeError("losses must be a LossFunctions(content_loss=..., gram_matrix=..., style_loss=..., "
@@ -437,15 +519,18 @@ def _terms_to_use(losses, settings, style_image, model: nn.Sequential) -> _Terms
     if not isinstance(settings, TransferSettings):
         hint = "TransferSettings(**settings)" if isinstance(settings, dict) else "TransferSettings(num_steps=100, ...)"
         raise TypeError(f"settings must be a TransferSettings, not {type(settings).__name__}: pass {hint}.")
+    _check_style_images(style_image, content_masks, settings)
     use_style = style_image is not None and len(settings.style_layers) > 0
     terms = _Terms(content=settings.content_weight > 0, style=use_style, tv=settings.tv_weight > 0,
                    last_layer=settings.deepest_layer if use_style else settings.content_layer)
-    needed = {"content_loss": terms.content, "gram_matrix": terms.style, "style_loss": terms.style,
-              "tv_loss": terms.tv}
+    guided = content_masks is not None
+    needed = {"content_loss": terms.content, "gram_matrix": terms.style, "style_loss": terms.style and not guided,
+              "guided_style_loss": terms.style and guided, "tv_loss": terms.tv}
     missing = [name for name, used in needed.items() if used and getattr(losses, name) is None]
     if missing:
         raise ValueError(f"These settings need {', '.join(missing)}: pass it in LossFunctions(...), "
-                         "or set its weight to 0 (content_weight, tv_weight) / style_image=None.")
+                         "or set its weight to 0 (content_weight, tv_weight) / style_image=None"
+                         + (" / content_masks=None." if guided else "."))
     if not (terms.content or terms.style or terms.tv):
         raise ValueError("Nothing to optimize: content_weight and tv_weight are 0 and there is no style "
                          "term (style_image=None or no style layers).")
@@ -457,38 +542,194 @@ def _terms_to_use(losses, settings, style_image, model: nn.Sequential) -> _Terms
     return terms
 
 
+def _style_list(style_image) -> list:
+    """The style images as a list: none for ``None``, the items of a list or tuple, else the one image."""
+    if style_image is None:
+        return []
+    return list(style_image) if isinstance(style_image, (list, tuple)) else [style_image]
+
+
+def _check_style_images(style_image, content_masks, settings: TransferSettings) -> None:
+    """Step 1 for the controls: as many style images as the masks' regions or the blend weights."""
+    count, several = len(_style_list(style_image)), isinstance(style_image, (list, tuple))
+    if several and count == 0:
+        raise ValueError("style_image is an empty list: pass one style image or more, or None for no style term.")
+    blend = settings.style_blend_weights
+    if content_masks is None:
+        if blend and count != len(blend):
+            raise ValueError(f"style_blend_weights has {len(blend)} weights but there are {count} style images: "
+                             "give one weight per style image, in order (or leave it empty for equal weights).")
+        return
+    regions = _given_masks(content_masks).shape[1]
+    if style_image is None:
+        raise ValueError(f"content_masks need style images: pass style_image=[...] with {regions}, one per region.")
+    if blend:
+        raise ValueError("style_blend_weights blend styles over the whole image, but with content_masks each region "
+                         "has its own style: leave style_blend_weights empty, or drop content_masks to blend.")
+    if several and count != regions:
+        raise ValueError(f"content_masks have {regions} regions but style_image has {count} images: pass one style "
+                         "image per region (region r takes style_image[r]), or one image, not in a list, for the "
+                         "same style everywhere.")
+
+
+def _given_masks(content_masks) -> torch.Tensor:
+    """``content_masks`` checked, as a float32 tensor (1, R, H, W): an (R, H, W) one gets the batch
+    axis, an array becomes a tensor (:func:`cs231n_style.check_masks` raises ValueError for the rest)."""
+    if isinstance(content_masks, np.ndarray):
+        content_masks = torch.from_numpy(content_masks)
+    if isinstance(content_masks, torch.Tensor) and content_masks.dim() == 3:
+        content_masks = content_masks[None]
+    return check_masks(content_masks, name="content_masks")
+
+
+def _stages(settings: TransferSettings) -> list[TransferSettings]:
+    """The settings of each optimization stage: ``[settings]``, or for coarse to fine (Gatys et al.,
+    2017, Sec. 6) two stages of ``num_steps`` each.
+
+    The coarse stage runs at ``coarse_size`` with the style image shrunk by the same factor, so
+    that it is the full run in miniature (strokes keep their size relative to the image). The fine
+    stage starts from its upsampled result and runs Adam at ``decayed_learning_rate`` from its
+    first step: at ``learning_rate`` (CS231n: 3.0) Adam's first steps move every pixel by about 3
+    normalized units whatever the gradient, which would wipe out what the coarse stage made.
+    """
+    if not settings.coarse_size:
+        return [settings]
+    scale = settings.coarse_size / settings.image_size
+    coarse = settings.replace(image_size=settings.coarse_size, style_size=max(32, round(settings.style_size * scale)),
+                              coarse_size=0)
+    return [coarse, settings.replace(coarse_size=0, learning_rate=settings.decayed_learning_rate)]
+
+
+@dataclass
+class _Images:
+    """A stage's images as the network sees them: normalized float32 (1, 3, H, W) on the run's device,
+    colour-controlled as ``preserve_colors`` says; and the masks (1, R, H, W) at the content's size."""
+
+    content: torch.Tensor
+    styles: list[torch.Tensor]
+    masks: torch.Tensor | None = None
+
+
+def _load_images(content_image, style_image, content_masks, settings: TransferSettings, device) -> _Images:
+    """Step 1's images, at the stage's sizes: the content image at ``image_size``, each style image at
+    ``style_size`` (one per region with masks), colour-controlled (Gatys et al., 2017, Sec. 5)."""
+    # The image being optimized must be plain NCHW for students' tv_loss (``view``) and for L-BFGS
+    # (``grad.view(-1)``); preprocess returns it so, and .contiguous() keeps that true for any device.
+    content = preprocess(content_image, settings.image_size).to(device).contiguous()
+    styles = [preprocess(style, settings.style_size).to(device) for style in _style_list(style_image)]
+    if settings.preserve_colors != "none":
+        content, styles = _control_colors(content, styles, settings.preserve_colors)
+    if content_masks is None:
+        return _Images(content, styles)
+    masks = _given_masks(content_masks)
+    size = tuple(content.shape[-2:])
+    if tuple(masks.shape[-2:]) != size:  # bilinear, antialiased: a weighted mean, so values stay in [0, 1]
+        masks = F.interpolate(masks, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+    masks = check_masks(masks, size, name="content_masks (resized to the content image)").to(device)
+    return _Images(content, styles * masks.shape[1] if len(styles) == 1 else styles, masks)
+
+
+def _control_colors(content: torch.Tensor, styles: list[torch.Tensor], mode: str):
+    """The content and style images for colour control (Gatys et al., 2017, Sec. 5): ``"histogram"``:
+    each style image recoloured to the content's colour mean and covariance; ``"luminance"``: the
+    content's luminance, and each style's luminance matched to it, as grey (Y, Y, Y) images."""
+    content_pixels = _pixels(content)
+    if mode == "histogram":
+        return content, [_normalized(match_color_histogram(_pixels(style), content_pixels)) for style in styles]
+    grey = _normalized(luminance_image(content_pixels)).contiguous()
+    return grey, [_normalized(match_luminance(_pixels(style), content_pixels)) for style in styles]
+
+
+def _pixels(normalized: torch.Tensor) -> torch.Tensor:
+    """A normalized image (1, 3, H, W) as RGB pixels in [0, 1] (un-normalized, clamped)."""
+    mean = torch.tensor(IMAGENET_MEAN, device=normalized.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=normalized.device).view(1, 3, 1, 1)
+    return (normalized * std + mean).clamp(0, 1)
+
+
+def _normalized(pixels: torch.Tensor) -> torch.Tensor:
+    """RGB pixels (1, 3, H, W) in [0, 1] normalized as :func:`cs231n_style.preprocess` does."""
+    mean = torch.tensor(IMAGENET_MEAN, device=pixels.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=pixels.device).view(1, 3, 1, 1)
+    return ((pixels - mean) / std).to(torch.float32)
+
+
 @dataclass
 class _Targets:
     """What the result should match: the content image's feature maps at the content layer
-    (``None`` without a content term) and the style image's Gram matrix at each style layer."""
+    (``None`` without a content term) and the style targets at each style layer: (1, C, C) Gram
+    matrices, or with masks (1, R, C, C) ones and ``masks``, the masks (1, R, H_l, W_l) resized to
+    each style layer (``None`` without masks)."""
 
     content: torch.Tensor | None
     style: list[torch.Tensor]
+    masks: list[torch.Tensor] | None = None
 
 
 @torch.no_grad()  # targets are constants: no graph, computed once
-def _targets(content: torch.Tensor, style_image, network: nn.Sequential, losses: LossFunctions,
-             settings: TransferSettings, terms: _Terms) -> _Targets:
-    """Step 2: the content target and the style targets (with the student's ``gram_matrix``)."""
+def _targets(images: _Images, network: nn.Sequential, losses: LossFunctions, settings: TransferSettings,
+             terms: _Terms) -> _Targets:
+    """Step 2: the content target and the style targets (with the student's ``gram_matrix``): one
+    style image's Gram matrices; several images' blend; with masks, each region's style image's,
+    stacked (1, R, C, C), and the masks resized to each style layer (Gatys et al., 2017, Sec. 4)."""
     content_target = None
     if terms.content:
-        content_target = extract_features(content, network, up_to=settings.content_layer)[settings.content_layer]
-    style_targets = []
-    if terms.style:
-        style = preprocess(style_image, settings.style_size).to(content.device)
-        style_feats = extract_features(style, network, up_to=terms.last_layer)
-        style_targets = [losses.gram_matrix(style_feats[i]) for i in settings.style_layers]
-    return _Targets(content_target, style_targets)
+        content_target = extract_features(images.content, network, up_to=settings.content_layer)[settings.content_layer]
+    if not terms.style:
+        return _Targets(content_target, [])
+    grams = [_gram_matrices(style, network, losses, settings, terms) for style in images.styles]
+    if images.masks is None:
+        return _Targets(content_target, _blend(grams, settings.style_blend_weights))
+    feats = extract_features(images.content, network, up_to=terms.last_layer)
+    masks = [resize_masks(images.masks, feats[layer].shape[-2:]) for layer in settings.style_layers]
+    return _Targets(content_target, [torch.stack(layer, dim=1) for layer in zip(*grams)], masks)
 
 
-def _initial_image(content: torch.Tensor, settings: TransferSettings) -> torch.Tensor:
-    """Step 3: the image to optimize, a leaf tensor like ``content``: a copy of it, or uniform noise."""
-    if settings.init == "content":
+def _gram_matrices(style: torch.Tensor, network: nn.Sequential, losses: LossFunctions, settings: TransferSettings,
+                   terms: _Terms) -> list[torch.Tensor]:
+    """The style image's Gram matrix (1, C, C) at each style layer, with the student's ``gram_matrix``."""
+    style_feats = extract_features(style, network, up_to=terms.last_layer)
+    return [losses.gram_matrix(style_feats[i]) for i in settings.style_layers]
+
+
+def _blend(grams: list[list[torch.Tensor]], weights: tuple[float, ...]) -> list[torch.Tensor]:
+    """Per style layer, the blend ``sum_k w_k G_k`` of the style images' Gram matrices ``grams[k]``,
+    the weights normalized to sum 1 (equal if none are given): neural-style's ``-style_blend_weights``
+    (Johnson, 2015). One style image's Gram matrices are returned as they are."""
+    if len(grams) == 1:
+        return grams[0]
+    weights = weights or (1.0,) * len(grams)
+    total = sum(weights)
+    return [sum(weight / total * gram for weight, gram in zip(weights, layer)) for layer in zip(*grams)]
+
+
+def _initial_image(content: torch.Tensor, settings: TransferSettings, previous: torch.Tensor | None = None):
+    """Step 3: the image to optimize, a leaf tensor like ``content``: a copy of it, or uniform noise;
+    in a later stage of coarse to fine, the previous stage's result upsampled (bilinear)."""
+    if previous is not None:
+        img = F.interpolate(previous.detach(), size=content.shape[-2:], mode="bilinear", align_corners=False)
+        img = img.contiguous()
+    elif settings.init == "content":
         img = content.clone()
     else:
         generator = torch.Generator().manual_seed(settings.seed)  # CPU generator: same noise on every device
         img = torch.rand(content.shape, generator=generator).to(content.device)
     return img.requires_grad_(True)
+
+
+def _result_image(img: torch.Tensor, content_image, settings: TransferSettings) -> torch.Tensor:
+    """Step 5: the optimized image as a normalized float32 CPU tensor at ``image_size`` (upsampled if
+    a run stopped in its coarse stage), with the content's colours back after a luminance-only
+    transfer (Gatys et al., 2017, Sec. 5.1)."""
+    image = img.detach().to("cpu", torch.float32)
+    if settings.coarse_size == 0 and settings.preserve_colors != "luminance":
+        return image
+    content = preprocess(content_image, settings.image_size)
+    if image.shape != content.shape:
+        image = F.interpolate(image, size=content.shape[-2:], mode="bilinear", align_corners=False)
+    if settings.preserve_colors == "luminance":
+        image = _normalized(combine_luminance(_pixels(image), _pixels(content)))
+    return image.contiguous()
 
 
 class _Objective:
@@ -508,6 +749,13 @@ class _Objective:
         the network in lower precision)."""
         return extract_features(img, self.network, up_to=self.terms.last_layer)
 
+    def style(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        """The style term: the student's ``style_loss``, or with masks their ``guided_style_loss``."""
+        layers, weights, targets = list(self.settings.style_layers), list(self.settings.style_weights), self.targets
+        if targets.masks is None:
+            return self.losses.style_loss(feats, layers, targets.style, weights)
+        return self.losses.guided_style_loss(feats, layers, targets.style, weights, targets.masks)
+
     def __call__(self) -> dict[str, torch.Tensor]:
         settings, losses, terms = self.settings, self.losses, self.terms
         feats = self.features(self.img)
@@ -515,8 +763,7 @@ class _Objective:
         values = {
             "content": losses.content_loss(settings.content_weight, feats[settings.content_layer],
                                            self.targets.content) if terms.content else zero,
-            "style": losses.style_loss(feats, list(settings.style_layers), self.targets.style,
-                                       list(settings.style_weights)) if terms.style else zero,
+            "style": self.style(feats) if terms.style else zero,
             "tv": losses.tv_loss(self.img, settings.tv_weight) if terms.tv else zero,
         }
         values["total"] = values["content"] + values["style"] + values["tv"]

@@ -1,8 +1,10 @@
 """An ipywidgets panel to explore style transfer interactively, with the student's own losses.
 
 Sliders set the content, per-layer style and total variation weights (on log scales, since
-useful values span many powers of ten), the image size and the number of steps; pickers choose
-the content and style images (bundled samples or an upload); Run starts the optimization of
+useful values span many powers of ten), the image size and the number of steps; a dropdown keeps
+the photo's colours (Gatys et al., 2017, Sec. 5); pickers choose the content and style images
+(bundled samples or an upload), and a second style image with a slider for its weight in the
+blend (neural-style's style blending); Run starts the optimization of
 :func:`cs231n_style.style_transfer` with the loss functions passed in, Stop ends it. A live
 preview, a plot of the loss terms and a progress bar follow the run, and a gallery keeps every
 finished run with its settings, side by side, each with a button to save it as a PNG file.
@@ -13,7 +15,7 @@ The panel is made of parts, each a small class in this module:
   :class:`cs231n_style.TransferSettings` (each slider's label, range and scale, each tooltip and
   each list of choices from the metadata of the field it sets) and the example picker;
 * :class:`_ImagePickers`: the content and the style image, each an :class:`_ImageChoice` (a
-  picker, an Upload button, a thumbnail);
+  picker, an Upload button, a thumbnail), and the second style image with its blend slider;
 * :class:`_RunDisplay`: Run, Stop, the progress bar, the status line, the preview and the loss
   plot (:func:`cs231n_style.plot_loss_history`, drawn to PNG);
 * :class:`_Gallery`: the finished runs and their Save buttons;
@@ -168,7 +170,8 @@ class PanelRun:
     Attributes:
         number: 1 for the panel's first run, 2 for the next, ...
         content_name: the content image's label in the picker (a sample name or ``"upload: NAME"``).
-        style_name: the style image's label in the picker.
+        style_name: the style image's label in the picker; for a blend, with the second style image
+            and its weight: ``"the_scream + dots (30%)"``.
         settings: the exact :class:`cs231n_style.TransferSettings` the run used.
         result: the :class:`cs231n_style.TransferResult` (image, loss history, time, stopped_early).
     """
@@ -191,7 +194,7 @@ def _describe(run: PanelRun) -> str:
         f"content weight {s.content_weight:.3g}",
         "style weights " + ", ".join(f"{w:.3g}" for w in s.style_weights),
         f"TV weight {s.tv_weight:.3g}",
-        f"size {s.image_size}px, init {s.init}, speed {s.speed}",
+        f"size {s.image_size}px, init {s.init}, speed {s.speed}, colours {s.preserve_colors}",
         f"{outcome} in {r.seconds:.1f} s, loss {final:.4g}",
     ]
     return "<div style='font-size:11px;line-height:1.3'>" + "<br>".join(lines) + "</div>"
@@ -199,8 +202,9 @@ def _describe(run: PanelRun) -> str:
 
 class _SettingsControls:
     """The widgets that set a :class:`cs231n_style.TransferSettings`: the weights, the image size,
-    the number of steps, the starting image and the speed; and above them a picker of CS231n's
-    examples, below them a box to tick for a re-run whenever a setting changes.
+    the number of steps, the starting image, the speed and the colour preservation; and above them
+    a picker of the course's examples, below them a box to tick for a re-run whenever a setting
+    changes.
 
     Args:
         losses: the panel's loss functions: the sliders of a term whose function is ``None`` are
@@ -228,7 +232,11 @@ class _SettingsControls:
         self.speed = _named(widgets.Dropdown(options=list(_field("speed").metadata["choices"]), description="speed",
                                              tooltip=_help("speed"), style=_WIDE, layout=widgets.Layout(width="440px")),
                             "speed")
-        for control in (self.content_weight, self.tv_weight, self.image_size, self.num_steps, self.init, self.speed):
+        self.preserve_colors = _named(widgets.Dropdown(
+            options=list(_field("preserve_colors").metadata["choices"]), description="keep colours",
+            tooltip=_help("preserve_colors"), style=_WIDE, layout=widgets.Layout(width="440px")), "preserve_colors")
+        for control in (self.content_weight, self.tv_weight, self.image_size, self.num_steps, self.init, self.speed,
+                        self.preserve_colors):
             control.observe(on_change, names="value")
         for slider, functions in ((self.content_weight, ("content_loss",)), (self.tv_weight, ("tv_loss",))):
             if not self._has(*functions):
@@ -238,7 +246,8 @@ class _SettingsControls:
                                                         "release a slider or pick an image.", indent=False),
                                "auto_run")
         self.box = widgets.VBox([self.example, self.content_weight, self.style_box, self.tv_weight,
-                                 self.image_size, self.num_steps, self.init, self.speed, self.auto_run])
+                                 self.image_size, self.num_steps, self.init, self.speed, self.preserve_colors,
+                                 self.auto_run])
 
     def show(self, settings: TransferSettings) -> None:
         """Set the widgets to ``settings``, with one style weight slider per style layer."""
@@ -255,6 +264,7 @@ class _SettingsControls:
         _set_slider(self.num_steps, settings.num_steps)
         self.init.value = settings.init
         self.speed.value = settings.speed
+        self.preserve_colors.value = settings.preserve_colors
 
     def read(self, base: TransferSettings) -> TransferSettings:
         """``base`` with the widgets' values; a term whose loss function is missing is left out
@@ -273,6 +283,7 @@ class _SettingsControls:
             num_steps=int(self.num_steps.value),
             init=str(self.init.value),
             speed=str(self.speed.value),
+            preserve_colors=str(self.preserve_colors.value),
         )
 
     def _style_slider(self, layer: int, weight: float) -> widgets.FloatLogSlider:
@@ -285,6 +296,15 @@ class _SettingsControls:
     def _has(self, *names: str) -> bool:
         """Whether ``losses`` holds all the named functions (a ``LossFunctions`` may leave some out)."""
         return all(getattr(self.losses, name, None) is not None for name in names)
+
+
+def _picked_image(name: str, uploads: Mapping[str, Image.Image]) -> Image.Image:
+    """The image a picker's ``name`` stands for: an upload, or a sample (loaded as RGB)."""
+    return uploads[name] if name in uploads else load_image(SAMPLE_IMAGES[name])
+
+
+#: The second-style picker's choice for "no second style image".
+_NO_SECOND_STYLE = "none"
 
 
 class _ImageChoice:
@@ -313,8 +333,7 @@ class _ImageChoice:
 
     def image(self) -> Image.Image:
         """The picked image as an RGB ``PIL.Image`` (raises what :func:`cs231n_style.load_image` raises)."""
-        name = self.picker.value
-        return self.uploads[name] if name in self.uploads else load_image(SAMPLE_IMAGES[name])
+        return _picked_image(self.picker.value, self.uploads)
 
     def keep_upload(self, name: str, image: Image.Image) -> str:
         """Keep an uploaded image among the uploads; return its new label, ``"upload: NAME"``
@@ -332,9 +351,12 @@ class _ImageChoice:
 
 
 class _ImagePickers:
-    """The content and the style image of a run, each an :class:`_ImageChoice`. Picking an image
-    shows its thumbnail; an upload is decoded (:func:`cs231n_style.image_from_bytes`) and joins
-    both pickers, so that it can be either image.
+    """The content and the style image of a run, each an :class:`_ImageChoice`, and a second style
+    image (``"none"``, a sample or an upload) blended with the first: a slider sets its weight in
+    the blend, 0 to 1, the first style taking the rest (the weighted sum of their Gram matrices,
+    as neural-style's ``-style_blend_weights``). Picking an image shows its thumbnail; an upload is
+    decoded (:func:`cs231n_style.image_from_bytes`) and joins every picker, so that it can be any
+    of the images.
 
     Args:
         content_name: the content sample picked first, a key of :data:`cs231n_style.SAMPLE_IMAGES`.
@@ -354,7 +376,42 @@ class _ImagePickers:
             choice.picker.observe(functools.partial(self._on_pick, choice), names="value")
             choice.upload.observe(functools.partial(self._on_upload, choice), names="value")
             self.refresh_thumbnail(choice)
-        self.box = widgets.HBox([self.content.box, self.style.box])
+        self.second_style = _named(widgets.Dropdown(
+            options=[_NO_SECOND_STYLE, *SAMPLE_IMAGES], value=_NO_SECOND_STYLE, description="second style",
+            tooltip="A second style image blended with the first, or none.", style=_WIDE), "second_style")
+        self.blend = _named(widgets.FloatSlider(
+            value=0.5, min=0.0, max=1.0, step=0.05, description="its weight", disabled=True, continuous_update=False,
+            tooltip="The second style image's weight in the blend (the first gets the rest): "
+                    + _help("style_blend_weights"), style=_WIDE, layout=widgets.Layout(width="440px")), "blend")
+        self.second_style.observe(self._on_second_style, names="value")
+        self.blend.observe(on_change, names="value")
+        self.box = widgets.VBox([widgets.HBox([self.content.box, self.style.box]),
+                                 widgets.HBox([self.second_style, self.blend])])
+
+    def styles(self) -> Image.Image | list[Image.Image]:
+        """The style image of a run: the picked one, or ``[it, the second]`` to blend (raises what
+        :func:`cs231n_style.load_image` raises)."""
+        first = self.style.image()
+        if self.second_style.value == _NO_SECOND_STYLE:
+            return first
+        return [first, _picked_image(self.second_style.value, self.style.uploads)]
+
+    def blend_weights(self) -> tuple[float, ...]:
+        """``TransferSettings.style_blend_weights`` of a run: ``()`` for one style image, else
+        ``(1 - w, w)`` with ``w`` the slider's weight of the second."""
+        if self.second_style.value == _NO_SECOND_STYLE:
+            return ()
+        return (1.0 - float(self.blend.value), float(self.blend.value))
+
+    def style_label(self) -> str:
+        """The style image(s) as the gallery names them: ``"the_scream"``, ``"the_scream + dots (30%)"``."""
+        if self.second_style.value == _NO_SECOND_STYLE:
+            return str(self.style.picker.value)
+        return f"{self.style.picker.value} + {self.second_style.value} ({self.blend.value:.0%})"
+
+    def _on_second_style(self, change: dict) -> None:
+        self.blend.disabled = change["new"] == _NO_SECOND_STYLE
+        self.on_change(None)
 
     def refresh_thumbnail(self, choice: _ImageChoice) -> None:
         """Show ``choice``'s image in its thumbnail, or say in the status line why it cannot be read."""
@@ -378,7 +435,7 @@ class _ImagePickers:
             self.set_status(_esc(str(error)), "error")
         else:
             label = choice.keep_upload(name, image)
-            for picker in (self.content.picker, self.style.picker):
+            for picker in (self.content.picker, self.style.picker, self.second_style):
                 picker.options = list(picker.options) + [label]
             self.set_status(f"Loaded {_esc(name)} ({image.width}x{image.height}) as the {choice.role} image.", "ok")
             choice.picker.value = label
@@ -545,8 +602,9 @@ class StyleTransferPanel:
 
     Show it by making it the last expression of a cell, or with ``display(panel)`` /
     ``display(panel.widget)``. The widgets are attributes (``content_weight``, ``style_weights``,
-    ``tv_weight``, ``image_size``, ``num_steps``, ``init``, ``speed``, ``example``, ``auto_run``,
-    ``content_picker``, ``style_picker``, ``content_upload``, ``style_upload``, ``run_button``,
+    ``tv_weight``, ``image_size``, ``num_steps``, ``init``, ``speed``, ``preserve_colors``,
+    ``example``, ``auto_run``, ``content_picker``, ``style_picker``, ``second_style``, ``blend``,
+    ``content_upload``, ``style_upload``, ``run_button``,
     ``stop_button``, ``preview``, ``loss_plot``, ``progress``, ``status``, ``gallery``,
     ``save_path``), so a notebook or a test can drive it from Python: set values, then
     ``panel.run_button.click()`` and ``panel.wait()``.
@@ -556,7 +614,7 @@ class StyleTransferPanel:
         model: the frozen SqueezeNet ``features`` from :func:`cs231n_style.load_squeezenet`; the
             run happens on its device.
         example: a key of :data:`cs231n_style.EXAMPLE_SETTINGS` whose content image, style image
-            and settings the panel starts with (default: CS231n's first example, ``"astronaut_dots"``).
+            and settings the panel starts with (default: the first, ``"astronaut_composition_vii"``).
         settings: if given, the starting settings instead of the example's; fields without a
             widget (style size, layers, optimizer, learning rates, seed, ...) are always taken
             from here (or from the example chosen in the panel's example picker).
@@ -575,7 +633,7 @@ class StyleTransferPanel:
     Source: ipywidgets 8; runs: :class:`.background.BackgroundRun`; plot: :func:`.plot_loss_history`.
     """
 
-    def __init__(self, losses: LossFunctions, model: nn.Module, *, example: str = "astronaut_dots",
+    def __init__(self, losses: LossFunctions, model: nn.Module, *, example: str = "astronaut_composition_vii",
                  settings: TransferSettings | None = None, save_dir: str | Path = "outputs",
                  preview_every: int | None = None, preview_interval: float = 0.25):
         if not isinstance(losses, LossFunctions):
@@ -624,7 +682,8 @@ class StyleTransferPanel:
         self.example, self.auto_run = controls.example, controls.auto_run
         self.content_weight, self.tv_weight = controls.content_weight, controls.tv_weight
         self.image_size, self.num_steps, self.init = controls.image_size, controls.num_steps, controls.init
-        self.speed = controls.speed
+        self.speed, self.preserve_colors = controls.speed, controls.preserve_colors
+        self.second_style, self.blend = self._images.second_style, self._images.blend
         content, style = self._images.content, self._images.style
         self.content_picker, self.content_upload = content.picker, content.upload
         self.style_picker, self.style_upload = style.picker, style.upload
@@ -649,8 +708,9 @@ class StyleTransferPanel:
         """Read the widgets into a new, immutable :class:`cs231n_style.TransferSettings`.
 
         Fields without a widget come from the base settings (the constructor's, or the example
-        last picked in the panel). A term whose loss function is ``None`` in ``losses`` (not
-        written yet) is left out: weight 0 for content and TV, no style layers for style.
+        last picked in the panel); ``style_blend_weights`` from the second style and its slider.
+        A term whose loss function is ``None`` in ``losses`` (not written yet) is left out: weight
+        0 for content and TV, no style layers for style.
 
         Returns:
             A ``TransferSettings``.
@@ -658,7 +718,8 @@ class StyleTransferPanel:
         Raises:
             ValueError: if the combination is invalid (``TransferSettings`` says why).
         """
-        return self._controls.read(self.base_settings)
+        settings = self._controls.read(self.base_settings)
+        return settings.replace(style_blend_weights=self._images.blend_weights() if settings.style_layers else ())
 
     @contextlib.contextmanager
     def _quiet(self):
@@ -684,6 +745,7 @@ class StyleTransferPanel:
             self._controls.show(settings)
             self.content_picker.value = content_name
             self.style_picker.value = style_name
+            self.second_style.value = _NO_SECOND_STYLE
         self._on_setting_change(None)
 
     def _on_setting_change(self, change) -> None:
@@ -713,12 +775,12 @@ class StyleTransferPanel:
             return False
         try:
             settings = self.current_settings()
-            content, style = self._images.content.image(), self._images.style.image()
+            content, style = self._images.content.image(), self._images.styles()
         except (ValueError, OSError) as error:
             self._display.set_status(_esc(str(error)), "error")
             return False
         self._run_count += 1
-        number, names = self._run_count, (str(self.content_picker.value), str(self.style_picker.value))
+        number, names = self._run_count, (str(self.content_picker.value), self._images.style_label())
         self.error = None
         self._display.show_start(number, settings)
         self._run = BackgroundRun(

@@ -16,9 +16,9 @@ TINY = ["--image-size", "32", "--style-size", "32", "--num-steps", "3", "--funct
 def test_writes_a_png_and_never_overwrites(tmp_path, capsys):
     out = tmp_path / "result.png"
     assert main(["--content", "coffee", "--style", "mosaic", "--output", str(out), *TINY]) == 0
-    assert main(["--example", "cat_swirls", "--content=coffee", "--output", str(out), *TINY]) == 0
+    assert main(["--example", "cat_starry_night", "--content=coffee", "--output", str(out), *TINY]) == 0
     printed = capsys.readouterr().out
-    assert "coffee + mosaic" in printed and "coffee + swirls" in printed  # --content=X beats the example's
+    assert "coffee + mosaic" in printed and "coffee + starry_night" in printed  # --content=X beats the example's
     first, second = Image.open(out), Image.open(tmp_path / "result-1.png")
     assert first.size == second.size and min(first.size) == 32
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from cs231n_style.color import (combine_luminance, match_color_histogram, match_luminance, rgb_to_yiq,
-                                yiq_to_rgb)
+from cs231n_style.color import (combine_luminance, luminance_image, match_color_histogram, match_luminance,
+                                rgb_to_yiq, yiq_to_rgb)
 
 # The FCC's NTSC coefficients, typed in again (not imported) so that a typo in the module fails.
 YIQ = np.array([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]])
@@ -92,3 +92,11 @@ def test_bad_images_are_named(bad, message):
 def test_combining_images_of_different_sizes_says_what_to_resize():
     with pytest.raises(ValueError, match="same size"):
         combine_luminance(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 9))
+
+
+def test_luminance_image_is_y_on_three_equal_channels():
+    image = pixels(5)
+    grey = luminance_image(image)
+    assert grey.shape == image.shape and grey.dtype == image.dtype
+    for channel in range(3):
+        np.testing.assert_allclose(grey[:, channel].numpy(), numpy_yiq(image)[:, 0], atol=1e-12)

@@ -46,6 +46,22 @@ def test_a_black_and_white_file_of_another_size_becomes_masks(tmp_path):
     assert masks[0, 0, :, 25:].eq(1).all() and masks[0, 0, :, :23].eq(0).all()
 
 
+def test_several_files_make_one_region_each(tmp_path):
+    for name, columns in (("left.png", slice(0, 40)), ("right.png", slice(40, 100))):
+        drawing = np.zeros((50, 100), np.uint8)
+        drawing[:, columns] = 255
+        Image.fromarray(drawing).save(tmp_path / name)
+    masks = load_masks([tmp_path / "left.png", tmp_path / "right.png"], (10, 20))
+    assert masks.shape == (1, 2, 10, 20)
+    assert masks[0, 0, :, :7].eq(1).all() and masks[0, 0, :, 9:].eq(0).all()
+    assert masks[0, 1, :, 9:].eq(1).all() and masks[0, 1, :, :7].eq(0).all()
+    with pytest.raises(ValueError, match="empty list"):
+        load_masks([], (10, 20))
+    Image.new("L", (30, 30), 0).save(tmp_path / "black.png")
+    with pytest.raises(ValueError, match=r"black.png.*region\(s\) \[1\] cover no pixel"):
+        load_masks([tmp_path / "left.png", tmp_path / "black.png"], (10, 20))
+
+
 def test_an_all_white_file_is_refused_naming_it(tmp_path):
     Image.new("L", (30, 30), 255).save(tmp_path / "white.png")
     with pytest.raises(ValueError, match=r"white.png.*region\(s\) \[1\] cover no pixel"):
@@ -75,11 +91,16 @@ def test_check_masks_names_a_size_mismatch():
 
 def test_resized_masks_hold_the_covered_fraction_of_each_cell():
     masks = split_masks((8, 12), "vertical", at=0.5)  # left 6 columns
-    feats = [torch.zeros(1, 5, 4, 6, dtype=torch.float64), torch.zeros(1, 5, 3, 4)]
-    small = resize_masks(masks, feats)
+    small = [resize_masks(masks, size) for size in ((4, 6), torch.Size([3, 4]))]
     assert [m.shape for m in small] == [(1, 2, 4, 6), (1, 2, 3, 4)]
-    assert small[0].dtype == torch.float64 and small[1].dtype == torch.float32
+    assert all(m.dtype == torch.float32 for m in small)
     np.testing.assert_allclose(small[0][0, 0].numpy(), np.repeat([[1, 1, 1, 0, 0, 0]], 4, axis=0))
     # 12 columns into 4 cells of 3 columns each: the line at column 6 lies between cells 2 and 3
     np.testing.assert_allclose(small[1][0, 0, 0].numpy(), [1, 1, 0, 0], atol=1e-6)
     np.testing.assert_allclose((small[1][0, 0] + small[1][0, 1]).numpy(), np.ones((3, 4)), atol=1e-6)
+
+
+def test_resizing_averages_a_soft_mask_over_each_cell():
+    masks = torch.tensor(np.random.default_rng(0).uniform(0.1, 1.0, size=(1, 1, 6, 9)), dtype=torch.float32)
+    expected = masks.numpy()[0, 0].reshape(2, 3, 3, 3).mean(axis=(1, 3))  # 3 x 3 cells, by hand
+    np.testing.assert_allclose(resize_masks(masks, (2, 3))[0, 0].numpy(), expected, rtol=1e-6)

@@ -25,6 +25,9 @@ STUDENT_API = {
                "load_image", "image_from_bytes", "save_image", "preprocess", "deprocess", "show_images"],
     "features": ["WEIGHTS_ENV_VAR", "load_squeezenet", "extract_features", "describe_layers"],
     "transfer": ["TransferSettings", "TransferResult", "LossFunctions", "EXAMPLE_SETTINGS", "style_transfer"],
+    "color": ["RGB_TO_YIQ", "rgb_to_yiq", "yiq_to_rgb", "luminance_image", "match_luminance", "match_color_histogram",
+              "combine_luminance"],
+    "masks": ["split_masks", "threshold_masks", "load_masks", "resize_masks", "check_masks"],
     "checks": ["CheckResult", "check_content_loss", "check_gram_matrix", "check_style_loss", "check_tv_loss",
                "check_all", "check_guided_gram_matrix", "check_guided_style_loss"],
     "notebook": ["STUDENT_FUNCTIONS", "NOTEBOOK_OF", "COURSE_FOLDER_ENV", "set_course_folder",
@@ -36,8 +39,8 @@ STUDENT_API = {
 #: What ``import cs231n_style`` loads of the package: the student modules that are not lazy, and what
 #: they import (the diagnosis the checks give, the student's line in a traceback, the fast pooling).
 LOADED = {"cs231n_style", "cs231n_style._pooling", "cs231n_style._tracebacks", "cs231n_style.checks",
-          "cs231n_style.device", "cs231n_style.diagnosis", "cs231n_style.features", "cs231n_style.images",
-          "cs231n_style.notebook", "cs231n_style.transfer"}
+          "cs231n_style.color", "cs231n_style.device", "cs231n_style.diagnosis", "cs231n_style.features",
+          "cs231n_style.images", "cs231n_style.masks", "cs231n_style.notebook", "cs231n_style.transfer"}
 
 #: Packages that ``import cs231n_style`` must not load: the figures' and the panel's, and Jupyter's
 #: and nbgrader's (an autograder's environment need not have them).

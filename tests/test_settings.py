@@ -37,16 +37,20 @@ RANGES = {
     "clamp_until": ([-1], [0]),
     "seed": ([-1, 0.5], [0, 2**31]),
     "speed": (["slow", "FAST", None], ["exact", "fast"]),
+    "preserve_colors": (["yes", "Luminance", True, None], ["none", "luminance", "histogram"]),
+    "coarse_size": ([-1, 2049, 64.5, "96"], [0, 96, 191]),  # and 32 <= coarse_size < image_size: below
 }
 
 
 def test_every_field_has_a_default_a_help_and_a_kind():
-    assert set(RANGES) | {"style_layers", "style_weights"} == set(FIELDS)  # a new field gets a row above
+    assert set(RANGES) | {"style_layers", "style_weights", "style_blend_weights"} == set(FIELDS)  # a new field: a row
     for field in FIELDS.values():
         assert field.default is not dataclasses.MISSING and field.metadata["help"]
         assert field.metadata["kind"] in ("whole number", "number", "layer index", "choice")
         assert (field.metadata["kind"] == "choice") == (field.metadata["choices"] is not None)
     assert TransferSettings().speed == "exact"  # the default is CS231n's loop, bit for bit
+    controls_off = {"preserve_colors": "none", "style_blend_weights": (), "coarse_size": 0}
+    assert {name: getattr(TransferSettings(), name) for name in controls_off} == controls_off
 
 
 @pytest.mark.parametrize("name", RANGES)
@@ -121,3 +125,26 @@ def test_linear_slider_ranges_lie_within_the_allowed_range():
             assert meta["minimum"] <= slider.low < slider.high <= (meta["maximum"] or math.inf)
         else:
             assert meta["minimum"] == 0 and meta["kind"] == "number"  # a log slider's lowest end is > 0
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"coarse_size": 192}, "coarse_size must be 0 (no coarse stage) or a whole number of pixels >= 32 and smaller "
+                           "than image_size (192), not 192"),
+    ({"coarse_size": 256, "image_size": 128}, "coarse_size must be 0 (no coarse stage) or a whole number of pixels "
+                                              ">= 32 and smaller than image_size (128), not 256"),
+    ({"coarse_size": 16}, "coarse_size must be 0 (no coarse stage) or a whole number of pixels >= 32 and smaller "
+                          "than image_size (192), not 16"),
+    ({"style_blend_weights": (0.0, 0)}, "the style blend weights (0.0, 0.0) are all 0: give at least one style "
+                                        "image a weight > 0 (or leave style_blend_weights empty for equal weights)"),
+    ({"style_blend_weights": (1.0, -0.5)}, "style blend weight must be a finite number >= 0, not -0.5"),
+    ({"style_blend_weights": "12"}, "style_blend_weights must be a sequence of numbers such as (), not a string"),
+])
+def test_the_controls_are_checked_against_each_other(changes, message):
+    with pytest.raises(ValueError, match=re.escape(f"Invalid style transfer settings: {message}.")):
+        TransferSettings(**changes)
+
+
+def test_blend_weights_are_stored_as_floats_and_coarse_size_may_be_just_below_the_image_size():
+    settings = TransferSettings(style_blend_weights=[1, np.float32(0.5)], coarse_size=96, image_size=97)
+    assert settings.style_blend_weights == (1.0, 0.5) and [type(w) for w in settings.style_blend_weights] == [float] * 2
+    assert TransferSettings(style_blend_weights=(0.0, 2.0)).style_blend_weights == (0.0, 2.0)  # one > 0 is enough

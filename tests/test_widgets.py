@@ -86,8 +86,8 @@ def wait_until(condition, timeout: float = 20.0) -> None:
 
 def test_starts_with_example_defaults_and_help_texts(losses, model):
     panel = style_transfer_panel(losses, model)
-    content, style, settings = cs.EXAMPLE_SETTINGS["astronaut_dots"]
-    assert panel.current_settings() == settings == cs.TransferSettings()
+    content, style, settings = cs.EXAMPLE_SETTINGS["astronaut_composition_vii"]
+    assert panel.current_settings() == settings
     assert (panel.content_picker.value, panel.style_picker.value) == (content, style)
     helps = {field.name: field.metadata["help"] for field in cs.TransferSettings.__dataclass_fields__.values()}
     assert panel.content_weight.tooltip == helps["content_weight"]
@@ -101,8 +101,8 @@ def test_starts_with_example_defaults_and_help_texts(losses, model):
 
 
 def test_example_picker_loads_images_and_weights(panel):
-    panel.example.value = "coffee_mosaic"
-    content, style, settings = cs.EXAMPLE_SETTINGS["coffee_mosaic"]
+    panel.example.value = "coffee_the_scream"
+    content, style, settings = cs.EXAMPLE_SETTINGS["coffee_the_scream"]
     assert (panel.content_picker.value, panel.style_picker.value) == (content, style)
     assert panel.current_settings() == settings
     assert not panel.running  # auto re-run is off by default
@@ -224,11 +224,12 @@ def test_a_bad_upload_gives_a_clear_message(panel):
     assert "'notes.txt' is not an image" in panel.status.value and "PNG" in panel.status.value
     assert panel.content_picker.value == "astronaut" and panel.content_upload.value == ()
     panel.style_upload.value = upload("empty.png", b"")
-    assert "'empty.png' is empty" in panel.status.value and panel.style_picker.value == "dots"
+    assert "'empty.png' is empty" in panel.status.value and panel.style_picker.value == "composition_vii"
 
     panel.content_upload.value = upload("mine.png", png_bytes())
     assert panel.content_picker.value == "upload: mine.png"
-    assert "upload: mine.png" in panel.style_picker.options  # usable as either image
+    assert "upload: mine.png" in panel.style_picker.options  # usable as any image
+    assert "upload: mine.png" in panel.second_style.options
     assert "Loaded mine.png (40x24)" in panel.status.value
     panel.num_steps.value = 2
     panel.run_button.click()
@@ -273,7 +274,7 @@ def test_loss_functions_not_written_yet_are_left_out(model):
 def test_constructor_checks_its_arguments(losses, model):
     with pytest.raises(TypeError, match="LossFunctions"):
         StyleTransferPanel({"content_loss": None}, model)
-    with pytest.raises(KeyError, match="cat_swirls"):
+    with pytest.raises(KeyError, match="cat_starry_night"):
         StyleTransferPanel(losses, model, example="nope")
     with pytest.raises(ValueError, match="preview_every"):
         StyleTransferPanel(losses, model, preview_every=0)
@@ -348,5 +349,37 @@ def test_speed_is_a_dropdown_of_its_choices(panel):
     assert panel.speed.tooltip == help_text
     panel.speed.value = "fast"
     assert panel.current_settings() == TINY.replace(speed="fast")
-    panel.example.value = "cat_swirls"  # an example brings its own settings, CS231n's loop among them
+    panel.example.value = "cat_starry_night"  # an example brings its own settings, CS231n's loop among them
     assert panel.speed.value == "exact" and panel.current_settings().speed == "exact"
+
+
+def test_keep_colours_is_a_dropdown_of_its_choices(panel):
+    help_text = next(f for f in dataclasses.fields(cs.TransferSettings) if f.name == "preserve_colors").metadata["help"]
+    assert list(panel.preserve_colors.options) == ["none", "luminance", "histogram"]
+    assert panel.preserve_colors.value == "none" and panel.preserve_colors.tooltip == help_text
+    panel.preserve_colors.value = "luminance"
+    assert panel.current_settings() == TINY.replace(preserve_colors="luminance")
+    panel.example.value = "cat_starry_night"  # an example brings its own settings: the photo's colours not kept
+    assert panel.preserve_colors.value == "none"
+
+
+def test_a_second_style_is_blended_with_the_slider_weight(panel, losses, model):
+    assert panel.second_style.value == "none" and panel.blend.disabled
+    assert list(panel.second_style.options) == ["none", *cs.SAMPLE_IMAGES]
+    assert panel.current_settings().style_blend_weights == ()
+    panel.content_picker.value, panel.style_picker.value = "coffee", "the_scream"
+    panel.second_style.value = "starry_night"
+    assert not panel.blend.disabled
+    panel.blend.value = 0.25
+    panel.num_steps.value = 3
+    expected = TINY.replace(num_steps=3, style_blend_weights=(0.75, 0.25))
+    assert panel.current_settings() == expected
+    panel.run_button.click()
+    run = panel.wait(timeout=60)
+    assert panel.error is None and run.settings == expected
+    assert run.style_name == "the_scream + starry_night (25%)"
+    assert "the_scream + starry_night (25%)" in panel.gallery.children[0].children[1].value
+    direct = cs.style_transfer("coffee", ["the_scream", "starry_night"], losses, model, expected, progress=False)
+    torch.testing.assert_close(run.result.image, direct.image, rtol=1e-4, atol=1e-4)
+    panel.example.value = "coffee_the_scream"  # an example is one style image
+    assert panel.second_style.value == "none" and panel.blend.disabled
