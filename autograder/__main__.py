@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         there is a traceback for the Gradescope log, and ``run_autograder`` then writes a
         results.json that names it (``autograder/gradescope/run_autograder``).
     """
-    from .rubric import DEFAULT_RUBRIC
+    from .rubric import DEFAULT_RUBRIC, MissingReference
 
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except InputError as error:
+    except (InputError, MissingReference) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

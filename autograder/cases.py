@@ -8,10 +8,12 @@ call's expected output and gradients are computed here, in the grader, by the re
 Kinds (the rubric's ``kind``):
 
 * ``public`` - the notebook check's own stored inputs and aspects: float64 (with gradient) and
-  float32, inputs unmodified; ``normalize=False`` too for ``gram_matrix``; no loops for ``tv_loss``;
-* ``shapes`` - ``draws`` other random shapes, H != W (other layers and weights for ``style_loss``:
-  its drawn ``style_layers`` never include layer 0, so indexing ``feats`` by position fails);
-* ``batch`` - ``gram_matrix`` on batches of 3 and 4 images;
+  float32, inputs unmodified; ``normalize=False`` too for ``gram_matrix`` and ``guided_gram_matrix``;
+  no loops for ``tv_loss``;
+* ``shapes`` - ``draws`` other random shapes, H != W (other layers and weights for ``style_loss``
+  and ``guided_style_loss``: their drawn ``style_layers`` never include layer 0, so indexing
+  ``feats`` by position fails; other numbers of regions R for the guided functions, R != N);
+* ``batch`` - ``gram_matrix`` / ``guided_gram_matrix`` on batches of 3 and 4 images;
 * ``dtypes`` - one input in float32 and in float64;
 * ``scale`` - inputs multiplied by each of ``scales`` (1e-3 and 1e3), float32 and float64;
 * ``gradient`` - ``draws`` inputs: the gradient (for a random upstream gradient where the output is
@@ -24,6 +26,9 @@ Kinds (the rubric's ``kind``):
 
 Every kind also requires the right values (except the ``meta`` call, which has none), so a stub or
 a wrong function earns nothing from the "property" tests.
+
+The guided functions (notebook 05, Gatys et al., CVPR 2017, Sec. 4) get soft masks, values in
+[0.05, 1], so that the wrong normalizations (C*H*W, sum m, sum m^2 without C) give other values.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from .protocol import build_tensors
 from .rubric import TestSpec
 from .variants import mistake_variants
 
-__all__ = ["Call", "Case", "build_case", "device_hardcoding", "given_grams"]
+__all__ = ["Call", "Case", "build_case", "device_hardcoding", "given_grams", "given_guided_grams"]
 
 
 @dataclass
@@ -57,7 +62,8 @@ class Call:
         upstream: the gradient of the output fed to autograd (``None`` for a scalar output).
         expected, expected_grads, variants: filled by :func:`build_case` from the reference.
         grams: ``style_loss`` only: :func:`given_grams` of its ``feats``, for a re-run with the
-            grader's Gram matrices (filled by :func:`build_case`).
+            grader's Gram matrices (filled by :func:`build_case`); ``guided_style_loss``:
+            :func:`given_guided_grams` of its style layers' feature maps and masks.
     """
 
     function: str
@@ -76,8 +82,9 @@ class Call:
         """The message sent to the sandbox: inputs only, never the expected values.
 
         Args:
-            grams: ``style_loss`` only: also send :attr:`grams`, the Gram matrices of this call's
-                own feature maps, which the runner's stand-in ``gram_matrix`` returns.
+            grams: ``style_loss`` (``guided_style_loss``) only: also send :attr:`grams`, the Gram
+                matrices of this call's own feature maps (and masks), which the runner's stand-in
+                ``gram_matrix`` (``guided_gram_matrix``) returns.
         """
         request = {"function": self.function, "args": self.args, "dtype": self.dtype, "device": self.device,
                    "grad": self.check_grad, "upstream": self.upstream}
@@ -127,6 +134,44 @@ def _tensor(array: np.ndarray, grad: bool) -> dict:
     return {"tensor": array, "grad": grad}
 
 
+def _masks(rng: np.random.Generator, n: int, regions: int, h: int, w: int) -> np.ndarray:
+    """Soft masks (N, R, H, W) with values in [0.05, 1]: no region is empty."""
+    return rng.uniform(0.05, 1.0, size=(n, regions, h, w))
+
+
+def _regions(rng: np.random.Generator, batch: int) -> int:
+    """A number of regions, 2 to 4, never equal to the batch size (so swapped axes change the shape)."""
+    regions = int(rng.integers(2, 5))
+    return regions + 1 if regions == batch else regions
+
+
+def _style_layers(rng: np.random.Generator, count: int) -> list[int]:
+    """Style layers among ``1 .. count-1``, never layer 0, so every chosen layer sits after its position
+    (layers[j] > j): feats[j] in place of feats[style_layers[j]] always gives a wrong result."""
+    chosen = rng.choice(np.arange(1, count), size=int(rng.integers(2, count)), replace=False)
+    return sorted(int(i) for i in chosen)
+
+
+def _plain_gram(features: np.ndarray) -> np.ndarray:
+    """A style image's normalized Gram matrix, (1, C, C) (NumPy; the targets' formula)."""
+    _, c, h, w = features.shape
+    flat = features.reshape(1, c, h * w)
+    return flat @ flat.transpose(0, 2, 1) / (c * h * w)
+
+
+def _guided_style_args(rng: np.random.Generator, scale: float, grad: bool) -> list:
+    """Random ``guided_style_loss`` arguments: feats, style_layers, targets (1, R, C, C), weights, masks."""
+    count, regions = int(rng.integers(3, 7)), int(rng.integers(2, 4))
+    feats = [_features(rng, _shape(rng, channels=(3, 24))) * scale for _ in range(count)]
+    layers = _style_layers(rng, count)
+    weights = [float(w) for w in 10.0 ** rng.uniform(-1, 3, size=len(layers))]
+    targets = [np.stack([_plain_gram(_features(rng, feats[i].shape) * scale)[0] for _ in range(regions)])[None]
+               for i in layers]
+    masks = [_masks(rng, 1, regions, *feats[i].shape[2:]) for i in layers]
+    return [[_tensor(f, grad and i in layers) for i, f in enumerate(feats)], layers,
+            [_tensor(t, False) for t in targets], weights, [_tensor(m, False) for m in masks]]
+
+
 def draw_args(function: str, rng: np.random.Generator, batch: int = 1, scale: float = 1.0, grad: bool = True,
               normalize: bool = True) -> list:
     """Random arguments for ``function`` (see the module docstring); ``scale`` multiplies every input.
@@ -143,19 +188,18 @@ def draw_args(function: str, rng: np.random.Generator, batch: int = 1, scale: fl
     if function == "style_loss":
         count = int(rng.integers(3, 7))
         feats = [_features(rng, _shape(rng, channels=(3, 24))) * scale for _ in range(count)]
-        # Never layer 0, so every chosen layer sits after its position in style_layers (layers[j] > j):
-        # feats[j] in place of feats[style_layers[j]] always gives a wrong result (never [0, 1, ...]).
-        chosen = rng.choice(np.arange(1, count), size=int(rng.integers(2, count)), replace=False)
-        layers = sorted(int(i) for i in chosen)
+        layers = _style_layers(rng, count)
         weights = [float(w) for w in 10.0 ** rng.uniform(-1, 3, size=len(layers))]
-        targets = []
-        for i in layers:
-            other = _features(rng, feats[i].shape) * scale
-            _, c, h, w = other.shape
-            flat = other.reshape(1, c, h * w)
-            targets.append(flat @ flat.transpose(0, 2, 1) / (c * h * w))  # a style image's Gram matrix
+        targets = [_plain_gram(_features(rng, feats[i].shape) * scale) for i in layers]  # a style image's
         return [[_tensor(f, grad and i in layers) for i, f in enumerate(feats)], layers,
                 [_tensor(t, False) for t in targets], weights]
+    if function == "guided_gram_matrix":
+        n, c, h, w = _shape(rng, batch, channels=(3, 24))
+        args = [_tensor(_features(rng, (n, c, h, w)) * scale, grad),
+                _tensor(_masks(rng, n, _regions(rng, n), h, w), False)]
+        return args if normalize else args + [False]
+    if function == "guided_style_loss":
+        return _guided_style_args(rng, scale, grad)
     if function == "tv_loss":
         return [_tensor(rng.normal(0.0, 1.0, size=(1, 3) + _shape(rng)[2:]) * scale, grad),
                 float(rng.uniform(1e-3, 1.0))]
@@ -177,6 +221,17 @@ def public_args(function: str, grad: bool = True) -> list[list]:
                  for i in range(int(ref["style_loss.num_feats"]))]
         targets = [_tensor(ref[f"style_loss.style_targets.{j}"], False) for j in range(len(layers))]
         return [[feats, layers, targets, [float(w) for w in ref["style_loss.style_weights"]]]]
+    if function == "guided_gram_matrix":
+        features = _tensor(ref["guided_gram_matrix.features"], grad)
+        masks = _tensor(ref["guided_gram_matrix.masks"], False)
+        return [[features, masks], [features, masks, False]]
+    if function == "guided_style_loss":
+        p = "guided_style_loss."
+        layers = [int(i) for i in ref[p + "style_layers"]]
+        feats = [_tensor(ref[f"{p}feats.{i}"], grad and i in layers) for i in range(int(ref[p + "num_feats"]))]
+        targets = [_tensor(ref[f"{p}style_targets.{j}"], False) for j in range(len(layers))]
+        masks = [_tensor(ref[f"{p}content_masks.{j}"], False) for j in range(len(layers))]
+        return [[feats, layers, targets, [float(w) for w in ref[p + "style_weights"]], masks]]
     return [[_tensor(ref["tv_loss.img"], grad), float(ref["tv_loss.tv_weight"])]]
 
 
@@ -219,13 +274,13 @@ def _calls(spec: TestSpec, rng: np.random.Generator) -> tuple[list[Call], list]:
         calls = []
         for dtype in ("float64", "float32"):
             for args in public_args(f):
-                normalize_false = f == "gram_matrix" and len(args) == 2
+                normalize_false = args[-1] is False  # gram_matrix's / guided_gram_matrix's normalize=False
                 calls.append(Call(f, args, dtype, check_grad=dtype == "float64" and not normalize_false,
                                   check_unmodified=True))
         return calls, [_no_loops] if f == "tv_loss" else []
     if kind == "shapes":
         calls = [Call(f, draw_args(f, rng)) for _ in range(spec.draws + 1)]
-        if f == "gram_matrix":
+        if f in ("gram_matrix", "guided_gram_matrix"):
             calls.append(Call(f, draw_args(f, rng, normalize=False)))
         return calls, []
     if kind == "batch":
@@ -261,7 +316,11 @@ def _numpy_args(call: Call) -> list:
         return node
 
     args = strip(call.args)
-    return args[:1] if call.function == "gram_matrix" else args
+    if call.function == "gram_matrix":
+        return args[:1]
+    if call.function == "guided_gram_matrix":
+        return [args[0], args[1], args[2] if len(args) > 2 else True]
+    return args
 
 
 def given_grams(feats: list, gram_matrix) -> list[dict]:
@@ -287,6 +346,36 @@ def given_grams(feats: list, gram_matrix) -> list[dict]:
     return out
 
 
+def given_guided_grams(feats: list, style_layers: list[int], content_masks: list, guided_gram_matrix) -> list[dict]:
+    """The guided Gram matrices of a ``guided_style_loss`` call's style layers, computed in the grader.
+
+    Args:
+        feats: the call's ``feats`` argument: ``{"tensor": (1, C, H, W) float64 array, ...}`` leaves.
+        style_layers: the call's layer numbers.
+        content_masks: the call's masks, ``content_masks[i]`` a leaf (1, R, H_i, W_i) for ``style_layers[i]``.
+        guided_gram_matrix: the reference ``guided_gram_matrix``.
+
+    Returns:
+        For each position i: ``{"layer": style_layers[i], "normalized": {"tensor": (1, R, C, C)},
+        "raw": {"tensor": (1, R, C, C)}, "scale": {"tensor": (1, R, 1, 1)}}`` - what the runner's
+        stand-in ``guided_gram_matrix`` returns for ``feats[layer]`` with ``content_masks[i]``
+        (``normalize=True`` / ``False``) and the factor 1 / (C * sum m^2) its gradient needs.
+        Values only: no function of the grader's ever runs in the student's process.
+    """
+    out = []
+    with torch.no_grad():
+        for layer, leaf in zip(style_layers, content_masks):
+            features = torch.tensor(feats[layer]["tensor"], dtype=torch.float64)
+            masks = torch.tensor(leaf["tensor"], dtype=torch.float64)
+            n, c = features.shape[:2]
+            scale = 1.0 / (c * (masks**2).sum(dim=(2, 3))).reshape(n, -1, 1, 1)
+            out.append({"layer": int(layer),
+                        "normalized": {"tensor": guided_gram_matrix(features, masks).numpy().copy()},
+                        "raw": {"tensor": guided_gram_matrix(features, masks, False).numpy().copy()},
+                        "scale": {"tensor": scale.numpy().copy()}})
+    return out
+
+
 def _complete(call: Call, reference, rng: np.random.Generator) -> None:
     """Fill in the expected output, gradients and mistake variants, from float64 inputs."""
     tensors: list[torch.Tensor] = []
@@ -296,6 +385,8 @@ def _complete(call: Call, reference, rng: np.random.Generator) -> None:
     call.variants = mistake_variants(call.function, *_numpy_args(call))
     if call.function == "style_loss":
         call.grams = given_grams(call.args[0], reference.gram_matrix)
+    elif call.function == "guided_style_loss":
+        call.grams = given_guided_grams(call.args[0], call.args[1], call.args[4], reference.guided_gram_matrix)
     if call.check_grad:
         wanted = [t for t in tensors if t.requires_grad]
         if out.dim() > 0:

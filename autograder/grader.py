@@ -15,6 +15,14 @@ values or shape, an exception, a timeout, a crash) is run again with ``gram_matr
 lookup of the Gram matrices of that call's own feature maps, computed here by the reference
 (:func:`autograder.cases.given_grams`); after a timeout or crash that the lookup avoids, the
 remaining calls use the lookup directly. No correct function ever runs in the student's process.
+``guided_style_loss`` (notebook 05) is graded on its own the same way, with the grader's guided
+Gram matrices of its style layers' feature maps and masks in place of the student's
+``guided_gram_matrix`` (:func:`autograder.cases.given_guided_grams`).
+
+Only the functions the rubric grades are looked for (:attr:`autograder.rubric.Rubric.functions`):
+with the rubric's ``spatial_control`` section switched off, notebook 05 is neither required nor
+graded. With it on, a submission without notebook 05 scores 0 on those tests, and the feedback
+says which notebook to submit.
 
 Hidden inputs are drawn at grading time from one seed per grading run (the rubric's ``[grading]
 seed`` unless overridden), the same for every submission: the same code always gets the same grade.
@@ -39,15 +47,16 @@ import torch
 
 from cs231n_style.diagnosis import (diagnose_exception, diagnose_gradient, diagnose_output, diagnose_unmodified,
                                     diagnose_values)
-from cs231n_style.notebook import STUDENT_FUNCTIONS
+from cs231n_style.notebook import NOTEBOOK_OF
 
 from .cases import Call, build_case
 from .reference import default_reference_path, load_reference
-from .rubric import DEFAULT_RUBRIC, Rubric, TestSpec, load_rubric
+from .rubric import DEFAULT_RUBRIC, MissingReference, Rubric, TestSpec, load_rubric
 from .sandbox import Sandbox, SandboxFailure
 from .submission import SubmissionError, StudentCode, code_pieces, collect_notebooks, find_student_code
 
-__all__ = ["TestResult", "GradingResult", "grade_submission", "grade_batch", "judge_call"]
+__all__ = ["TestResult", "GradingResult", "MissingReference", "grade_submission", "grade_batch", "judge_call"]
+
 
 
 @dataclass
@@ -122,8 +131,9 @@ def judge_call(call: Call, reply: dict, memory_mb: float | None = None, own_gram
         call: the call, with its expected values (:func:`autograder.cases.build_case`).
         reply: what the runner sent back (see :mod:`autograder.runner`).
         memory_mb: the sandbox's memory limit, named when the call raised ``MemoryError``.
-        own_gram: ``False`` when ``style_loss`` ran with the grader's Gram matrices instead of the
-            student's ``gram_matrix`` (the message then does not blame the Gram matrix).
+        own_gram: ``False`` when ``style_loss`` (``guided_style_loss``) ran with the grader's Gram
+            matrices instead of the student's ``gram_matrix`` (``guided_gram_matrix``): the message
+            then does not blame the Gram matrix.
 
     Returns:
         The failure message (in the notebook checks' words), or ``None``.
@@ -153,6 +163,8 @@ def judge_call(call: Call, reply: dict, memory_mb: float | None = None, own_gram
         return f"{name}: FAIL - the grader got no usable answer for this call."
     out = reply["output"]
     input_shape = tuple(inputs[0].shape) if name == "gram_matrix" else None
+    if name == "guided_gram_matrix" and len(inputs) > 1 and inputs[0].ndim == 4 and inputs[1].ndim == 4:
+        input_shape = (inputs[0].shape[0], inputs[1].shape[1], *inputs[0].shape[1:])  # (N, R, C, H, W)
     shape = tuple(out.get("shape") or ()) if isinstance(out.get("shape"), list) else ()
     cut = bool(call.check_grad) and not out.get("requires_grad")
     message = diagnose_output(name, str(out.get("type")), shape, _dtype(out.get("dtype")), call.expected.shape, dtype,
@@ -225,9 +237,14 @@ def _call(box: Sandbox, request: dict, function: str) -> dict:
 
 @dataclass
 class _StyleState:
-    """Whether ``style_loss`` still runs with the student's ``gram_matrix`` first (see _judge)."""
+    """Whether ``style_loss`` (``guided_style_loss``) still runs with the student's own Gram matrix
+    function first (see _judge)."""
 
     own_gram_first: bool = True
+
+
+#: The losses graded on their own, re-run with the grader's Gram matrices when a call fails.
+RERUN_WITH_GIVEN_GRAMS = ("style_loss", "guided_style_loss")
 
 
 def _judge(call: Call, box: Sandbox, state: _StyleState) -> str | None:
@@ -239,11 +256,12 @@ def _judge(call: Call, box: Sandbox, state: _StyleState) -> str | None:
     points, while a student who moved the normalization from ``gram_matrix`` into ``style_loss``
     keeps ``style_loss``'s. After a timeout or crash with the student's ``gram_matrix`` that the
     grader's Gram matrices avoid, the function's remaining calls skip the student's ``gram_matrix``.
+    ``guided_style_loss`` likewise, with the grader's guided Gram matrices.
     """
     memory = box.limits.memory_mb
-    if call.function != "style_loss":
+    if call.function not in RERUN_WITH_GIVEN_GRAMS:
         return judge_call(call, _call(box, call.request(), call.function), memory)
-    stopped = None
+    stopped, message = None, None
     if state.own_gram_first:
         try:
             message = judge_call(call, _call(box, call.request(), call.function), memory)
@@ -254,6 +272,8 @@ def _judge(call: Call, box: Sandbox, state: _StyleState) -> str | None:
     retry = judge_call(call, _call(box, call.request(grams=True), call.function), memory, own_gram=False)
     if stopped is not None:
         state.own_gram_first = False  # the student's gram_matrix hung or crashed it; the grader's did not
+    if retry and message and stopped is None and "the grader's stand-in" in retry:
+        return message  # it called the stand-in on other tensors (e.g. the wrong masks): its own run says more
     return retry  # None: right with the grader's Gram matrices; else a message that does not blame the Gram
 
 
@@ -338,11 +358,15 @@ def grade_submission(path: str | Path, rubric: Rubric | None = None, reference=N
     Returns:
         A :class:`GradingResult`. Never raises for a bad submission: an unreadable one scores 0
         with the reason in every test's feedback.
+
+    Raises:
+        MissingReference: if the rubric grades a function the reference solutions lack.
     """
     start = time.perf_counter()
     rubric = rubric or load_rubric(DEFAULT_RUBRIC)
     reference_path = Path(reference_path) if reference_path else default_reference_path()
     reference = reference or load_reference(reference_path)
+    _require_reference(rubric, reference, reference_path)
     seed = rubric.seed if seed is None else int(seed)
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="cs231n-submission-") as work:
@@ -351,13 +375,34 @@ def grade_submission(path: str | Path, rubric: Rubric | None = None, reference=N
         except SubmissionError as error:
             return _not_run(rubric, path.name, f"FAIL - nothing to grade: {error}.", seed=seed, error=str(error),
                             execution_time=time.perf_counter() - start)
-        student = find_student_code(notebooks)
+        student = find_student_code(notebooks, rubric.functions)
         with Sandbox(code_pieces(student.code), notebooks, rubric.limits,
                      hide=_hidden_paths(path, reference_path, hide)) as box:
             tests = _grade_functions(rubric, student, box, seed, reference)
             printed = box.printed_output()
             measures = list(box.measures)
     return GradingResult(path.name, tests, time.perf_counter() - start, seed, measures, printed, dict(student.where))
+
+
+def _require_reference(rubric: Rubric, reference, reference_path: Path | None) -> None:
+    """Raise :class:`MissingReference` if the rubric grades a function the reference solutions lack (an
+    instructor's set-up error: notebook 05 missing from the solutions, its section still on)."""
+    missing = [name for name in rubric.functions if not callable(getattr(reference, name, None))]
+    if missing:
+        raise MissingReference(f"the rubric grades {missing}, but the reference solutions ({reference_path}) have "
+                               f"no such function: add {sorted({NOTEBOOK_OF[name] for name in missing})} to the "
+                               "solutions, or switch its section off in the rubric's [sections] (e.g. "
+                               "spatial_control = false)")
+
+
+def _problem(function: str, problem: str, student: StudentCode) -> str:
+    """The feedback for a function that could not be found; it names the notebook to submit when
+    the function's course notebook (e.g. notebook 05) is not in the submission."""
+    notebook = NOTEBOOK_OF.get(function)
+    if "no function named" in problem and notebook and all(nb.name != notebook for nb in student.notebooks):
+        return (f"{problem}: it is written in {notebook}, which is not in your submission - submit that notebook "
+                "too (it is graded in this assignment)")
+    return problem
 
 
 def _rng_for(seed: int, spec: TestSpec) -> np.random.Generator:
@@ -368,12 +413,12 @@ def _rng_for(seed: int, spec: TestSpec) -> np.random.Generator:
 def _grade_functions(rubric: Rubric, student: StudentCode, box: Sandbox, seed: int, reference) -> list[TestResult]:
     """Grade each function in a fresh process (``box.start()``), its tests in rubric order."""
     results: dict[str, TestResult] = {}
-    for function in STUDENT_FUNCTIONS:
+    for function in rubric.functions:
         specs = [s for s in rubric.tests if s.function == function]
-        if not specs:
-            continue
         problem = student.code.problems.get(function)
-        if not problem:
+        if problem:
+            problem = _problem(function, problem, student)
+        else:
             try:
                 load_errors = box.start()
             except SandboxFailure as failure:
@@ -414,6 +459,7 @@ def grade_batch(paths: Iterable[str | Path], rubric: Rubric | None = None, jobs:
     paths = list(paths)
     rubric = rubric or load_rubric(DEFAULT_RUBRIC)
     reference = load_reference(options.get("reference_path"))
+    _require_reference(rubric, reference, options.get("reference_path") or default_reference_path())
     jobs = jobs or os.cpu_count() or 1
 
     def one(path):

@@ -45,7 +45,8 @@ STUDENT_README = """# cs231n-style: neural style transfer
 
 You implement the four functions of neural style transfer (Gatys, Ecker & Bethge, CVPR 2016) -
 the **content loss**, the **Gram matrix**, the **style loss** and the **total variation loss** -
-and watch them turn a photo into a painting.
+and watch them turn a photo into a painting. Notebook 05 adds control over where a style goes
+(Gatys et al., CVPR 2017): you write the **guided Gram matrix** and the **guided style loss**.
 
 ## Setup
 
@@ -68,6 +69,7 @@ Work through the notebooks in `notebooks/`, in order:
 | `02_style_loss` | `gram_matrix`, `style_loss` | a texture synthesized from a style image |
 | `03_tv_loss` | `tv_loss` | what the smoothness term does |
 | `04_style_transfer` | - | three example runs, and a slider panel to explore |
+| `05_controlling_style_transfer` | `guided_gram_matrix`, `guided_style_loss` | a style per region, and more |
 
 After each function, its check cell prints a verdict (`PASS`, or what is wrong). Later notebooks
 load your functions from earlier ones (`cs.load_functions`), so you never copy code.
@@ -79,12 +81,13 @@ make check     # or: python -m pytest notebooks/
 ```
 
 This runs your notebooks top to bottom (comparing each check cell with its expected `PASS` line)
-and `notebooks/test_my_functions.py`; it passes exactly when your four functions are right.
+and `notebooks/test_my_functions.py`; it passes exactly when your functions are right.
 
 ## Submitting
 
 Submit the notebooks of `notebooks/` (the `.ipynb` files, or a `.zip` of the folder) the way your
-course asks. The grader takes only your four functions from them, wherever they are defined, and
+course asks. The grader takes only your functions from them (the four, and notebook 05's two where
+your course grades them), wherever they are defined, and
 runs them on the notebook checks' inputs and on other ones (other shapes, batches, dtypes, scales),
 so keep their names and arguments as given.
 

@@ -12,7 +12,7 @@ import os
 import types
 from pathlib import Path
 
-from cs231n_style.notebook import STUDENT_FUNCTIONS
+from cs231n_style.notebook import ALL_STUDENT_FUNCTIONS, GUIDED_FUNCTIONS, NOTEBOOK_OF, STUDENT_FUNCTIONS
 
 from .submission import find_student_code
 
@@ -27,25 +27,36 @@ def default_reference_path() -> Path:
 
 
 def reference_source(path: str | Path | None = None) -> str:
-    """The reference functions' source as one module (imports, helpers, the four functions).
+    """The reference functions' source as one module (imports, helpers, the functions).
+
+    The four of ``STUDENT_FUNCTIONS`` must be there; notebook 05's (``GUIDED_FUNCTIONS``) are
+    included when the solutions have them (a course without notebook 05 has none).
 
     Args:
         path: a folder of solution notebooks or a ``.py`` file; default :func:`default_reference_path`.
 
     Raises:
-        LookupError: if a function is missing from the solution notebooks.
+        LookupError: if one of the four functions is missing from the solution notebooks, or
+            notebook 05 is there without its two functions.
     """
     path = Path(path) if path is not None else default_reference_path()
     if path.is_file() and path.suffix == ".py":
         return path.read_text()
-    found = find_student_code(sorted(path.glob("*.ipynb")))
-    if found.code.problems:
-        raise LookupError(f"reference functions missing in {path}: {found.code.problems}")
+    notebooks = sorted(path.glob("*.ipynb"))
+    found = find_student_code(notebooks, ALL_STUDENT_FUNCTIONS)
+    has_05 = any(notebook.name == NOTEBOOK_OF[GUIDED_FUNCTIONS[0]] for notebook in notebooks)
+    required = ALL_STUDENT_FUNCTIONS if has_05 else STUDENT_FUNCTIONS
+    problems = {name: why for name, why in found.code.problems.items() if name in required}
+    if problems:
+        raise LookupError(f"reference functions missing in {path}: {problems}")
     return found.code.module_source()
 
 
 def load_reference(path: str | Path | None = None) -> types.SimpleNamespace:
-    """The four reference functions (``content_loss``, ``gram_matrix``, ``style_loss``, ``tv_loss``)."""
+    """The reference functions: the four (``content_loss``, ``gram_matrix``, ``style_loss``,
+    ``tv_loss``), and ``guided_gram_matrix`` and ``guided_style_loss`` where the source has them
+    (see :func:`reference_source`). Missing optional ones are absent attributes."""
     module = types.ModuleType("cs231n_reference")
     exec(compile(reference_source(path), "<reference solutions>", "exec"), module.__dict__)
-    return types.SimpleNamespace(**{name: module.__dict__[name] for name in STUDENT_FUNCTIONS})
+    return types.SimpleNamespace(**{name: module.__dict__[name] for name in ALL_STUDENT_FUNCTIONS
+                                    if callable(module.__dict__.get(name))})

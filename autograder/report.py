@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from cs231n_style.notebook import STUDENT_FUNCTIONS
+from cs231n_style.notebook import ALL_STUDENT_FUNCTIONS
 
 from .grader import GradingResult, TestResult
 from .rubric import Rubric
@@ -30,7 +30,7 @@ def format_points(value: float) -> str:
 
 def _number(result: GradingResult, index: int) -> str:
     spec = result.tests[index].spec
-    group = STUDENT_FUNCTIONS.index(spec.function) + 1
+    group = ALL_STUDENT_FUNCTIONS.index(spec.function) + 1
     within = sum(1 for t in result.tests[:index + 1] if t.spec.function == spec.function)
     return f"{group}.{within}"
 

@@ -3,6 +3,11 @@
 The default rubric is ``autograder/rubric.toml``; its comments explain every field. Its sections,
 fields, types and ranges are checked against the JSON Schema ``autograder/rubric.schema.json``
 (with :mod:`jsonschema`), and each violation is worded for the instructor who edits the file.
+
+Tests may belong to a *section* that the instructor switches on or off with one line of the
+``[sections]`` table (``spatial_control = false``: notebook 05 is not part of the course). The
+tests of a section switched off are left out of the :class:`Rubric`: they do not run, their
+functions (and notebooks) are not looked for, and they count nothing in the maximum score.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ except ModuleNotFoundError:  # Python 3.10
 
 from .sandbox import Limits
 
-__all__ = ["DEFAULT_RUBRIC", "KINDS", "SCHEMA_FILE", "SECTIONS", "TestSpec", "Rubric", "RubricError", "load_rubric"]
+__all__ = ["DEFAULT_RUBRIC", "KINDS", "SCHEMA_FILE", "SECTIONS", "TestSpec", "Rubric", "RubricError",
+           "MissingReference", "load_rubric", "switched_off"]
 
 DEFAULT_RUBRIC = Path(__file__).resolve().parent / "rubric.toml"
 
@@ -32,6 +38,11 @@ KINDS = ("public", "shapes", "batch", "dtypes", "scale", "gradient", "unmodified
 
 class RubricError(ValueError):
     """A rubric file that cannot be used; the message names the entry and the field."""
+
+
+class MissingReference(LookupError):
+    """The rubric grades a function the reference solutions do not have (e.g. notebook 05's, with its
+    section on and no notebook 05 in the solutions); raised by the grader before any grading."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,7 @@ class TestSpec:
         title: what students read.
         draws: how many random inputs (kinds that draw several).
         scales: the input scale factors (kind ``"scale"``).
+        section: the rubric section it belongs to (a key of ``[sections]``), or ``""`` (always on).
     """
 
     __test__ = False  # not a pytest test class
@@ -60,6 +72,7 @@ class TestSpec:
     title: str = ""
     draws: int = 2
     scales: tuple[float, ...] = (1e-3, 1e3)
+    section: str = ""
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,8 @@ class Rubric:
 
     ``seed`` (``[grading] seed``) seeds the hidden inputs of every submission of a grading run, so
     the same code always gets the same grade; students never see the rubric, so never the inputs.
+    ``tests`` holds only the tests of sections switched on; ``sections`` is the ``[sections]``
+    table (section -> on), so :func:`switched_off` says which were left out.
     """
 
     tests: tuple[TestSpec, ...]
@@ -75,10 +90,19 @@ class Rubric:
     hidden_visibility: str = "after_due_date"
     public_visibility: str = "visible"
     seed: int = 2016
+    sections: dict = field(default_factory=dict)
 
     @property
     def max_score(self) -> float:
         return sum(test.points for test in self.tests)
+
+    @property
+    def functions(self) -> tuple[str, ...]:
+        """The functions the rubric grades (those of its tests), in the course's order."""
+        from cs231n_style.notebook import ALL_STUDENT_FUNCTIONS
+
+        graded = {test.function for test in self.tests}
+        return tuple(name for name in ALL_STUDENT_FUNCTIONS if name in graded)
 
     def with_limits(self, **changes) -> Rubric:
         """A copy with some sandbox limits changed (e.g. ``timeout_s=2`` in tests)."""
@@ -88,8 +112,8 @@ class Rubric:
 #: The rubric's JSON Schema: its sections, fields, types and ranges, in one place.
 SCHEMA_FILE = Path(__file__).resolve().parent / "rubric.schema.json"
 
-#: The rubric's top-level tables: ``[grading]``, ``[sandbox]`` and the ``[[tests]]`` entries.
-SECTIONS = ("grading", "sandbox", "tests")
+#: The rubric's top-level tables: ``[grading]``, ``[sandbox]``, ``[sections]`` and the ``[[tests]]`` entries.
+SECTIONS = ("grading", "sandbox", "sections", "tests")
 
 _NO_TESTS = "no tests: add at least one [[tests]] entry (see autograder/rubric.toml)"
 
@@ -126,7 +150,7 @@ def _message(error: jsonschema.ValidationError, data: dict) -> str:
     if not where:
         if error.validator == "additionalProperties":
             return (f"unknown top-level key(s) {sorted(set(data) - set(SECTIONS))}; a rubric has only [grading], "
-                    "[sandbox] and [[tests]] entries (check the spelling)")
+                    "[sandbox], [sections] and [[tests]] entries (check the spelling)")
         return _NO_TESTS  # the one required key
     section = where[0]
     if section != "tests":
@@ -157,6 +181,8 @@ def _field_message(error: jsonschema.ValidationError, field_path: list, where: s
         word, example = _TYPE_WORDS["array" if name == "scales" else error.validator_value]
         return f"{where}: {name} must be {word} ({example}), not the {_toml_type(value)} {value!r}"
     if error.validator == "enum":
+        if "x-error" in error.schema:
+            return f"{where}: {error.schema['x-error']}"
         if name.endswith("visibility"):
             return f"visibility {value!r} is not one of {sorted(error.validator_value)}"
         return f"{where}: {name} must be one of {tuple(error.validator_value)}"
@@ -173,8 +199,8 @@ def _file_order(error: jsonschema.ValidationError) -> tuple:
     where = list(error.absolute_path)
     if not where and error.validator == "additionalProperties":
         return (-1,)
-    section = ("sandbox", "grading", "tests").index(where[0] if where else "tests")
-    entry = where[1] if section == 2 and len(where) > 1 else -1
+    section = ("sandbox", "grading", "sections", "tests").index(where[0] if where else "tests")
+    entry = where[1] if section == 3 and len(where) > 1 else -1
     kind = {"additionalProperties": 0, "required": 1, "type": 2}.get(error.validator, 3)
     return (section, entry, kind, [str(p) for p in where])
 
@@ -213,8 +239,9 @@ def load_rubric(path: str | Path = DEFAULT_RUBRIC) -> Rubric:
         FileNotFoundError: if there is no such file.
         RubricError: on invalid TOML; top-level keys other than :data:`SECTIONS` (a misspelt
             ``[[test]]`` or ``[grdaing]``); no ``[[tests]]``; unknown fields or values of the wrong
-            type (``hidden = "false"``); unknown functions or kinds; duplicate ids; bad points,
-            limits, visibilities or seed. The message names the file, the entry and the field.
+            type (``hidden = "false"``, ``spatial_control = "no"``); unknown functions or kinds;
+            duplicate ids; a test's section missing from ``[sections]``; bad points, limits,
+            visibilities or seed. The message names the file, the entry and the field.
     """
     path = Path(path)
     with open(path, "rb") as file:
@@ -228,6 +255,18 @@ def load_rubric(path: str | Path = DEFAULT_RUBRIC) -> Rubric:
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise RubricError(f"{path}: duplicate test ids {duplicates}")
+    sections = dict(data.get("sections", {}))
+    for number, test in enumerate(tests, 1):
+        if test.section and test.section not in sections:
+            raise RubricError(f"{path}: [[tests]] entry {number} ({test.id}): section {test.section!r} is not in "
+                              f"[sections] ({sorted(sections) or 'none declared'}): add a line "
+                              f"{test.section} = true to [sections], or fix the spelling")
     grading = data.get("grading", {})
-    return Rubric(tests, Limits(**data.get("sandbox", {})), grading.get("hidden_visibility", "after_due_date"),
-                  grading.get("public_visibility", "visible"), grading.get("seed", 2016))
+    return Rubric(tuple(test for test in tests if sections.get(test.section, True)), Limits(**data.get("sandbox", {})),
+                  grading.get("hidden_visibility", "after_due_date"), grading.get("public_visibility", "visible"),
+                  grading.get("seed", 2016), sections)
+
+
+def switched_off(rubric: Rubric) -> list[str]:
+    """The rubric's sections switched off (``name = false`` in ``[sections]``), in file order."""
+    return [name for name, on in rubric.sections.items() if not on]

@@ -25,6 +25,8 @@ cs`` costs nothing unless used), and each ``def`` separately, so one broken piec
 ``style_loss`` is graded on its own: when a call fails with the student's ``gram_matrix``, the
 grader calls it again with ``gram_matrix`` standing for a lookup of Gram matrices the grader
 computed in its own process for exactly that call's feature maps (:func:`given_gram_matrix`).
+``guided_style_loss`` likewise, with ``guided_gram_matrix`` standing for a lookup of the guided
+Gram matrices of that call's style layers' feature maps and masks (:func:`given_guided_gram_matrix`).
 """
 
 from __future__ import annotations
@@ -323,11 +325,92 @@ def given_gram_matrix(feats: list, grams: list):
     return gram_matrix
 
 
+class _GivenGuidedGram(torch.autograd.Function):
+    """A guided Gram matrix the grader computed (``value``, (N, R, C, C)), attached to the autograd graph
+    of ``features``.
+
+    Forward returns a copy of ``value``; backward is the guided Gram matrix's vector-Jacobian product
+    (Gatys et al., CVPR 2017, Sec. 4): with ``W_r = F * m_r`` (features (N, 1, C, H*W) times region
+    r's mask), ``dF = sum_r m_r * (scale_r (dG_r + dG_r^T) @ W_r)`` (``scale``: (N, R, 1, 1), 1 / (C
+    * sum m^2) or 1). The masks get no gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, features, masks, value, scale):
+        ctx.save_for_backward(features, masks, scale)
+        return value.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        features, masks, scale = ctx.saved_tensors
+        n, c = features.shape[:2]
+        mask = masks.reshape(n, masks.shape[1], 1, -1)
+        weighted = features.reshape(n, 1, c, -1) * mask
+        d_weighted = (scale * (grad + grad.transpose(-1, -2))) @ weighted
+        return (d_weighted * mask).sum(dim=1).reshape(features.shape), None, None, None
+
+
+def _same_tensor(tensor, known) -> bool:
+    """Whether ``tensor`` is ``known`` or equals it (same shape, device and values; shape only on 'meta')."""
+    return tensor is known or (isinstance(tensor, torch.Tensor) and tensor.shape == known.shape
+                               and tensor.device == known.device
+                               and (known.device.type == "meta"
+                                    or torch.equal(tensor.detach().to(known.dtype), known.detach())))
+
+
+def given_guided_gram_matrix(feats: list, content_masks: list, grams: list):
+    """A stand-in ``guided_gram_matrix`` for one ``guided_style_loss`` call: a lookup, not an implementation.
+
+    Args:
+        feats: the call's feature maps (tensors, (1, C_l, H_l, W_l)), as the student's code got them.
+        content_masks: the call's masks, ``content_masks[i]`` (1, R, H, W) for the i-th style layer.
+        grams: for each position i, ``{"layer": style_layers[i], "normalized": tensor, "raw": tensor,
+            "scale": tensor (1, R, 1, 1)}``, computed by the grader.
+
+    Returns:
+        ``guided_gram_matrix(features, masks, normalize=True)`` that returns the given guided Gram
+        matrix when ``features`` is (or equals) ``feats[style_layers[i]]`` and ``masks`` is (or
+        equals) ``content_masks[i]`` for some i, and raises ``LookupError`` for anything else.
+    """
+    def guided_gram_matrix(features, masks, normalize=True):
+        for masks_i, gram in zip(content_masks, grams):
+            if _same_tensor(features, feats[gram["layer"]]) and _same_tensor(masks, masks_i):
+                value = gram["normalized" if normalize else "raw"].to(features.dtype)
+                scale = gram["scale"] if normalize else torch.ones_like(gram["scale"])
+                return _GivenGuidedGram.apply(features, masks, value, scale.to(features.dtype))
+        raise LookupError("the grader's stand-in guided_gram_matrix (used because a call with yours failed) knows "
+                          "only the style layers' feature maps with their masks: call guided_gram_matrix("
+                          "feats[style_layers[i]], content_masks[i]) on them, unchanged")
+    return guided_gram_matrix
+
+
+#: The functions re-run with a stand-in: function -> (the name it calls, the stand-in's maker).
+_STAND_INS = {
+    "style_loss": ("gram_matrix", lambda args, grams: given_gram_matrix(args[0], grams)),
+    "guided_style_loss": ("guided_gram_matrix", lambda args, grams: given_guided_gram_matrix(args[0], args[4], grams)),
+}
+
+
+def _build_grams(grams: list, dtype, device: str) -> list[dict]:
+    """The grader's Gram matrices as tensors (a ``scale`` leaf too for the guided ones)."""
+    out = []
+    for gram in grams:
+        built = {"normalized": build_tensors(gram["normalized"], dtype, device),
+                 "raw": build_tensors(gram["raw"], dtype, device)}
+        if isinstance(gram["scale"], dict):
+            built.update(layer=int(gram["layer"]), scale=build_tensors(gram["scale"], dtype, device))
+        else:
+            built["scale"] = float(gram["scale"])
+        out.append(built)
+    return out
+
+
 def run_call(namespace: dict, request: dict) -> dict:
     """Call ``request["function"]`` on the request's inputs; return the facts (never raises).
 
-    With ``request["grams"]`` (a ``style_loss`` call only), the student's ``gram_matrix`` is
-    replaced during the call by :func:`given_gram_matrix` for that call's ``feats``.
+    With ``request["grams"]`` (a ``style_loss`` or ``guided_style_loss`` call only), the student's
+    ``gram_matrix`` (``guided_gram_matrix``) is replaced during the call by
+    :func:`given_gram_matrix` (:func:`given_guided_gram_matrix`) for that call's inputs.
     """
     dtype = getattr(torch, request.get("dtype", "float64"))
     device = request.get("device", "cpu")
@@ -336,23 +419,23 @@ def run_call(namespace: dict, request: dict) -> dict:
     function = namespace.get(request["function"])
     if not callable(function):
         return {"status": "missing"}
-    grams = request.get("grams")
+    grams = request.get("grams") if request["function"] in _STAND_INS else None
     missing = object()
-    own_gram = namespace.get("gram_matrix", missing)
+    helper, make_stand_in = _STAND_INS.get(request["function"], ("gram_matrix", None))
+    own_helper = namespace.get(helper, missing)
     if grams:
-        grams = [{"normalized": build_tensors(g["normalized"], dtype, device),
-                  "raw": build_tensors(g["raw"], dtype, device), "scale": float(g["scale"])} for g in grams]
-        namespace["gram_matrix"] = given_gram_matrix(args[0], grams)  # the student's code looks it up at call time
+        # the student's code looks the helper up at call time
+        namespace[helper] = make_stand_in(args, _build_grams(grams, dtype, device))
     try:
         out = function(*args)
     except BaseException as error:  # noqa: BLE001 - SystemExit, KeyboardInterrupt... all count as the student's
         return {"status": "raised", "error": {"type": type(error).__name__, "text": str(error)[:2000],
                                               "where": _where(error)}}
     finally:
-        if grams and own_gram is missing:
-            namespace.pop("gram_matrix", None)  # the student defined none
+        if grams and own_helper is missing:
+            namespace.pop(helper, None)  # the student defined none
         elif grams:
-            namespace["gram_matrix"] = own_gram
+            namespace[helper] = own_helper
     result = {"status": "returned", "output": describe_output(out),
               "inputs_after": [_values(t) for t in tensors]}
     wanted = [t for t in tensors if t.requires_grad]
