@@ -32,11 +32,11 @@ from autograder.report import markdown_report, results_json, write_gradebook
 from autograder.rubric import RubricError, load_rubric
 from autograder.submission import collect_notebooks, find_student_code
 from cs231n_style.authoring import fill_in_solutions
-from cs231n_style.notebook import STUDENT_FUNCTIONS, extract_functions, read_notebook
+from cs231n_style.notebook import ALL_STUDENT_FUNCTIONS, STUDENT_FUNCTIONS, extract_functions, read_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
-GRADED = ["01_content_loss.ipynb", "02_style_loss.ipynb", "03_tv_loss.ipynb"]
+GRADED = ["01_content_loss.ipynb", "02_style_loss.ipynb", "03_tv_loss.ipynb", "05_controlling_style_transfer.ipynb"]
 
 # Gradescope's results.json (https://gradescope-autograders.readthedocs.io/en/latest/specs/)
 RESULTS_SCHEMA = {
@@ -85,19 +85,20 @@ def notebook_with(functions: dict[str, str], path: Path, tagged: bool = True) ->
 
 
 def solution_sources() -> dict[str, str]:
-    """The reference functions' sources, taken from the solution notebooks (no copy in the tests)."""
-    return find_student_code(sorted(SOLUTIONS.glob("*.ipynb"))).code.functions
+    """The reference functions' sources, taken from the solution notebooks (no copy in the tests): the
+    four and notebook 05's two."""
+    return find_student_code(sorted(SOLUTIONS.glob("*.ipynb")), ALL_STUDENT_FUNCTIONS).code.functions
 
 
 def scores_by_function(result) -> dict[str, float]:
-    out = dict.fromkeys(STUDENT_FUNCTIONS, 0.0)
+    out = dict.fromkeys(ALL_STUDENT_FUNCTIONS, 0.0)
     for test in result.tests:
         out[test.spec.function] += test.score
     return out
 
 
 def points_by_function(rubric) -> dict[str, float]:
-    out = dict.fromkeys(STUDENT_FUNCTIONS, 0.0)
+    out = dict.fromkeys(ALL_STUDENT_FUNCTIONS, 0.0)
     for spec in rubric.tests:
         out[spec.function] += spec.points
     return out
@@ -152,9 +153,9 @@ def batch(tmp_path_factory):
 def test_solutions_score_full_marks(batch, rubric):
     out, rows = batch
     results = json.loads((out / "solved" / "results.json").read_text())
-    assert results["score"] == rubric.max_score == 100
+    assert results["score"] == rubric.max_score == 130  # 100, and notebook 05's spatial control: 30
     assert all(test["status"] == "passed" for test in results["tests"])
-    assert float(rows["solved"]["total"]) == 100
+    assert float(rows["solved"]["total"]) == 130
 
 
 def test_untouched_student_notebooks_score_zero_with_not_implemented(batch):
@@ -233,7 +234,7 @@ def test_one_wrong_function_loses_only_its_points_with_the_diagnosis(tmp_path, r
     result = grade_submission(tmp_path / "all_in_one.ipynb", rubric, seed=3)
     scores, points = scores_by_function(result), points_by_function(rubric)
     assert scores["content_loss"] == 0
-    assert {f: scores[f] for f in STUDENT_FUNCTIONS[1:]} == {f: points[f] for f in STUDENT_FUNCTIONS[1:]}
+    assert {f: scores[f] for f in ALL_STUDENT_FUNCTIONS[1:]} == {f: points[f] for f in ALL_STUDENT_FUNCTIONS[1:]}
     for test in result.tests:
         if test.spec.function == "content_loss" and test.spec.kind != "device":
             assert "the *mean* of the squared differences" in test.feedback, test.feedback
@@ -336,7 +337,8 @@ def test_identical_failures_share_one_summary_line(tmp_path, rubric):
     result = GradingResult("empty", [TestResult(spec, 0.0, message) for spec in rubric.tests], error="no notebook")
     lines = summary_lines(result, tmp_path / "results.json")
     assert len(lines) == 2, lines
-    assert lines[1].startswith(f"  {len(rubric.tests)} tests ({rubric.tests[0].id} ... {rubric.tests[-1].id}): 0/100 ")
+    assert lines[1].startswith(f"  {len(rubric.tests)} tests ({rubric.tests[0].id} ... {rubric.tests[-1].id}): "
+                               f"0/{rubric.max_score:g} ")
     assert message in lines[1]
 
 
@@ -401,7 +403,8 @@ def test_the_release_has_no_solution_code_and_no_autograder(tmp_path):
     assert len(solution_lines()) >= 8
     assert solution_lines_in(release) == []
     for name in GRADED:  # the student notebooks still hold stubs only
-        code = extract_functions(release / "notebooks" / name)
+        code = extract_functions(release / "notebooks" / name, ALL_STUDENT_FUNCTIONS)
+        assert code.functions, name
         assert all("raise NotImplementedError" in src for src in code.functions.values())
 
 
