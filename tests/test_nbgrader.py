@@ -1,11 +1,12 @@
 """nbgrader, with its default settings, runs the course: generate the assignment from ``solutions/``,
 autograde a submission with the solutions filled in (full marks) and the untouched stubs (0).
 
-The nbgrader assignment is the whole course, the five notebooks in one folder (notebooks 3 and 4
+The nbgrader assignment is the whole course, the six notebooks in one folder (notebooks 3 and 4
 load the functions of 1 and 2 from next to themselves). Its autograded test cells are the check
-cells of notebooks 1-3, one per function, each worth that function's public points in
+cells of notebooks 1-3 and 5, one per function, each worth that function's public points in
 ``autograder/rubric.toml`` (the rubric's public test *is* that check); the hidden tests stay with
-our own autograder. So nbgrader's total is the rubric's public total (25 of 100).
+our own autograder. So nbgrader's total is the rubric's public total: 35 (of 130), of which
+notebook 05's spatial control (``check_guided_gram_matrix``, ``check_guided_style_loss``) has 10.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def test_test_cells_are_the_check_cells_worth_the_rubrics_public_points():
                 assert cell.source == f"cs.check_{function}({function}).raise_if_failed()"
                 points[function] = points.get(function, 0) + meta["points"]
     assert points == _public_points()
+    assert points["guided_gram_matrix"] == points["guided_style_loss"] == 5 and sum(points.values()) == 35
 
 
 def test_nbgrader_solution_cells_are_our_solution_cells():
