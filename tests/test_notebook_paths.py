@@ -21,6 +21,7 @@ from PIL import Image
 
 import cs231n_style as cs
 from cs231n_style.__main__ import build_parser, main
+from cs231n_style.notebook import ALL_STUDENT_FUNCTIONS, GUIDED_FUNCTIONS, STUDENT_FUNCTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "01_content_loss.ipynb"
@@ -150,6 +151,23 @@ def test_load_course_functions_without_a_folder_follows_the_same_rules(tmp_path,
         cs.load_course_functions("not_here")  # an explicit folder is relative to the working directory
 
 
+def test_notebook_05s_functions_are_optional(tmp_path, monkeypatch):
+    """A course without notebook 05 loads its four functions as before; with it, the guided pair too."""
+    core = {cs.NOTEBOOK_OF[name] for name in STUDENT_FUNCTIONS}
+    for name in core:
+        shutil.copy(ROOT / "solutions" / name, tmp_path)
+    assert tuple(vars(cs.load_course_functions(tmp_path))) == STUDENT_FUNCTIONS
+    monkeypatch.setenv(cs.COURSE_FOLDER_ENV, str(tmp_path))
+    assert tuple(vars(cs.load_course_functions())) == STUDENT_FUNCTIONS
+    shutil.copy(ROOT / "solutions" / cs.NOTEBOOK_OF["guided_gram_matrix"], tmp_path)
+    loaded = cs.load_course_functions(tmp_path)
+    assert tuple(vars(loaded)) == ALL_STUDENT_FUNCTIONS
+    assert set(GUIDED_FUNCTIONS) == {name for name, notebook in cs.NOTEBOOK_OF.items()
+                                     if notebook == "05_controlling_style_transfer.ipynb"}
+    assert tuple(vars(cs.load_functions("05_controlling_style_transfer.ipynb"))) == GUIDED_FUNCTIONS
+    assert cs.check_guided_style_loss(loaded.guided_style_loss).passed
+
+
 # --- the command line's default folder ------------------------------------------------------------
 
 TINY = ["--image-size", "32", "--style-size", "32", "--num-steps", "2"]
@@ -174,6 +192,13 @@ def test_command_takes_the_course_folder_then_the_working_directory(tmp_path, mo
     assert main(["--output", str(tmp_path / "c.png"), *TINY]) == 1
     assert "not implemented yet" in capsys.readouterr().err
     assert Image.open(tmp_path / "a.png").size[0] > 0 and not (tmp_path / "b.png").exists()
+
+
+def test_command_runs_without_notebook_05(tmp_path):
+    for name in STUDENT_FUNCTIONS:
+        shutil.copy(ROOT / "solutions" / cs.NOTEBOOK_OF[name], tmp_path / "cwd")
+    assert main(["--output", str(tmp_path / "a.png"), *TINY]) == 0
+    assert Image.open(tmp_path / "a.png").size[0] > 0
 
 
 def test_usage_names_the_console_script(monkeypatch):
