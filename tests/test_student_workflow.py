@@ -17,10 +17,10 @@ import nbformat
 import pytest
 
 from cs231n_style.authoring import fill_in_solutions
-from cs231n_style.notebook import read_notebook
+from cs231n_style.notebook import ALL_STUDENT_FUNCTIONS, read_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
-FUNCTIONS = ["content_loss", "gram_matrix", "style_loss", "tv_loss"]
+FUNCTIONS = list(ALL_STUDENT_FUNCTIONS)  # the four and notebook 05's two
 
 
 def _student_copy(tmp_path: Path, filled: bool) -> Path:
@@ -67,7 +67,8 @@ def test_untouched_student_notebooks_fail_with_not_implemented(tmp_path):
         unit = [k for k in outcomes if k.endswith(f"test_my_function[{name}]")]
         assert unit and outcomes[unit[0]] == "failed"
     failed = {k for k, v in outcomes.items() if v == "failed"}
-    for stem in ("01_content_loss", "02_style_loss", "03_tv_loss", "04_style_transfer"):
+    for stem in ("01_content_loss", "02_style_loss", "03_tv_loss", "04_style_transfer",
+                 "05_controlling_style_transfer"):
         assert any(stem in k for k in failed), f"{stem} should fail untouched"
     assert not any("00_setup_and_features" in k for k in failed), "notebook 0 has nothing to implement"
 
@@ -76,5 +77,5 @@ def test_untouched_student_notebooks_fail_with_not_implemented(tmp_path):
 def test_student_notebooks_with_solutions_filled_in_pass(tmp_path):
     code, output, outcomes = _run_student_tests(_student_copy(tmp_path, filled=True))
     assert code == 0, output[-3000:]
-    assert sum(v == "passed" for v in outcomes.values()) >= 4 + 5  # 4 unit tests + cells of 5 notebooks
+    assert sum(v == "passed" for v in outcomes.values()) >= 6 + 6  # 6 unit tests + cells of 6 notebooks
     assert all(v == "passed" for v in outcomes.values())
