@@ -85,6 +85,9 @@ def test_the_zip_has_gradescopes_files_at_its_root(tmp_path):
             "cs231n_style/__init__.py", "cs231n_style/checks.py",
             "cs231n_style/data/reference_values.npz"} <= set(infos)
     assert not any(name.startswith(("source/", "solutions/")) or name.endswith(".pth") for name in infos)
+    with zipfile.ZipFile(archive) as zf:  # the reference of every graded function, notebook 05's included
+        reference = zf.read("reference_solutions.py").decode()
+    assert all(f"def {name}(" in reference for name in load_rubric().functions)
     for name in ("setup.sh", "run_autograder"):
         assert infos[name].external_attr >> 16 & 0o111 == 0o111, f"{name} is not executable"
     requirements = (GRADESCOPE_FILES / "requirements.txt").read_text()
@@ -198,7 +201,7 @@ def test_the_environment_is_made_from_the_zips_requirements_only(gradescope):
 def test_the_solutions_score_full_marks(gradescope):
     results, _ = gradescope.grade({p.name: p for p in sorted((ROOT / "solutions").glob("*.ipynb"))})
     rubric = load_rubric()
-    assert results["score"] == pytest.approx(sum(spec.points for spec in rubric.tests)) == pytest.approx(100)
+    assert results["score"] == pytest.approx(sum(spec.points for spec in rubric.tests)) == pytest.approx(130)
     assert all(test["status"] == "passed" for test in results["tests"])
     if os.geteuid() == 0:
         assert not any("NOT dropped" in m or "NOT isolated" in m for m in results["extra_data"]["sandbox"])
@@ -246,7 +249,8 @@ def test_a_hostile_submission_is_contained_and_graded(gradescope, tmp_path):
         scores[function_of[test_id]] += test["score"]
     points = points_by_function(rubric)
     assert scores == pytest.approx({**points, "style_loss": 0, "tv_loss": 0})
-    assert results["score"] == pytest.approx(points["content_loss"] + points["gram_matrix"])
+    assert results["score"] == pytest.approx(points["content_loss"] + points["gram_matrix"]
+                                             + points["guided_gram_matrix"] + points["guided_style_loss"])
     assert not (source / "planted.py").exists()
 
 
