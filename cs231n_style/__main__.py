@@ -8,9 +8,20 @@ The loss functions come from the course notebooks, loaded with
 with the same default, help and choices; ``TransferSettings`` checks the values, so a bad one gets
 the same message as in Python, on one ``error:`` line.
 
-Example::
+The controls of Gatys et al. (CVPR 2017): several ``--style`` images are blended (weights:
+``--style-blend-weights``); ``--masks`` gives each region its own style (Sec. 4): one
+black-and-white image file makes two regions, white (the first ``--style``) and black (the
+second), several files make one region each (its white part), in the order of the ``--style``
+images; one ``--style`` with masks is the same style everywhere. Spatial control needs
+``guided_style_loss`` from notebook 05. ``--preserve-colors`` (Sec. 5) and ``--coarse-size``
+(Sec. 6) are settings like the others.
+
+Examples::
 
     cs231n-style --example cat_starry_night --output outputs/cat_starry_night.png --functions notebooks
+    cs231n-style --content astronaut --style composition_vii the_scream --style-blend-weights 1 1
+    cs231n-style --content coffee --style the_scream starry_night --masks left_white.png
+    cs231n-style --example cat_starry_night --preserve-colors luminance --image-size 512 --coarse-size 256
 """
 
 from __future__ import annotations
@@ -24,7 +35,8 @@ from pathlib import Path
 
 from .device import describe_device, get_device
 from .features import load_squeezenet
-from .images import SAMPLE_IMAGES, save_image
+from .images import SAMPLE_IMAGES, preprocess, save_image
+from .masks import load_masks
 from .notebook import COURSE_FOLDER_ENV, NOTEBOOK_OF, load_course_functions
 from .transfer import EXAMPLE_SETTINGS, LossFunctions, TransferSettings, style_transfer
 
@@ -55,7 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=_prog(), description="Run style transfer headless and write a PNG.")
     parser.add_argument("--content", default=None,
                         help=f"content image: a path or a sample {sorted(SAMPLE_IMAGES)} (default: cat)")
-    parser.add_argument("--style", default=None, help="style image: a path or a sample name (default: swirls)")
+    parser.add_argument("--style", default=None, nargs="+", metavar="IMAGE",
+                        help="style image: a path or a sample name (default: swirls); several are blended, or "
+                             "with --masks one per region")
+    parser.add_argument("--masks", default=None, nargs="+", metavar="FILE",
+                        help="regions for one style each (Gatys et al. 2017, Sec. 4): one black-and-white image "
+                             "file (any size) makes two regions, white for the first --style and black for the "
+                             "second; several files make one region each (its white part), in the order of --style")
     parser.add_argument("--output", default="outputs/result.png",
                         help="PNG to write (never overwritten: a free name is used)")
     parser.add_argument("--example", choices=sorted(EXAMPLE_SETTINGS),
@@ -98,9 +116,17 @@ def _given_settings(args: argparse.Namespace) -> dict[str, object]:
             if getattr(args, option.name) is not None}
 
 
-def _unwritable(folder: Path) -> str | None:
-    """Why a file cannot be created in ``folder`` (created if missing), or ``None`` if it can.
+def _output_problem(output: str) -> str | None:
+    """Why ``--output`` cannot be written (a message for the ``error:`` line), or ``None``.
     Checked before the run, so that a bad ``--output`` costs no time."""
+    if Path(output).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"):
+        return f"--output must end in .png (or .jpg), not {output!r}."
+    problem = _unwritable(Path(output).parent)
+    return f"cannot write {output!r}: {problem}. Choose another --output." if problem else None
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why a file cannot be created in ``folder`` (created if missing), or ``None`` if it can."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
@@ -110,25 +136,41 @@ def _unwritable(folder: Path) -> str | None:
     return None
 
 
+def _content_masks(files: list[str] | None, content: str, settings: TransferSettings, losses: LossFunctions,
+                   functions: Path):
+    """The ``--masks`` files as masks (1, R, H, W) at the content image's size (``None`` without
+    ``--masks``): one file, two regions (white, black); several, one region each (:func:`load_masks`).
+
+    Raises:
+        ValueError: if the guided style loss was not loaded (notebook 05 missing), or a file is not
+            valid masks; FileNotFoundError: if a file does not exist.
+    """
+    if not files:
+        return None
+    if losses.guided_style_loss is None:
+        raise ValueError(f"--masks needs guided_style_loss from {NOTEBOOK_OF['guided_style_loss']}, which is not in "
+                         f"{functions}: finish notebook 05 there (or pass --functions solutions).")
+    size = tuple(preprocess(content, settings.image_size).shape[-2:])
+    return load_masks(files[0] if len(files) == 1 else files, size)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; ``argv`` defaults to ``sys.argv[1:]``.
 
     Returns:
         The exit status: 0 when the PNG was written, 1 when a loss function is not implemented yet,
-        2 for any other clear error (bad image, settings, output name, weights). Errors are printed
-        as one line on stderr, never as a traceback.
+        2 for any other clear error (bad image, masks, settings, output name, weights). Errors are
+        printed as one line on stderr, never as a traceback.
     """
     args = build_parser().parse_args(argv)
-    base, content, style = TransferSettings(), "cat", "swirls"
+    base, content, styles = TransferSettings(), "cat", ["swirls"]
     if args.example:
         content, style, base = EXAMPLE_SETTINGS[args.example]
-    content, style = args.content or content, args.style or style
-    if Path(args.output).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"):
-        print(f"error: --output must end in .png (or .jpg), not {args.output!r}.", file=sys.stderr)
-        return 2
-    problem = _unwritable(Path(args.output).parent)
+        styles = [style]
+    content, styles = args.content or content, args.style or styles
+    problem = _output_problem(args.output)
     if problem:
-        print(f"error: cannot write {args.output!r}: {problem}. Choose another --output.", file=sys.stderr)
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     try:  # checked before the notebooks, the device and the weights are looked for
         settings = base.with_changes(_given_settings(args), name_of=_option_name)
@@ -145,20 +187,29 @@ def main(argv: list[str] | None = None) -> int:
     try:
         device = get_device(args.device)
         losses = LossFunctions(**vars(load_course_functions(functions)))
+        masks = _content_masks(args.masks, content, settings, losses, functions)
         model = load_squeezenet(device=device)
-        print(f"style transfer on {describe_device(device)}: {content} + {style}")
-        result = style_transfer(content, style, losses, model, settings)
+        regions = f" (regions from {', '.join(args.masks)})" if masks is not None else ""
+        print(f"style transfer on {describe_device(device)}: {content} + {' + '.join(styles)}{regions}")
+        result = style_transfer(content, styles[0] if len(styles) == 1 else styles, losses, model, settings,
+                                content_masks=masks)
     except NotImplementedError as error:
-        print(f"error: {error}: finish notebooks 1-3 first (or pass --functions solutions).", file=sys.stderr)
+        print(f"error: {error}: finish notebooks 1-3 (and 05 for --masks) first (or pass --functions solutions).",
+              file=sys.stderr)
         return 1
     except (ValueError, RuntimeError, LookupError, FileNotFoundError, KeyError, TypeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    return _save(result, args.output)
+
+
+def _save(result, output: str) -> int:
+    """Write the result to ``output`` (a free name if taken) and say so: the exit status, 0 or 2."""
     total = result.history["total"]
     try:
-        path = save_image(result.image, args.output)
+        path = save_image(result.image, output)
     except OSError as error:
-        print(f"error: the run finished but {args.output!r} could not be written ({error}).", file=sys.stderr)
+        print(f"error: the run finished but {output!r} could not be written ({error}).", file=sys.stderr)
         return 2
     summary = f"total loss {total[0]:.4g} -> {total[-1]:.4g}" if total else "no steps run"
     print(f"{summary} in {result.seconds:.1f} s; wrote {path}")

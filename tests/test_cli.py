@@ -3,6 +3,7 @@
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -72,3 +73,81 @@ def test_a_choice_not_offered_is_refused_with_the_choices(capsys):
     with pytest.raises(SystemExit) as done:
         main(["--speed", "slow"])
     assert done.value.code == 2 and "invalid choice: 'slow' (choose from 'exact', 'fast')" in capsys.readouterr().err
+
+
+GUIDED_PAIR = '''
+def guided_gram_matrix(features, masks, normalize=True):
+    N, C, H, W = features.shape
+    R = masks.shape[1]
+    F = features.reshape(N, 1, C, H * W) * masks.reshape(N, R, 1, H * W)
+    G = F @ F.transpose(-1, -2)
+    if normalize:
+        G = G / (C * (masks ** 2).sum(dim=(2, 3))).reshape(N, R, 1, 1)
+    return G
+
+
+def guided_style_loss(feats, style_layers, style_targets, style_weights, content_masks):
+    loss = 0
+    for i, layer in enumerate(style_layers):
+        G = guided_gram_matrix(feats[layer], content_masks[i])
+        loss = loss + style_weights[i] * ((G - style_targets[i]) ** 2).sum()
+    return loss
+'''
+
+
+@pytest.fixture
+def course_with_05(tmp_path):
+    """A course folder: the solution notebooks 01-03, and a notebook 05 holding the reference guided pair."""
+    import shutil
+
+    import nbformat
+
+    folder = tmp_path / "course"
+    folder.mkdir()
+    for name in ("01_content_loss.ipynb", "02_style_loss.ipynb", "03_tv_loss.ipynb"):
+        shutil.copy(ROOT / "solutions" / name, folder / name)
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import torch\n" + GUIDED_PAIR)])
+    nbformat.write(notebook, folder / "05_controlling_style_transfer.ipynb")
+    return folder
+
+
+def test_the_controls_are_options(capsys):
+    text = build_parser().format_help()
+    assert "--preserve-colors {none,luminance,histogram}" in text and "--coarse-size N" in text
+    assert "--style-blend-weights X [X ...]" in text and "--style IMAGE [IMAGE ...]" in text
+    assert "--masks FILE [FILE ...]" in text and "white for the first --style" in text
+
+
+def test_several_styles_are_blended_with_their_weights(tmp_path, capsys):
+    blend, single = tmp_path / "blend.png", tmp_path / "single.png"
+    assert main(["--content", "coffee", "--style", "mosaic", "dots", "--style-blend-weights", "1", "0",
+                 "--output", str(blend), *TINY]) == 0
+    assert main(["--content", "coffee", "--style", "mosaic", "--output", str(single), *TINY]) == 0
+    assert "coffee + mosaic + dots" in capsys.readouterr().out
+    assert (np.asarray(Image.open(blend)) == np.asarray(Image.open(single))).all()  # weight 0: the first alone
+
+
+def test_a_mask_file_gives_each_half_its_style(tmp_path, capsys, course_with_05):
+    drawing = np.zeros((30, 60), np.uint8)
+    drawing[:, :30] = 255  # white on the left: the first style there
+    Image.fromarray(drawing).save(tmp_path / "left.png")
+    out = tmp_path / "r.png"
+    functions = ["--functions", str(course_with_05)]
+    assert main(["--content", "coffee", "--style", "mosaic", "dots", "--masks", str(tmp_path / "left.png"),
+                 "--output", str(out), *TINY[:-2], *functions]) == 0
+    assert "coffee + mosaic + dots (regions from" in capsys.readouterr().out
+    assert min(Image.open(out).size) == 32
+    assert main(["--content", "coffee", "--style", "mosaic", "dots", "swirls", "--masks", str(tmp_path / "left.png"),
+                 "--output", str(out), *TINY[:-2], *functions]) == 2
+    assert "content_masks have 2 regions but style_image has 3 images" in capsys.readouterr().err
+    only_four = tmp_path / "four"
+    only_four.mkdir()
+    for name in ("01_content_loss.ipynb", "02_style_loss.ipynb", "03_tv_loss.ipynb"):
+        (only_four / name).write_bytes((course_with_05 / name).read_bytes())
+    assert main(["--content", "coffee", "--style", "mosaic", "dots", "--masks", str(tmp_path / "left.png"),
+                 "--output", str(out), *TINY[:-2], "--functions", str(only_four)]) == 2
+    assert main(["--content", "coffee", "--style", "mosaic", "--masks", str(tmp_path / "missing.png"),
+                 "--output", str(out), *TINY[:-2], *functions]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert "--masks needs guided_style_loss from 05_controlling_style_transfer.ipynb" in err[0]
+    assert "missing.png" in err[1]

@@ -1,0 +1,237 @@
+"""The controls of Gatys et al. (CVPR 2017) in ``style_transfer``: blending several style images,
+spatial guidance with masks (Sec. 4), colour preservation (Sec. 5) and coarse to fine (Sec. 6).
+
+Reference values come from float64 NumPy written here (Gram matrices, YIQ, the colour transfer),
+not from the package's own functions. The loss functions are CS231n's (tools/plain_loop.py) and
+the guided pair of notebook 05 as the shared contract (notes/spec05.md) writes it, below. Images
+are 32-48 px and runs a few steps, so the file takes seconds on a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+import cs231n_style as cs
+from tools.plain_loop import CS231N_LOSSES
+
+SIZE = 32
+MEAN, STD = np.array(cs.IMAGENET_MEAN).reshape(3, 1, 1), np.array(cs.IMAGENET_STD).reshape(3, 1, 1)
+# The FCC's NTSC coefficients, typed in again (not imported from cs231n_style.color).
+YIQ = np.array([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]])
+
+
+# --- the reference guided pair (notebook 05's solution, as the contract writes it) -----------------
+
+def guided_gram_matrix(features, masks, normalize=True):
+    N, C, H, W = features.shape
+    R = masks.shape[1]
+    F = features.reshape(N, 1, C, H * W) * masks.reshape(N, R, 1, H * W)
+    G = F @ F.transpose(-1, -2)
+    if normalize:
+        G = G / (C * (masks ** 2).sum(dim=(2, 3))).reshape(N, R, 1, 1)
+    return G
+
+
+def guided_style_loss(feats, style_layers, style_targets, style_weights, content_masks):
+    loss = 0
+    for i, layer in enumerate(style_layers):
+        G = guided_gram_matrix(feats[layer], content_masks[i])
+        loss = loss + style_weights[i] * ((G - style_targets[i]) ** 2).sum()
+    return loss
+
+
+LOSSES = dataclasses.replace(CS231N_LOSSES, guided_gram_matrix=guided_gram_matrix,
+                             guided_style_loss=guided_style_loss)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return cs.load_squeezenet()
+
+
+@pytest.fixture(scope="module")
+def settings():
+    return cs.TransferSettings(image_size=SIZE, style_size=SIZE, num_steps=3)
+
+
+def run(content, style, settings, **options) -> cs.TransferResult:
+    return cs.style_transfer(content, style, options.pop("losses", LOSSES), options.pop("model"), settings,
+                             progress=False, **options)
+
+
+def spying(losses: cs.LossFunctions, seen: dict) -> cs.LossFunctions:
+    """``losses`` whose style losses keep, at their first call, what they were given in ``seen``."""
+    def style_loss(feats, layers, targets, weights):
+        seen.setdefault("targets", [t.detach().clone() for t in targets])
+        return losses.style_loss(feats, layers, targets, weights)
+
+    def guided(feats, layers, targets, weights, masks):
+        seen.setdefault("targets", [t.detach().clone() for t in targets])
+        seen.setdefault("masks", [m.detach().clone() for m in masks])
+        seen.setdefault("feature shapes", [tuple(feats[layer].shape) for layer in layers])
+        return losses.guided_style_loss(feats, layers, targets, weights, masks)
+
+    return dataclasses.replace(losses, style_loss=style_loss, guided_style_loss=guided)
+
+
+def numpy_pixels(image, size: int) -> np.ndarray:
+    """RGB pixels (3, H, W) in float64 of an image as the package resizes it."""
+    return cs.preprocess(image, size)[0].double().numpy() * STD + MEAN
+
+
+def numpy_grams(pixels: np.ndarray, model, layers) -> list[np.ndarray]:
+    """Float64 Gram matrices (C, C), normalized by C*H*W, of an image given as pixels (3, H, W)."""
+    normalized = torch.tensor((pixels - MEAN) / STD, dtype=torch.float32)[None]
+    feats = cs.extract_features(normalized, model)
+    grams = []
+    for layer in layers:
+        f = feats[layer][0].double().numpy()
+        c, h, w = f.shape
+        flat = f.reshape(c, h * w)
+        grams.append(flat @ flat.T / (c * h * w))
+    return grams
+
+
+# --- blending ---------------------------------------------------------------------------------
+
+def test_blend_weights_one_and_zero_run_the_first_style_alone(model, settings):
+    blended = run("cat", ["starry_night", "the_scream"], settings.replace(style_blend_weights=(1.0, 0.0)), model=model)
+    single = run("cat", "starry_night", settings, model=model)
+    assert torch.equal(blended.image, single.image) and blended.history == single.history
+
+
+@pytest.mark.parametrize("weights, normalized", [((), (0.5, 0.5)), ((3.0, 1.0), (0.75, 0.25))])
+def test_blended_targets_are_the_weighted_mean_of_the_gram_matrices(model, settings, weights, normalized):
+    seen = {}
+    styles = ["starry_night", "the_scream"]
+    run("cat", styles, settings.replace(style_blend_weights=weights, num_steps=1), model=model,
+        losses=spying(LOSSES, seen))
+    grams = [numpy_grams(numpy_pixels(style, SIZE), model, settings.style_layers) for style in styles]
+    for i, target in enumerate(seen["targets"]):
+        expected = normalized[0] * grams[0][i] + normalized[1] * grams[1][i]
+        assert target.shape == (1, *expected.shape)
+        np.testing.assert_allclose(target[0].double().numpy(), expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+# --- spatial guidance -------------------------------------------------------------------------
+
+def test_one_all_ones_region_gives_the_unguided_style_loss(model, settings):
+    guided = run("coffee", ["starry_night"], settings, model=model, content_masks=torch.ones(1, 1, 10, 13))
+    plain = run("coffee", "starry_night", settings, model=model)
+    assert guided.history["style"][0] == pytest.approx(plain.history["style"][0], rel=1e-5)
+    assert guided.history["total"][0] == pytest.approx(plain.history["total"][0], rel=1e-5)
+
+
+def test_masks_reach_the_loss_resized_to_each_layer_with_one_target_per_region(model, settings):
+    seen = {}
+    masks = cs.split_masks((64, 96), "vertical", at=0.5)[0]  # (R, H, W) at twice the content's size
+    run("coffee", ["the_scream", "starry_night"], settings.replace(num_steps=1), model=model,
+        losses=spying(LOSSES, seen), content_masks=masks)
+    assert [tuple(m.shape[2:]) for m in seen["masks"]] == [shape[2:] for shape in seen["feature shapes"]]
+    for resized in seen["masks"]:
+        assert resized.shape[:2] == (1, 2)
+        np.testing.assert_allclose((resized[0, 0] + resized[0, 1]).numpy(), 1.0, atol=1e-6)  # still a partition
+        assert resized[0, 0, :, 0].eq(1).all() and resized[0, 0, :, -1].eq(0).all()       # region 0 on the left
+    grams = [numpy_grams(numpy_pixels(style, SIZE), model, settings.style_layers)
+             for style in ("the_scream", "starry_night")]
+    for i, target in enumerate(seen["targets"]):
+        assert target.shape == (1, 2, *grams[0][i].shape)
+        for region in range(2):
+            expected = grams[region][i]
+            np.testing.assert_allclose(target[0, region].double().numpy(), expected, rtol=1e-4,
+                                       atol=1e-4 * np.abs(expected).max())
+
+
+def test_one_style_image_serves_every_region(model, settings):
+    seen = {}
+    run("coffee", "starry_night", settings.replace(num_steps=1), model=model, losses=spying(LOSSES, seen),
+        content_masks=cs.split_masks((32, 48), "horizontal"))
+    for target in seen["targets"]:
+        assert target.shape[:2] == (1, 2) and torch.equal(target[0, 0], target[0, 1])
+
+
+# --- colour preservation ----------------------------------------------------------------------
+
+def test_luminance_only_transfer_keeps_the_contents_chrominance(model, settings):
+    result = run("coffee", "starry_night", settings.replace(preserve_colors="luminance"), model=model)
+    content = numpy_pixels("coffee", SIZE)
+    pixels = result.image[0].double().numpy() * STD + MEAN
+    yiq_result, yiq_content = (np.einsum("ij,jhw->ihw", YIQ, p) for p in (pixels, content))
+    inside = ((pixels > 1e-3) & (pixels < 1 - 1e-3)).all(axis=0)  # combine_luminance clamps the rest
+    assert inside.mean() > 0.5
+    np.testing.assert_allclose(yiq_result[1:, inside], yiq_content[1:, inside], atol=1e-4)
+    assert np.abs(yiq_result[0] - yiq_content[0]).mean() > 0.01  # the luminance is the transfer's
+
+
+def test_histogram_matching_recolours_the_style_to_the_contents_colours(model, settings):
+    seen = {}
+    run("coffee", "starry_night", settings.replace(preserve_colors="histogram", num_steps=1), model=model,
+        losses=spying(LOSSES, seen))
+    content, style = (numpy_pixels(image, SIZE).reshape(3, -1) for image in ("coffee", "starry_night"))
+
+    def power(matrix, exponent):
+        values, vectors = np.linalg.eigh(matrix)
+        return vectors @ np.diag(values ** exponent) @ vectors.T
+
+    mu_c, mu_s = content.mean(1, keepdims=True), style.mean(1, keepdims=True)
+    recoloured = power(np.cov(content), 0.5) @ power(np.cov(style), -0.5) @ (style - mu_s) + mu_c
+    np.testing.assert_allclose(recoloured.mean(1, keepdims=True), mu_c, atol=1e-12)
+    np.testing.assert_allclose(np.cov(recoloured), np.cov(content), atol=1e-12)
+    shape = numpy_pixels("starry_night", SIZE).shape
+    expected = numpy_grams(np.clip(recoloured, 0, 1).reshape(shape), model, settings.style_layers)
+    for target, gram in zip(seen["targets"], expected):
+        np.testing.assert_allclose(target[0].double().numpy(), gram, rtol=1e-3, atol=1e-3 * np.abs(gram).max())
+
+
+# --- coarse to fine ---------------------------------------------------------------------------
+
+def test_coarse_to_fine_runs_two_stages_and_returns_the_full_size(model):
+    settings = cs.TransferSettings(image_size=48, style_size=48, num_steps=3, coarse_size=32)
+    sizes = []
+    result = run("cat", "starry_night", settings, model=model, preview_every=1,
+                 callback=lambda step, image, losses: sizes.append(tuple(image.shape[2:])))
+    assert result.stages == (32, 48) and len(result.history["total"]) == 6
+    assert sizes == [(32, 48)] * 3 + [(48, 72)] * 3
+    assert result.image.shape == cs.preprocess("cat", 48).shape
+    polls = []
+    stopped = run("cat", "starry_night", settings, model=model, should_stop=lambda: polls.append(1) or len(polls) >= 2)
+    assert stopped.stopped_early and stopped.image.shape == result.image.shape  # upsampled from the coarse stage
+
+
+# --- bad inputs -------------------------------------------------------------------------------
+
+TWO = cs.split_masks((32, 48), "vertical")
+
+
+@pytest.mark.parametrize("style, options, changes, message", [
+    (["the_scream", "starry_night", "dots"], {"content_masks": TWO}, {},
+     r"content_masks have 2 regions but style_image has 3 images: pass one style image per region"),
+    (["the_scream", "starry_night"], {"content_masks": torch.ones(2, 1, 8, 8, 1)}, {}, r"shape \(1, R, H, W\)"),
+    (["the_scream", "starry_night"], {"content_masks": [[0.0, 1.0]]}, {}, r"shape \(1, R, H, W\)"),
+    (["the_scream", "starry_night"], {"content_masks": TWO * 2}, {}, r"values in \[0, 1\]"),
+    (["the_scream", "starry_night"], {"content_masks": torch.stack([TWO[0, 0], 0 * TWO[0, 0]])}, {},
+     r"region\(s\) \[1\] cover no pixel"),
+    (None, {"content_masks": TWO}, {}, r"content_masks need style images"),
+    (["the_scream", "starry_night"], {"content_masks": TWO}, {"style_blend_weights": (1.0, 1.0)},
+     r"leave style_blend_weights empty"),
+    (["the_scream", "starry_night"], {}, {"style_blend_weights": (1.0,)},
+     r"style_blend_weights has 1 weights but there are 2 style images"),
+    ([], {}, {}, r"style_image is an empty list"),
+    (["the_scream", "starry_night"], {}, {"speed": "fast"}, r"speed='fast' does not support several style images"),
+    ("the_scream", {"content_masks": TWO}, {"speed": "fast"}, r"speed='fast' does not support content_masks"),
+    ("the_scream", {}, {"speed": "fast", "preserve_colors": "histogram"},
+     r"does not support preserve_colors='histogram': use speed='exact'"),
+    ("the_scream", {}, {"speed": "fast", "coarse_size": 32, "image_size": 48}, r"does not support coarse_size=32"),
+])
+def test_bad_inputs_are_named_before_any_work(model, settings, style, options, changes, message):
+    with pytest.raises(ValueError, match=message):
+        run("coffee", style, settings.replace(**changes), model=model, **options)
+
+
+def test_masks_need_the_guided_style_loss(model, settings):
+    with pytest.raises(ValueError, match=r"need guided_style_loss: pass it in LossFunctions.*content_masks=None"):
+        run("coffee", ["the_scream", "starry_night"], settings, model=model, losses=CS231N_LOSSES, content_masks=TWO)
