@@ -298,8 +298,12 @@ def solution_lines(solutions: Path = SOLUTIONS) -> set[str]:
 
 
 def solution_lines_in(folder: str | Path, solutions: Path = SOLUTIONS) -> list[tuple[str, str]]:
-    """``(file, line)`` for every solution line found in any text file under ``folder``."""
-    wanted = solution_lines(solutions)
+    """``(file, line)`` for every solution line found in any text file under ``folder``.
+
+    A line counts where it stands between word boundaries (``return gram`` is not found in
+    ``return grams[0]``), so that a short solution line does not flag unrelated code.
+    """
+    wanted = {line: re.compile(rf"(?<!\w){re.escape(line)}(?!\w)") for line in solution_lines(solutions)}
     hits = []
     for path in sorted(Path(folder).rglob("*")):
         if not path.is_file():
@@ -310,7 +314,7 @@ def solution_lines_in(folder: str | Path, solutions: Path = SOLUTIONS) -> list[t
                 text += "\n".join(cell.get("source", "") for cell in read_notebook(path).cells)
         except (UnicodeDecodeError, OSError, ValueError):
             continue
-        for line in wanted:
-            if line in text:
+        for line, pattern in wanted.items():
+            if line in text and pattern.search(text):
                 hits.append((str(path.relative_to(folder)), line))
     return hits

@@ -414,6 +414,15 @@ def test_the_release_check_would_catch_a_leak(tmp_path):
     assert any(path == "notebooks/03_tv_loss.ipynb" for path, _ in solution_lines_in(release))
 
 
+def test_the_release_check_matches_whole_words(tmp_path):
+    """A solution line counts between word boundaries: ``return gram`` is not in ``return grams[0]``."""
+    line = sorted(line for line in solution_lines() if line[-1].isalnum())[0]
+    (tmp_path / "longer.py").write_text(f"x = 1\n    {line}s[0]\n")
+    assert solution_lines_in(tmp_path) == []
+    (tmp_path / "same.py").write_text(f"if True:\n    {line}  # copied\n")
+    assert solution_lines_in(tmp_path) == [("same.py", line)]
+
+
 def test_a_solved_release_passes_the_students_own_command(tmp_path):
     """In the release, with notebook 01's solution filled in, `python -m pytest ...` run from its top
     folder uses the release's pyproject.toml and conftest.py (nbval sanitizer) and passes.
