@@ -50,12 +50,12 @@ from cs231n_style.diagnosis import (diagnose_exception, diagnose_gradient, diagn
 from cs231n_style.notebook import NOTEBOOK_OF
 
 from .cases import Call, build_case
-from .reference import default_reference_path, load_reference
-from .rubric import DEFAULT_RUBRIC, MissingReference, Rubric, TestSpec, load_rubric
+from .reference import default_reference_path, load_reference, require_reference
+from .rubric import DEFAULT_RUBRIC, Rubric, TestSpec, load_rubric
 from .sandbox import Sandbox, SandboxFailure
 from .submission import SubmissionError, StudentCode, code_pieces, collect_notebooks, find_student_code
 
-__all__ = ["TestResult", "GradingResult", "MissingReference", "grade_submission", "grade_batch", "judge_call"]
+__all__ = ["TestResult", "GradingResult", "grade_submission", "grade_batch", "judge_call"]
 
 
 
@@ -360,13 +360,14 @@ def grade_submission(path: str | Path, rubric: Rubric | None = None, reference=N
         with the reason in every test's feedback.
 
     Raises:
-        MissingReference: if the rubric grades a function the reference solutions lack.
+        autograder.rubric.MissingReference: if the rubric grades a function the reference
+            solutions lack.
     """
     start = time.perf_counter()
     rubric = rubric or load_rubric(DEFAULT_RUBRIC)
     reference_path = Path(reference_path) if reference_path else default_reference_path()
     reference = reference or load_reference(reference_path)
-    _require_reference(rubric, reference, reference_path)
+    require_reference(rubric.functions, reference, reference_path)
     seed = rubric.seed if seed is None else int(seed)
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="cs231n-submission-") as work:
@@ -382,17 +383,6 @@ def grade_submission(path: str | Path, rubric: Rubric | None = None, reference=N
             printed = box.printed_output()
             measures = list(box.measures)
     return GradingResult(path.name, tests, time.perf_counter() - start, seed, measures, printed, dict(student.where))
-
-
-def _require_reference(rubric: Rubric, reference, reference_path: Path | None) -> None:
-    """Raise :class:`MissingReference` if the rubric grades a function the reference solutions lack (an
-    instructor's set-up error: notebook 05 missing from the solutions, its section still on)."""
-    missing = [name for name in rubric.functions if not callable(getattr(reference, name, None))]
-    if missing:
-        raise MissingReference(f"the rubric grades {missing}, but the reference solutions ({reference_path}) have "
-                               f"no such function: add {sorted({NOTEBOOK_OF[name] for name in missing})} to the "
-                               "solutions, or switch its section off in the rubric's [sections] (e.g. "
-                               "spatial_control = false)")
 
 
 def _problem(function: str, problem: str, student: StudentCode) -> str:
@@ -459,7 +449,7 @@ def grade_batch(paths: Iterable[str | Path], rubric: Rubric | None = None, jobs:
     paths = list(paths)
     rubric = rubric or load_rubric(DEFAULT_RUBRIC)
     reference = load_reference(options.get("reference_path"))
-    _require_reference(rubric, reference, options.get("reference_path") or default_reference_path())
+    require_reference(rubric.functions, reference, options.get("reference_path") or default_reference_path())
     jobs = jobs or os.cpu_count() or 1
 
     def one(path):

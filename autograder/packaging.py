@@ -30,7 +30,8 @@ from pathlib import Path
 from cs231n_style.authoring import BEGIN_SOLUTION, END_SOLUTION
 from cs231n_style.notebook import read_notebook
 
-from .reference import SOLUTIONS, reference_source
+from .reference import SOLUTIONS, load_reference, reference_source, require_reference
+from .rubric import DEFAULT_RUBRIC, load_rubric
 
 __all__ = ["STUDENT_README", "build_gradescope_zip", "run_gradescope", "build_release", "solution_lines",
            "solution_lines_in"]
@@ -177,12 +178,14 @@ def build_gradescope_zip(out: str | Path, rubric: str | Path | None = None, solu
     Raises:
         OSError: if ``out`` cannot be written or ``rubric`` read.
         LookupError: if a function is missing from the solution notebooks
-            (:func:`autograder.reference.reference_source`).
+            (:func:`autograder.reference.reference_source`); ``MissingReference`` (a LookupError)
+            if the rubric grades one they lack (notebook 05's with its section on).
 
     Source: Gradescope's autograder specification,
     https://gradescope-autograders.readthedocs.io/en/latest/specs/ (``setup.sh`` and
     ``run_autograder`` at the root of the zip, extracted into ``/autograder/source``).
     """
+    require_reference(load_rubric(rubric or DEFAULT_RUBRIC).functions, load_reference(solutions), solutions)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.with_suffix(".staging")

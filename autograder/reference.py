@@ -14,9 +14,10 @@ from pathlib import Path
 
 from cs231n_style.notebook import ALL_STUDENT_FUNCTIONS, GUIDED_FUNCTIONS, NOTEBOOK_OF, STUDENT_FUNCTIONS
 
+from .rubric import MissingReference
 from .submission import find_student_code
 
-__all__ = ["SOLUTIONS", "reference_source", "load_reference", "default_reference_path"]
+__all__ = ["SOLUTIONS", "reference_source", "load_reference", "default_reference_path", "require_reference"]
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
 
@@ -60,3 +61,23 @@ def load_reference(path: str | Path | None = None) -> types.SimpleNamespace:
     exec(compile(reference_source(path), "<reference solutions>", "exec"), module.__dict__)
     return types.SimpleNamespace(**{name: module.__dict__[name] for name in ALL_STUDENT_FUNCTIONS
                                     if callable(module.__dict__.get(name))})
+
+
+def require_reference(functions, reference, where) -> None:
+    """Refuse a rubric that grades a function the reference lacks (an instructor's set-up error:
+    notebook 05 missing from the solutions while the rubric's spatial_control section is on).
+
+    Args:
+        functions: the functions the rubric grades (``Rubric.functions``).
+        reference: the reference functions (:func:`load_reference`).
+        where: the reference's folder or file, named in the message.
+
+    Raises:
+        autograder.rubric.MissingReference: naming the missing functions, their notebooks, and the
+            two ways out.
+    """
+    missing = [name for name in functions if not callable(getattr(reference, name, None))]
+    if missing:
+        raise MissingReference(f"the rubric grades {missing}, but the reference solutions ({where}) have no such "
+                               f"function: add {sorted({NOTEBOOK_OF[name] for name in missing})} to the solutions, "
+                               "or switch its section off in the rubric's [sections] (e.g. spatial_control = false)")

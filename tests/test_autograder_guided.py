@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -217,3 +218,16 @@ def test_a_wrong_guided_style_loss_loses_its_points_with_the_diagnosis(tmp_path,
     scores, points = scores_by_function(result), points_by_function(rubric)
     assert scores == {**points, "guided_style_loss": 0.0}
     assert words in result.by_id()["guided_style_loss.public"].feedback
+
+
+def test_the_gradescope_zip_ships_what_the_rubric_grades(tmp_path):
+    from autograder.packaging import build_gradescope_zip
+
+    core = _folder(tmp_path, CORE_NOTEBOOKS)
+    with pytest.raises(MissingReference, match="05_controlling_style_transfer.ipynb"):
+        build_gradescope_zip(tmp_path / "on.zip", solutions=core)
+    assert not (tmp_path / "on.zip").exists()
+    build_gradescope_zip(tmp_path / "off.zip", rubric=rubric_with(tmp_path, on=False), solutions=core)
+    with zipfile.ZipFile(tmp_path / "off.zip") as zf:
+        assert "spatial_control = false" in zf.read("autograder/rubric.toml").decode()
+        assert "def guided_gram_matrix(" not in zf.read("reference_solutions.py").decode()
