@@ -80,7 +80,7 @@ def test_rubric_field_types_are_checked(tmp_path, old, new, message):
 
 
 def test_well_typed_rubric_still_loads(tmp_path):
-    assert len(load_rubric().tests) == 34
+    assert len(load_rubric().tests) == 34 + 13  # notebooks 01-03, and 05 (spatial_control section)
     rubric = load_rubric(rubric_with(tmp_path, "timeout_s = 10", "timeout_s = 2.5"))
     assert rubric.limits.timeout_s == 2.5 and rubric.seed == 2016
     assert rubric.tests[0].hidden is False and rubric.tests[1].hidden is True
@@ -240,11 +240,11 @@ def test_the_rubric_schema_knows_exactly_the_functions_kinds_and_limits_the_grad
 
     from autograder.rubric import KINDS, SCHEMA_FILE
     from autograder.sandbox import Limits
-    from cs231n_style.notebook import STUDENT_FUNCTIONS
+    from cs231n_style.notebook import ALL_STUDENT_FUNCTIONS
 
     schema = json.loads(SCHEMA_FILE.read_text())
     test = schema["properties"]["tests"]["items"]["properties"]
-    assert tuple(test["function"]["enum"]) == STUDENT_FUNCTIONS
+    assert tuple(test["function"]["enum"]) == ALL_STUDENT_FUNCTIONS
     assert tuple(test["kind"]["enum"]) == KINDS
     assert set(schema["properties"]["sandbox"]["properties"]) == {f.name for f in dataclasses.fields(Limits)}
     assert set(test) == {f.name for f in dataclasses.fields(TestSpec)}
