@@ -181,6 +181,11 @@ def warm_up() -> None:
         loss = loss + x.abs().sum() + x.view(-1).norm() + torch.linalg.norm(flat) + torch.zeros_like(loss)
         loss = loss + torch.nn.functional.mse_loss(x, x.detach(), reduction="sum") + torch.tensor(0.0, device=device)
         torch.autograd.grad(gram, x, torch.ones_like(gram), retain_graph=True)
+        masks = torch.ones(n, 3, h, w, dtype=x.dtype, device=device)  # notebook 05's guided Gram matrices
+        masked = x.reshape(n, 1, c, h * w) * masks.reshape(n, 3, 1, h * w)
+        guided = masked @ masked.transpose(-1, -2) / (c * (masks**2).sum(dim=(2, 3))).reshape(n, 3, 1, 1)
+        guided = guided + torch.einsum("nrci,nrdi->nrcd", masked, masked) + torch.stack([g for g in guided], dim=0)
+        torch.autograd.grad(guided, x, torch.ones_like(guided), retain_graph=True)
         torch.autograd.grad(loss, x)
     float(loss.detach().cpu().item()) if loss.device.type == "cpu" else None
     x.detach().cpu().numpy() if x.device.type == "cpu" else None
