@@ -143,7 +143,7 @@ def worker(job: dict) -> dict:
     device = cs.get_device(job["device"])
     losses, model = load_losses(), cs.load_squeezenet(device=device)
     loop = LOOPS[job["loop"]]
-    settings = cs.TransferSettings(image_size=job["size"], style_size=job["style_size"], num_steps=job["steps"])
+    settings = quality_settings(job["size"], job["style_size"], job["steps"], job["scale_weights"])
     rss_before = _peak_rss_kib()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -218,7 +218,8 @@ def timing_table(args, device, peak: float, losses, model) -> None:
         results = {}
         for loop in LOOPS:
             job = {"loop": loop, "size": size, "style_size": args.style_size, "steps": args.steps,
-                   "device": str(device), "content": args.content, "style": args.style}
+                   "device": str(device), "content": args.content, "style": args.style,
+                       "scale_weights": args.scale_weights}
             results[loop] = run_worker(job)
         for loop, ms in interleaved_ms(args, size, losses, model).items():
             results[loop]["ms"] = ms
@@ -393,11 +394,33 @@ def run_method(name: str, content, style, losses, model, settings, evaluate=None
     return {"image": image, "seconds": seconds, "curve": curve}
 
 
+#: The content size CS231n's weights were tuned at; ``--scale-weights`` keeps their balance at other sizes.
+TUNED_SIZE = 192
+
+
+def quality_settings(size: int, style_size: int, steps: int, scale_weights: bool) -> cs.TransferSettings:
+    """CS231n's default settings at content size ``size``; with ``scale_weights``, the content and
+    total variation weights multiplied by ``(TUNED_SIZE / size) ** 2``.
+
+    Why: the content loss and the TV loss are sums over pixels, so they grow with H x W, while the
+    style loss compares Gram matrices normalized by C x H x W, which do not. At 512 px CS231n's
+    weights therefore give content (1/192^2 * 512^2 =) 7x its weight at 192 px and the image barely
+    stylizes, so the 200-step loss is hardly below the photo's own (a nearly degenerate target).
+    Scaling both weights by the pixel ratio keeps the balance the weights were tuned for.
+    """
+    settings = cs.TransferSettings(image_size=size, style_size=style_size, num_steps=steps)
+    if scale_weights:
+        factor = (TUNED_SIZE / size) ** 2
+        settings = settings.replace(content_weight=settings.content_weight * factor,
+                                    tv_weight=settings.tv_weight * factor)
+    return settings
+
+
 def quality_worker(job: dict) -> dict:
     """Peak memory of one method of the time-to-quality table, in this (fresh) process."""
     device = cs.get_device(job["device"])
     losses, model = load_losses(), cs.load_squeezenet(device=device)
-    settings = cs.TransferSettings(image_size=job["size"], style_size=job["style_size"], num_steps=job["steps"])
+    settings = quality_settings(job["size"], job["style_size"], job["steps"], job["scale_weights"])
     rss_before = _peak_rss_kib()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -447,7 +470,7 @@ def quality_table(args, device, losses, model) -> None:
     rows = []
     methods = [m for m in QUALITY_METHODS if not (args.skip_variants and m.startswith("(c)"))]
     for size in args.quality_sizes:
-        settings = cs.TransferSettings(image_size=size, style_size=args.style_size, num_steps=args.quality_steps)
+        settings = quality_settings(size, args.style_size, args.quality_steps, args.scale_weights)
         evaluate = _fast.LossEvaluator(args.content, args.style, losses, model, settings)
         for name in methods[:2] + methods[-1:]:  # warm-up (oneDNN sets up its kernels at each new shape)
             run_method(name, args.content, args.style, losses, model, settings.replace(num_steps=2))
@@ -457,7 +480,8 @@ def quality_table(args, device, losses, model) -> None:
         if not args.skip_memory:
             for name in (methods[0], methods[-1]):  # the yardstick and the fast mode (each a full run)
                 job = {"method": name, "size": size, "style_size": args.style_size, "steps": args.quality_steps,
-                       "device": str(device), "content": args.content, "style": args.style}
+                       "device": str(device), "content": args.content, "style": args.style,
+                       "scale_weights": args.scale_weights}
                 memory[name] = run_worker(job, quality=True)["memory"]
         base = runs["(a) straightforward"]
         target = base["curve"][-1][1]
@@ -479,14 +503,16 @@ def quality_table(args, device, losses, model) -> None:
                 " **nearly degenerate: the content image's loss is within 5% of the target, so 'first reach' "
                 "measures little; compare the final losses and whole runs**" if nearly else "")
         rows.append(["", f"target: (a)'s {settings.num_steps}-step loss {target:.5g}{note}", "", "", "", "", "", ""])
-        png = ROOT / "docs" / "images" / f"fast_vs_straightforward_{size}.png"
+        png = ROOT / "docs" / "images" / f"fast_vs_straightforward_{size}{'_scaled' if args.scale_weights else ''}.png"
         side_by_side([base["image"], runs["(d) fast mode"]["image"]],
                      [f"(a) straightforward, {base['seconds']:.1f} s, loss {target:.4g}",
                       f"(d) fast, {runs['(d) fast mode']['seconds']:.1f} s, "
                       f"loss {runs['(d) fast mode']['curve'][-1][1]:.4g}"], png)
         print(f"  time to quality at {size} done; side by side: {png.relative_to(ROOT)}", file=sys.stderr)
-    print(f"Content {args.content}, style {args.style} ({args.style_size}), {args.quality_steps} steps. Seconds "
-          "until the float32 total loss (one shared function) of the image the method would return first falls "
+    weights = (f"content and TV weights scaled by ({TUNED_SIZE}/size)^2" if args.scale_weights
+               else "CS231n's default weights")
+    print(f"Content {args.content}, style {args.style} ({args.style_size}), {weights}, {args.quality_steps} steps. "
+          "Seconds until the float32 total loss (one shared function) of the image the method would return first falls "
           "to the straightforward loop's final loss; speedup = (a)'s time for all its steps / that time.\n")
     print(table(rows, ["content size", "method", "s to target", "speedup vs (a)'s full run", "final loss",
                        "s total", "whole run vs (a)", "peak memory (VmHWM, growth)"]))
@@ -541,6 +567,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-variants", action="store_true", help="time-to-quality: skip the (c) rows")
     parser.add_argument("--skip-memory", action="store_true",
                         help="time-to-quality: skip the peak memory (a fresh process per method and size)")
+    parser.add_argument("--scale-weights", action="store_true",
+                        help=f"time-to-quality: content and TV weights times ({TUNED_SIZE}/size)^2, so that "
+                             "larger images stylize as much as at 192 px (see quality_settings)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--quality-worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
