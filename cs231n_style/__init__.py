@@ -9,7 +9,8 @@ notebook needs. One module per concept:
 * :mod:`.device`, :mod:`.images`, :mod:`.features`, :mod:`.transfer`: everything they export;
 * :mod:`.color` and :mod:`.masks` (notebook 05: colour control and the masks of spatial control,
   Gatys et al., CVPR 2017, Sec. 5 and 4): everything they export;
-* :mod:`.checks`: the four checks, ``check_all`` and ``CheckResult``;
+* :mod:`.checks`: the checks of the four functions and of notebook 05's two (``check_guided_...``),
+  ``check_all`` and ``CheckResult``;
 * :mod:`.notebook`: loading functions from earlier notebooks (``load_functions``,
   ``load_course_functions``) and where those notebooks are (``set_course_folder``, ...);
 * :mod:`.plots` and :mod:`.widgets` (the panel): loaded on first use (PEP 562's module
