@@ -268,5 +268,13 @@ def load_rubric(path: str | Path = DEFAULT_RUBRIC) -> Rubric:
 
 
 def switched_off(rubric: Rubric) -> list[str]:
-    """The rubric's sections switched off (``name = false`` in ``[sections]``), in file order."""
+    """The rubric's sections switched off.
+
+    Args:
+        rubric: a loaded :class:`Rubric`.
+
+    Returns:
+        The names set to ``false`` in its ``[sections]`` table (e.g. ``["spatial_control"]``: notebook
+        05 not graded), in file order; ``[]`` when every section is on or there is no such table.
+    """
     return [name for name, on in rubric.sections.items() if not on]
