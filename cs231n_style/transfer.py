@@ -243,6 +243,12 @@ class TransferSettings:
         return dataclasses.replace(self, **changes)
 
     @property
+    def total_steps(self) -> int:
+        """Optimization steps of a whole run: ``num_steps``, twice that with a coarse stage
+        (``coarse_size`` > 0): the length of a finished run's history."""
+        return self.num_steps * (2 if self.coarse_size else 1)
+
+    @property
     def deepest_layer(self) -> int:
         """Index of the deepest layer any loss needs: the network is not run beyond it."""
         return max(self.content_layer, *self.style_layers) if self.style_layers else self.content_layer
@@ -485,7 +491,7 @@ def style_transfer(
     network = network_for(model, terms.last_layer)
     device = next(model.parameters()).device
     stages = _stages(settings)
-    monitor = _Monitor(settings.num_steps * len(stages), progress, preview_every, callback, should_stop)
+    monitor = _Monitor(settings.total_steps, progress, preview_every, callback, should_stop)
     start, img = time.perf_counter(), None
     with monitor:
         for stage in stages:

@@ -187,7 +187,7 @@ def _describe(run: PanelRun) -> str:
     """A short HTML summary of a run's settings and outcome, for its gallery card."""
     s, r = run.settings, run.result
     steps = len(r.history["total"])
-    outcome = f"stopped at step {steps}/{s.num_steps}" if r.stopped_early else f"{steps} steps"
+    outcome = f"stopped at step {steps}/{s.total_steps}" if r.stopped_early else f"{steps} steps"
     final = r.history["total"][-1] if steps else float("nan")
     lines = [
         f"<b>#{run.number}</b> {_esc(run.content_name)} + {_esc(run.style_name)}",
@@ -548,12 +548,12 @@ class _RunDisplay:
         """Reset the progress bar and the buttons for run ``number``."""
         self._plotted_at = -math.inf
         with self.lock:
-            self.progress.max = max(1, settings.num_steps)
+            self.progress.max = max(1, settings.total_steps)
             self.progress.value = 0
             self.progress.bar_style = ""
             self.run_button.disabled = True
             self.stop_button.disabled = False
-        self.set_status(f"Run #{number} started: {settings.num_steps} steps at {settings.image_size}px.")
+        self.set_status(f"Run #{number} started: {settings.total_steps} steps at {settings.image_size}px.")
 
     def show_progress(self, number: int, progress: RunProgress) -> None:
         """Show a running run's image, loss terms (the plot at most once a second) and step."""
@@ -584,7 +584,7 @@ class _RunDisplay:
         """Show a finished (or stopped) run's image and loss plot, and make Run available again."""
         result = run.result
         picture = _png(result.to_pil())
-        plot = _loss_plot_png(result.history, num_steps=result.settings.num_steps)
+        plot = _loss_plot_png(result.history, num_steps=result.settings.total_steps)
         steps = len(result.history["total"])
         with self.lock:
             self.preview.value = picture

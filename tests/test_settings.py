@@ -148,3 +148,8 @@ def test_blend_weights_are_stored_as_floats_and_coarse_size_may_be_just_below_th
     settings = TransferSettings(style_blend_weights=[1, np.float32(0.5)], coarse_size=96, image_size=97)
     assert settings.style_blend_weights == (1.0, 0.5) and [type(w) for w in settings.style_blend_weights] == [float] * 2
     assert TransferSettings(style_blend_weights=(0.0, 2.0)).style_blend_weights == (0.0, 2.0)  # one > 0 is enough
+
+
+def test_total_steps_count_both_stages_of_coarse_to_fine():
+    assert TransferSettings(num_steps=50).total_steps == 50
+    assert TransferSettings(num_steps=50, coarse_size=96).total_steps == 100

@@ -194,7 +194,7 @@ def test_coarse_to_fine_runs_two_stages_and_returns_the_full_size(model):
     sizes = []
     result = run("cat", "starry_night", settings, model=model, preview_every=1,
                  callback=lambda step, image, losses: sizes.append(tuple(image.shape[2:])))
-    assert result.stages == (32, 48) and len(result.history["total"]) == 6
+    assert result.stages == (32, 48) and len(result.history["total"]) == 6 == settings.total_steps
     assert sizes == [(32, 48)] * 3 + [(48, 72)] * 3
     assert result.image.shape == cs.preprocess("cat", 48).shape
     polls = []

@@ -383,3 +383,12 @@ def test_a_second_style_is_blended_with_the_slider_weight(panel, losses, model):
     torch.testing.assert_close(run.result.image, direct.image, rtol=1e-4, atol=1e-4)
     panel.example.value = "coffee_the_scream"  # an example is one style image
     assert panel.second_style.value == "none" and panel.blend.disabled
+
+
+def test_a_coarse_to_fine_run_counts_both_stages(losses, model, tmp_path):
+    settings = TINY.replace(image_size=48, coarse_size=32, num_steps=2)
+    panel = StyleTransferPanel(losses, model, settings=settings, save_dir=tmp_path)
+    panel.run_button.click()
+    run = panel.wait(timeout=60)
+    assert panel.error is None and run.result.stages == (32, 48) and len(run.result.history["total"]) == 4
+    assert panel.progress.max == 4 and "4 steps" in panel.gallery.children[0].children[1].value
