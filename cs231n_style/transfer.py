@@ -158,8 +158,9 @@ class TransferSettings:
         0, "Seed of the noise initialization.",
         kind="whole number", minimum=0)
     speed: str = _option(
-        "exact", "exact: the same image as CS231n's loop, bit for bit; fast: L-BFGS, reduced precision where "
-        "the device supports it, and coarse-to-fine, reaching the same loss several times sooner (a different image)",
+        "exact", "exact: the same image as CS231n's loop, bit for bit; fast: L-BFGS with fewer loss evaluations, "
+        "reaching the same loss several times sooner (a different image), for one style image without the "
+        "colour, mask and coarse-to-fine controls",
         kind="choice", choices=("exact", "fast"))
     preserve_colors: str = _option(
         "none", "Keep the content photo's colours (Gatys et al. 2017, Sec. 5): none; luminance: transfer on "
@@ -484,7 +485,7 @@ def style_transfer(
             :class:`TransferSettings`.
     """
     terms = _terms_to_use(losses, settings, style_image, model, content_masks)    # 1. validate
-    if settings.speed == "fast":  # opt-in: L-BFGS, coarse to fine, bfloat16 (see _fast.py)
+    if settings.speed == "fast":  # opt-in: L-BFGS with fewer evaluations (see _fast.py)
         from ._fast import run_fast
         return run_fast(content_image, style_image, losses, model, settings, content_masks=content_masks,
                         progress=progress, preview_every=preview_every, callback=callback, should_stop=should_stop)
