@@ -7,6 +7,11 @@ normalized image, learning rate 3.0 then 0.1 from step 180, pixels clamped to [-
 step 190. L-BFGS, the optimizer of the paper and of PyTorch's tutorial, is an option.
 
 The loss functions are arguments, so the code that runs is the student's own.
+
+The controls of Gatys et al., "Controlling Perceptual Factors in Neural Style Transfer" (CVPR
+2017) - several style images blended, a style per region (Sec. 4), the photo's colours kept
+(Sec. 5), coarse to fine (Sec. 6) - are options of the same loop, off by default: see
+:func:`style_transfer`.
 """
 
 from __future__ import annotations
