@@ -122,13 +122,15 @@ def main() -> int:
     parser.add_argument("--only", nargs="+", metavar="PREFIX",
                         help="with --execute: re-run only the solutions whose names start so (e.g. 04 05); "
                         "notebooks/ is still regenerated from all of them")
+    parser.add_argument("--timeout", type=int, default=600, metavar="SECONDS",
+                        help="with --execute: the longest a cell may run (default 600; more on a busy machine)")
     parser.add_argument("--force", action="store_true",
                         help="also replace notebooks that hold a student's work (filled-in stubs, run cells)")
     args = parser.parse_args()
     if args.only and not args.execute:
         parser.error("--only needs --execute")
     if args.execute:
-        execute_solutions(only=args.only)
+        execute_solutions(timeout=args.timeout, only=args.only)
     wanted = student_notebooks()
     if args.check:
         stale = [name for name, text in wanted.items()
