@@ -47,7 +47,8 @@ class RunProgress:
 
     Attributes:
         step: steps done so far, 1 to ``num_steps``.
-        num_steps: the number of steps the run is set to take (``settings.num_steps``).
+        num_steps: the number of steps the run is set to take, all stages together
+            (``settings.total_steps``: twice ``settings.num_steps`` with a ``coarse_size``).
         image: the image after ``step`` steps: a normalized float32 CPU tensor (1, 3, H, W),
             detached, the callback's own copy (:func:`cs231n_style.deprocess` makes it a picture).
         losses: the loss terms at ``step``: ``"content"``, ``"style"``, ``"tv"``, ``"total"``
@@ -186,12 +187,12 @@ class BackgroundRun:
         for term in LOSS_TERMS:
             self._history[term].append(losses[term])
         now = time.perf_counter()
-        last_step = step == self.settings.num_steps
+        last_step = step == self.settings.total_steps
         if self.on_progress is None or (now - self._reported_at < self.interval and not last_step):
             return
         self._reported_at = now
         self.on_progress(RunProgress(
-            step=step, num_steps=self.settings.num_steps,
+            step=step, num_steps=self.settings.total_steps,
             image=image.clone(),  # style_transfer's tensor may be the image itself, changed by the next step
             losses={term: losses[term] for term in LOSS_TERMS}, steps=list(self._steps),
             history={term: list(values) for term, values in self._history.items()},

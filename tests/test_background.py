@@ -56,6 +56,16 @@ def start(settings=SETTINGS, losses=None, **options) -> BackgroundRun:
     return BackgroundRun("cat", "swirls", losses or tiny_losses(), tiny_model(), settings, **options).start()
 
 
+def test_a_coarse_to_fine_run_reports_both_stages_and_its_last_step():
+    reports: list[RunProgress] = []
+    run = start(SETTINGS.replace(image_size=64, coarse_size=32, num_steps=4), preview_every=3, interval=0.0,
+                on_progress=reports.append)
+    assert run.wait(timeout=60) and run.error is None
+    assert [report.step for report in reports] == [3, 6, 8]  # 4 coarse steps, then 4 at full size
+    assert all(report.num_steps == 8 for report in reports)
+    assert reports[-1].image.shape[-2:] == run.result.image.shape[-2:]
+
+
 def test_reports_every_few_steps_and_the_last_and_hands_over_the_result():
     reports: list[RunProgress] = []
     finished: list[BackgroundRun] = []
