@@ -9,6 +9,7 @@ from PIL import Image
 
 from cs231n_style import TransferSettings
 from cs231n_style.__main__ import build_parser, main
+from tools.plain_loop import GUIDED_SOURCE
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--image-size", "32", "--style-size", "32", "--num-steps", "3", "--functions", str(ROOT / "solutions")]
@@ -75,24 +76,6 @@ def test_a_choice_not_offered_is_refused_with_the_choices(capsys):
     assert done.value.code == 2 and "invalid choice: 'slow' (choose from 'exact', 'fast')" in capsys.readouterr().err
 
 
-GUIDED_PAIR = '''
-def guided_gram_matrix(features, masks, normalize=True):
-    N, C, H, W = features.shape
-    R = masks.shape[1]
-    F = features.reshape(N, 1, C, H * W) * masks.reshape(N, R, 1, H * W)
-    G = F @ F.transpose(-1, -2)
-    if normalize:
-        G = G / (C * (masks ** 2).sum(dim=(2, 3))).reshape(N, R, 1, 1)
-    return G
-
-
-def guided_style_loss(feats, style_layers, style_targets, style_weights, content_masks):
-    loss = 0
-    for i, layer in enumerate(style_layers):
-        G = guided_gram_matrix(feats[layer], content_masks[i])
-        loss = loss + style_weights[i] * ((G - style_targets[i]) ** 2).sum()
-    return loss
-'''
 
 
 @pytest.fixture
@@ -106,7 +89,7 @@ def course_with_05(tmp_path):
     folder.mkdir()
     for name in ("01_content_loss.ipynb", "02_style_loss.ipynb", "03_tv_loss.ipynb"):
         shutil.copy(ROOT / "solutions" / name, folder / name)
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import torch\n" + GUIDED_PAIR)])
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import torch\n" + GUIDED_SOURCE)])
     nbformat.write(notebook, folder / "05_controlling_style_transfer.ipynb")
     return folder
 

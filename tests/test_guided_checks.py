@@ -14,6 +14,7 @@ import torch
 
 import cs231n_style as cs
 from cs231n_style.diagnosis import MISTAKES, reference_values, relative_error
+from tools.plain_loop import GUIDED_SOURCE
 
 REF = reference_values()
 GG, GS = "guided_gram_matrix.", "guided_style_loss."
@@ -301,25 +302,11 @@ def test_guided_style_loss_mistakes_are_named(fn, words, capsys):
     assert message.startswith("guided_style_loss: FAIL") and words in message, message
 
 
-GUIDED_PAIR = '''
-import torch
-
-def guided_gram_matrix(features, masks, normalize=True):
-    N, C, H, W = features.shape
-    R = masks.shape[1]
-    F = features.reshape(N, 1, C, H * W) * masks.reshape(N, R, 1, H * W){gram_mistake}
-    G = F @ F.transpose(-1, -2)
-    if normalize:
-        G = G / (C * (masks ** 2).sum(dim=(2, 3))).reshape(N, R, 1, 1)
-    return G
-
-def guided_style_loss(feats, style_layers, style_targets, style_weights, content_masks):
-    loss = 0
-    for i, layer in enumerate(style_layers):
-        G = guided_gram_matrix(feats[layer], content_masks[i])
-        loss = loss + style_weights[i] * ((G - style_targets[i]) ** 2).sum(){loss_mistake}
-    return loss
-'''
+# The reference pair (tools/plain_loop.py) with a place for one mistake in each function.
+GUIDED_PAIR = "import torch\n\n" + (
+    GUIDED_SOURCE.replace("masks.reshape(N, R, 1, H * W)\n", "masks.reshape(N, R, 1, H * W){gram_mistake}\n", 1)
+    .replace("** 2).sum()\n", "** 2).sum(){loss_mistake}\n", 1))
+assert GUIDED_PAIR.count("{gram_mistake}") == GUIDED_PAIR.count("{loss_mistake}") == 1
 
 
 @pytest.mark.parametrize("gram_mistake, loss_mistake, blames_gram", [

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import cs231n_style as cs
-from tools.plain_loop import CS231N_LOSSES
+from tools.plain_loop import CS231N_LOSSES, GUIDED_LOSSES
 
 SIZE = 32
 MEAN, STD = np.array(cs.IMAGENET_MEAN).reshape(3, 1, 1), np.array(cs.IMAGENET_STD).reshape(3, 1, 1)
@@ -24,28 +24,7 @@ MEAN, STD = np.array(cs.IMAGENET_MEAN).reshape(3, 1, 1), np.array(cs.IMAGENET_ST
 YIQ = np.array([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]])
 
 
-# --- the reference guided pair (notebook 05's solution, as the contract writes it) -----------------
-
-def guided_gram_matrix(features, masks, normalize=True):
-    N, C, H, W = features.shape
-    R = masks.shape[1]
-    F = features.reshape(N, 1, C, H * W) * masks.reshape(N, R, 1, H * W)
-    G = F @ F.transpose(-1, -2)
-    if normalize:
-        G = G / (C * (masks ** 2).sum(dim=(2, 3))).reshape(N, R, 1, 1)
-    return G
-
-
-def guided_style_loss(feats, style_layers, style_targets, style_weights, content_masks):
-    loss = 0
-    for i, layer in enumerate(style_layers):
-        G = guided_gram_matrix(feats[layer], content_masks[i])
-        loss = loss + style_weights[i] * ((G - style_targets[i]) ** 2).sum()
-    return loss
-
-
-LOSSES = dataclasses.replace(CS231N_LOSSES, guided_gram_matrix=guided_gram_matrix,
-                             guided_style_loss=guided_style_loss)
+LOSSES = GUIDED_LOSSES  # CS231n's four and the reference guided pair (tools/plain_loop.py)
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,8 @@ then ``settings.decayed_learning_rate`` from step ``settings.decay_at``, pixels 
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import time
 from typing import NamedTuple
 
@@ -19,8 +21,8 @@ import torch
 
 import cs231n_style as cs
 
-__all__ = ["CS231N_LOSSES", "PlainRun", "content_loss", "gram_matrix", "straightforward_loop", "style_loss",
-           "synchronize", "tv_loss"]
+__all__ = ["CS231N_LOSSES", "GUIDED_LOSSES", "GUIDED_SOURCE", "PlainRun", "content_loss", "gram_matrix",
+           "guided_gram_matrix", "guided_style_loss", "straightforward_loop", "style_loss", "synchronize", "tv_loss"]
 
 
 # CS231n's solutions written plainly, as the tests' loss functions (``view`` needs contiguous NCHW
@@ -50,6 +52,33 @@ def tv_loss(img, tv_weight):
 
 #: The four functions as one :class:`cs231n_style.LossFunctions`.
 CS231N_LOSSES = cs.LossFunctions(content_loss, gram_matrix, style_loss, tv_loss)
+
+
+# Notebook 05's pair (Gatys et al. 2017, Sec. 4), written plainly: the mask on both factors, each
+# region's Gram matrix normalized by C * sum(mask ** 2), one target per region.
+def guided_gram_matrix(features, masks, normalize=True):
+    N, C, H, W = features.shape
+    R = masks.shape[1]
+    F = features.reshape(N, 1, C, H * W) * masks.reshape(N, R, 1, H * W)
+    G = F @ F.transpose(-1, -2)
+    if normalize:
+        G = G / (C * (masks ** 2).sum(dim=(2, 3))).reshape(N, R, 1, 1)
+    return G
+
+
+def guided_style_loss(feats, style_layers, style_targets, style_weights, content_masks):
+    loss = 0
+    for i, layer in enumerate(style_layers):
+        G = guided_gram_matrix(feats[layer], content_masks[i])
+        loss = loss + style_weights[i] * ((G - style_targets[i]) ** 2).sum()
+    return loss
+
+
+#: The six functions as one :class:`cs231n_style.LossFunctions`.
+GUIDED_LOSSES = dataclasses.replace(CS231N_LOSSES, guided_gram_matrix=guided_gram_matrix,
+                                    guided_style_loss=guided_style_loss)
+#: The guided pair's source code, for tests that write it into a notebook or vary it.
+GUIDED_SOURCE = inspect.getsource(guided_gram_matrix) + "\n\n" + inspect.getsource(guided_style_loss)
 
 
 class PlainRun(NamedTuple):
