@@ -497,11 +497,15 @@ def style_transfer(
     network = network_for(model, terms.last_layer)
     device = next(model.parameters()).device
     stages = _stages(settings)
+    # The first stage's images are read before the progress bar starts, so that an unreadable or
+    # too large image gives its error alone.
+    images = _load_images(content_image, style_image, content_masks, stages[0], device)
     monitor = _Monitor(settings.total_steps, progress, preview_every, callback, should_stop)
     start, img = time.perf_counter(), None
     with monitor:
-        for stage in stages:
-            images = _load_images(content_image, style_image, content_masks, stage, device)
+        for number, stage in enumerate(stages):
+            if number > 0:  # the coarse stage's images were read above; now the full size's
+                images = _load_images(content_image, style_image, content_masks, stage, device)
             targets = _targets(images, network, losses, stage, terms)                # 2. targets
             img = _initial_image(images.content, stage, previous=img)                # 3. initial image
             objective = _Objective(img, network, losses, stage, terms, targets)
