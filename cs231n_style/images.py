@@ -316,6 +316,35 @@ def preprocess(image: str | os.PathLike | Image.Image | np.ndarray, size: int | 
     return transforms.Compose(steps)(loaded).unsqueeze(0).contiguous()
 
 
+def to_pixels(normalized: torch.Tensor) -> torch.Tensor:
+    """Undo :func:`preprocess`'s ImageNet normalization on a tensor, clamping to [0, 1].
+
+    Args:
+        normalized: a normalized image, float tensor of shape (..., 3, H, W), any device.
+
+    Returns:
+        RGB pixels in [0, 1], a tensor of the same shape, dtype and device:
+        ``(normalized * IMAGENET_STD + IMAGENET_MEAN).clamp(0, 1)`` per channel.
+    """
+    mean = torch.tensor(IMAGENET_MEAN, device=normalized.device).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=normalized.device).view(3, 1, 1)
+    return (normalized * std + mean).clamp(0.0, 1.0)
+
+
+def to_normalized(pixels: torch.Tensor) -> torch.Tensor:
+    """Normalize RGB pixels as :func:`preprocess` does (the inverse of :func:`to_pixels`).
+
+    Args:
+        pixels: float tensor of shape (..., 3, H, W), RGB in [0, 1], any device.
+
+    Returns:
+        A float32 tensor of the same shape and device: ``(pixels - IMAGENET_MEAN) / IMAGENET_STD``.
+    """
+    mean = torch.tensor(IMAGENET_MEAN, device=pixels.device).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=pixels.device).view(3, 1, 1)
+    return ((pixels - mean) / std).to(torch.float32)
+
+
 def deprocess(tensor: torch.Tensor) -> Image.Image:
     """Undo :func:`preprocess`: un-normalize, clamp to [0, 1] and return a displayable image.
 
@@ -336,10 +365,7 @@ def deprocess(tensor: torch.Tensor) -> Image.Image:
         tensor = tensor[0]
     if tensor.dim() != 3 or tensor.shape[0] != 3:
         raise ValueError(f"deprocess expects shape (1, 3, H, W) or (3, H, W); got {tuple(tensor.shape)}.")
-    tensor = tensor.detach().to("cpu", torch.float32)
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    pixels = (tensor * std + mean).clamp(0.0, 1.0)
+    pixels = to_pixels(tensor.detach().to("cpu", torch.float32))
     # Round, not truncate (as to_pil_image does): 0.50196 * 255 = 127.99998 must give 128.
     return Image.fromarray((pixels * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy())
 

@@ -111,11 +111,9 @@ def threshold_masks(image, size: int = 192, threshold: float = 0.5) -> torch.Ten
             found), plus what :func:`cs231n_style.load_image` raises.
     """
     from .color import rgb_to_yiq
-    from .images import IMAGENET_MEAN, IMAGENET_STD, preprocess
+    from .images import preprocess, to_pixels
 
-    normalized = preprocess(image, size)
-    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    luminance = rgb_to_yiq((normalized * std + mean).clamp(0, 1))[0, 0]
+    luminance = rgb_to_yiq(to_pixels(preprocess(image, size)))[0, 0]
     bright = (luminance > threshold).to(torch.float32)
     masks = torch.stack([bright, 1 - bright])[None]
     if bright.sum() == 0 or bright.sum() == bright.numel():

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from ._pooling import network_for
 from .color import combine_luminance, luminance_image, match_color_histogram, match_luminance
 from .features import extract_features
-from .images import IMAGENET_MEAN, IMAGENET_STD, deprocess, preprocess
+from .images import deprocess, preprocess, to_normalized, to_pixels
 from .masks import check_masks, resize_masks
 
 __all__ = ["TransferSettings", "TransferResult", "LossFunctions", "EXAMPLE_SETTINGS", "style_transfer"]
@@ -649,25 +649,11 @@ def _control_colors(content: torch.Tensor, styles: list[torch.Tensor], mode: str
     """The content and style images for colour control (Gatys et al., 2017, Sec. 5): ``"histogram"``:
     each style image recoloured to the content's colour mean and covariance; ``"luminance"``: the
     content's luminance, and each style's luminance matched to it, as grey (Y, Y, Y) images."""
-    content_pixels = _pixels(content)
+    content_pixels = to_pixels(content)
     if mode == "histogram":
-        return content, [_normalized(match_color_histogram(_pixels(style), content_pixels)) for style in styles]
-    grey = _normalized(luminance_image(content_pixels)).contiguous()
-    return grey, [_normalized(match_luminance(_pixels(style), content_pixels)) for style in styles]
-
-
-def _pixels(normalized: torch.Tensor) -> torch.Tensor:
-    """A normalized image (1, 3, H, W) as RGB pixels in [0, 1] (un-normalized, clamped)."""
-    mean = torch.tensor(IMAGENET_MEAN, device=normalized.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=normalized.device).view(1, 3, 1, 1)
-    return (normalized * std + mean).clamp(0, 1)
-
-
-def _normalized(pixels: torch.Tensor) -> torch.Tensor:
-    """RGB pixels (1, 3, H, W) in [0, 1] normalized as :func:`cs231n_style.preprocess` does."""
-    mean = torch.tensor(IMAGENET_MEAN, device=pixels.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=pixels.device).view(1, 3, 1, 1)
-    return ((pixels - mean) / std).to(torch.float32)
+        return content, [to_normalized(match_color_histogram(to_pixels(style), content_pixels)) for style in styles]
+    grey = to_normalized(luminance_image(content_pixels)).contiguous()
+    return grey, [to_normalized(match_luminance(to_pixels(style), content_pixels)) for style in styles]
 
 
 @dataclass
@@ -744,7 +730,7 @@ def _result_image(img: torch.Tensor, content_image, settings: TransferSettings) 
     if image.shape != content.shape:
         image = F.interpolate(image, size=content.shape[-2:], mode="bilinear", align_corners=False)
     if settings.preserve_colors == "luminance":
-        image = _normalized(combine_luminance(_pixels(image), _pixels(content)))
+        image = to_normalized(combine_luminance(to_pixels(image), to_pixels(content)))
     return image.contiguous()
 
 
