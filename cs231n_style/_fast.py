@@ -2,33 +2,39 @@
 
 The default loop (``speed="exact"``) computes exactly what CS231n's loop computes, bit for bit. The
 fast mode gives that up for the time a user waits: it aims at an image *as good as* the exact
-loop's after its 200 steps - measured by the same total loss (content + style + TV), evaluated in
-float32 by :func:`float32_loss` / :class:`LossEvaluator` with the student's own loss functions -
-in a fraction of the time. docs/benchmark.md ("Fast mode: time to quality") has the numbers;
-tools/benchmark.py makes them. Three ideas were built and measured; the fast mode uses the first.
+loop's after its 200 steps - the same total loss (content + style + TV), evaluated in float32 by
+:func:`float32_loss` / :class:`LossEvaluator` with the student's own loss functions, *and* as
+stylized (a style loss close to the exact loop's, and the same look side by side) - in a fraction
+of the time. docs/benchmark.md ("Fast mode: time to quality") has the numbers and the images;
+tools/benchmark.py makes them.
 
-1. **L-BFGS instead of Adam** (used). Gatys et al. (2016) optimized with L-BFGS. CS231n's Adam at
-   learning rate 3.0 first moves every pixel by about +-3 normalized units (it wrecks the image)
-   and spends most of its 200 steps climbing back. L-BFGS with a strong-Wolfe line search (as in
-   PyTorch's neural style tutorial) does not: on a 2-core CPU with cat + starry_night it reached
-   the exact loop's 200-step loss after 40 loss evaluations at 192 px (1.0 s against the exact
-   loop's 4.1 s) and ended 4% lower after 200; at 512 px it ended 15% lower. Each evaluation
-   costs ~20% more than an Adam step (the line search's bookkeeping, the history). The history
-   is kept short (:data:`LBFGS_HISTORY` = 10 pairs of image-sized vectors, not the exact mode's
-   50): each L-BFGS iteration passes over the whole history twice, memory traffic that grows
-   with the image (4.7 M values per vector at 1024 px). The fast mode spends ``0.3 * num_steps``
-   evaluations (60 for CS231n's 200): below the exact loop's loss at 192 and 512 px with room to
-   spare, in about a third of its time.
-2. **Coarse to fine** (Gatys et al., "Controlling Perceptual Factors in Neural Style Transfer",
-   CVPR 2017, Sec. 6): optimize first at half the size (a quarter of the cost per evaluation),
-   upsample bilinearly, continue at full size. Built (``FastPlan.coarse_fraction``) and left out
-   of the fast mode: with CS231n's losses the upsampled coarse result has a *higher* full-size
-   loss than the content image itself (at 512 px, 30 coarse evaluations: 7.3e4, against 5.9e4 for
-   the photo). The style targets stay those of the style image at ``style_size``, so at half the
-   size the coarse image matches them with strokes twice as large relative to the image, which
-   the full-size loss counts as wrong; the full-size stage first has to undo that. Measured: it
-   reaches the target later than L-BFGS at full size from the photo, at 192 and at 512 px.
-3. **bfloat16 where the device computes it natively** (``FastPlan.precision="auto"``): the
+**The fast mode: coarse to fine** (Gatys et al., "Controlling Perceptual Factors in Neural Style
+Transfer", CVPR 2017, Sec. 6), :data:`FAST_PLAN`. CS231n's schedule (Adam at learning rate 3.0,
+then 0.1) runs in half the steps at half the size, where a step costs about a quarter. The coarse
+stage is the full run in miniature: the style image is shrunk by the same factor (strokes keep
+their size relative to the image), and the content and TV weights are multiplied by the ratio of
+the areas, because those two losses are sums over pixels while the style loss's Gram matrices are
+normalized; so the three keep the balance the user chose (:func:`_stages`). Its result is
+upsampled, the photo's finer detail is added back (:func:`_add_detail`, a Laplacian pyramid's
+idea), and Adam at the decayed rate polishes it for a quarter of the steps at full size (100 + 50
+steps for CS231n's 200). On a 2-core CPU it reached the exact loop's 200-step loss 3.2-4.2x sooner
+at 192 px on six content/style pairs and 4.0-6.4x sooner at 512 px on four, with the style loss within
+about 12% of the exact loop's and images that look alike (docs/benchmark.md). Content images under
+192 px (a coarse stage under :data:`MIN_COARSE_SIZE`) run the exact loop: there, the coarse stage
+is too small for SqueezeNet's deeper style layers and ended above the exact loop's loss.
+
+**Tried, measured and left as** :class:`FastPlan` **options for the benchmark:**
+
+1. **L-BFGS from the photo** (the first fast mode). Gatys et al. (2016) optimized with L-BFGS;
+   with a strong-Wolfe line search (as in PyTorch's neural style tutorial) and a short history
+   (:data:`LBFGS_HISTORY`) it reached the exact loop's total loss after 60 evaluations, 5x sooner
+   at 192 and 512 px. But the images were not as good: L-BFGS finds a minimum near the photo (a
+   lower content loss, a style loss 52-70% higher at the same total), a lightly textured photo
+   rather than a painting. CS231n's Adam at learning rate 3.0 first moves every pixel by about 3
+   normalized units and rebuilds the image from there, in the painting's colours and strokes; the
+   coarse stage keeps that, cheaply. L-BFGS after the coarse stage (``optimizer="lbfgs"``)
+   reached the target about as soon, with a higher style loss than Adam's polish.
+2. **bfloat16 where the device computes it natively** (``FastPlan.precision="auto"``): the
    network (convolutions, ReLU, pooling, concatenation) in bfloat16, channels-last (NHWC). Never
    bfloat16 in NCHW layout: on a Zen 5 CPU those convolutions gave wrong results (the loss stuck
    from step 4; pytorch/pytorch#163347). :func:`low_precision_dtype` says where: CPUs with
@@ -45,8 +51,9 @@ tools/benchmark.py makes them. Three ideas were built and measured; the fast mod
    in float32. ``TransferResult.precision`` says which ran, and why.
 
 ``TransferResult.final_loss`` holds the float32 loss terms of the returned image (clamped to
-[-clamp, clamp] after L-BFGS, as the exact mode's L-BFGS does). ``history`` records each
-evaluation's loss as the run computed it: a progress trace, not the yardstick.
+[-clamp, clamp] after L-BFGS, as the exact mode's L-BFGS does; after Adam, as the exact mode's
+Adam leaves it). ``history`` records each step's loss as the run computed it, the coarse stage's
+at the coarse size: a progress trace, not the yardstick.
 """
 
 from __future__ import annotations
@@ -61,16 +68,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._pooling import network_for
-from .images import preprocess
 from .transfer import (
     LossFunctions,
     TransferResult,
     TransferSettings,
-    _Images,
     _load_images,
+    _initial_image,
     _Monitor,
     _Objective,
     _run_adam,
+    _stages as _exact_stages,
     _targets,
     _Targets,
     _Terms,
@@ -78,10 +85,16 @@ from .transfer import (
     _terms_to_use,
 )
 
-__all__ = ["FastPlan", "FAST_PLAN", "LossEvaluator", "float32_loss", "low_precision_dtype", "run_fast"]
+__all__ = ["FastPlan", "FAST_PLAN", "LossEvaluator", "fast_total_steps", "float32_loss", "low_precision_dtype",
+           "run_fast"]
 
-#: L-BFGS history length of the fast mode (see the module docstring, item 1).
+#: L-BFGS history length of the benchmark's L-BFGS variants (see the module docstring).
 LBFGS_HISTORY = 10
+
+#: The smallest coarse stage (shorter side, pixels) worth running: below it (content images under
+#: 192 px with :data:`FAST_PLAN`) the fast mode runs the exact mode's loop. At 128 px, a 64 px
+#: coarse stage ended 3% above the exact loop's loss; at 192 px and above, below it.
+MIN_COARSE_SIZE = 96
 
 
 @dataclass(frozen=True)
@@ -92,22 +105,27 @@ class FastPlan:
     Attributes:
         precision: ``"auto"`` (low precision where :func:`low_precision_dtype` finds it, guarded
             by a probe) or ``"float32"``.
-        optimizer: ``"lbfgs"`` (strong Wolfe, :data:`LBFGS_HISTORY`) or ``"adam"`` (CS231n's
-            schedule on the first stage; Adam at ``decayed_learning_rate`` on a later stage).
+        optimizer: the full-size stage's: ``"adam"`` (CS231n's schedule if it is the only stage,
+            else Adam at ``decayed_learning_rate``) or ``"lbfgs"`` (strong Wolfe,
+            :data:`LBFGS_HISTORY`). A coarse stage always runs Adam with CS231n's schedule.
         coarse_fraction: the coarse stage's size as a fraction of ``image_size`` (0 for none).
-        coarse_steps, fine_steps: loss evaluations of each stage as fractions of ``num_steps``
-            (``fine_steps`` alone when there is no coarse stage).
+        coarse_steps, fine_steps: steps (loss evaluations) of each stage as fractions of
+            ``num_steps`` (``fine_steps`` alone when there is no coarse stage).
+        add_detail: start the full-size stage from the upsampled coarse result plus the content
+            image's finer detail (:func:`_add_detail`), not from the upsampled result alone.
     """
 
     precision: str = "float32"
-    optimizer: str = "lbfgs"
-    coarse_fraction: float = 0.0
+    optimizer: str = "adam"
+    coarse_fraction: float = 0.5
     coarse_steps: float = 0.5
-    fine_steps: float = 0.3
+    fine_steps: float = 0.25
+    add_detail: bool = True
 
 
-#: ``speed="fast"``: L-BFGS at full size in float32, ``0.3 * num_steps`` loss evaluations (60 for
-#: CS231n's 200). Coarse to fine and bfloat16 were measured and left out (module docstring).
+#: ``speed="fast"``: in float32, CS231n's schedule in 0.5 * num_steps Adam steps at half the size,
+#: then the photo's detail added and 0.25 * num_steps Adam steps at full size (100 + 50 for
+#: CS231n's 200; module docstring).
 FAST_PLAN = FastPlan()
 
 
@@ -254,13 +272,59 @@ def _doubt(final: float, monitor: _Monitor, stage_start: int, optimizer: str) ->
     return None
 
 
-def _stages(settings: TransferSettings, plan: FastPlan) -> list[tuple[int, int]]:
-    """(image size, loss evaluations) of each stage."""
-    fine = (settings.image_size, max(1, round(plan.fine_steps * settings.num_steps)))
+def _stages(settings: TransferSettings, plan: FastPlan) -> list[tuple[TransferSettings, str]]:
+    """(settings, optimizer) of each stage of a fast run.
+
+    Without a coarse stage, one stage of ``fine_steps``. With one: if it would be smaller than
+    :data:`MIN_COARSE_SIZE`, CS231n's whole schedule at full size (the exact mode's loop); else the
+    exact mode's coarse to fine (``transfer._stages``: the style image shrunk by the same factor,
+    the full-size stage at ``decayed_learning_rate``) with two changes: the coarse stage's content
+    and TV weights are multiplied by the ratio of the areas, ``(image_size / coarse_size) ** 2``,
+    so that its losses keep the full size's balance (both are sums over pixels; the style loss's
+    Gram matrices are normalized), and each stage gets its fraction of ``num_steps``, with the
+    schedule (``decay_at``, ``clamp_until``) compressed in proportion.
+    """
+    fine_steps = max(1, round(plan.fine_steps * settings.num_steps))
+    if plan.coarse_fraction <= 0:
+        return [(_compressed(settings, fine_steps), plan.optimizer)]
     coarse_size = round(plan.coarse_fraction * settings.image_size)
-    if plan.coarse_fraction <= 0 or coarse_size < 48:
-        return [fine]
-    return [(coarse_size, max(1, round(plan.coarse_steps * settings.num_steps))), fine]
+    if coarse_size < MIN_COARSE_SIZE:  # nothing to gain: CS231n's whole schedule at full size
+        return [(settings, "adam")]
+    coarse, fine = _exact_stages(settings.replace(coarse_size=coarse_size))
+    area = (settings.image_size / coarse_size) ** 2
+    coarse = coarse.replace(content_weight=coarse.content_weight * area, tv_weight=coarse.tv_weight * area)
+    coarse_steps = max(1, round(plan.coarse_steps * settings.num_steps))
+    return [(_compressed(coarse, coarse_steps), "adam"), (_compressed(fine, fine_steps), plan.optimizer)]
+
+
+@torch.no_grad()
+def _add_detail(img: torch.Tensor, content: torch.Tensor, coarse_content: torch.Tensor) -> None:
+    """Add to ``img`` (the coarse result upsampled, (1, 3, H, W), normalized) the content image's
+    detail finer than the coarse stage could see: ``content`` (1, 3, H, W) minus ``coarse_content``
+    (the coarse stage's content image, (1, 3, h, w)) upsampled the same way (bilinear), in place.
+
+    The idea of a Laplacian pyramid (Burt & Adelson, 1983): the coarse stage decides the low
+    frequencies, the photo gives the band above them, as the exact loop starts from the photo's
+    every detail. A coarse stage that changed nothing thus leaves exactly the photo (bar rounding).
+    Without it the full-size stage starts from a blurred image and spends its steps sharpening it.
+    Measured at 192 px with 40 full-size steps: four of five content/style pairs ended above the
+    exact loop's 200-step loss without it, one with it; with 50 steps and it, all six tested
+    reached it.
+    """
+    img += content - F.interpolate(coarse_content, size=content.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def fast_total_steps(settings: TransferSettings) -> int:
+    """The number of steps (loss evaluations) of a ``speed="fast"`` run, all stages together
+    (``TransferSettings.total_steps``)."""
+    return sum(stage.num_steps for stage, _ in _stages(settings, FAST_PLAN))
+
+
+def _compressed(stage: TransferSettings, steps: int) -> TransferSettings:
+    """``stage`` in ``steps`` steps, its Adam schedule (``decay_at``, ``clamp_until``) scaled to fit."""
+    scale = steps / stage.num_steps if stage.num_steps else 1.0
+    return stage.replace(num_steps=steps, decay_at=round(stage.decay_at * scale),
+                         clamp_until=round(stage.clamp_until * scale))
 
 
 def run_fast(content_image, style_image, losses: LossFunctions, model: nn.Sequential, settings: TransferSettings,
@@ -269,12 +333,13 @@ def run_fast(content_image, style_image, losses: LossFunctions, model: nn.Sequen
     """Style transfer in the fast mode (see the module docstring); arguments, return value and errors
     as :func:`cs231n_style.style_transfer`, which calls this for ``settings.speed == "fast"``.
 
-    ``plan`` chooses the optimizer, stages and precision (:data:`FAST_PLAN` for the fast mode).
-    ``settings.num_steps`` sets the budget: each stage gets its fraction of it in loss evaluations
-    (with :data:`FAST_PLAN` and 200: 60 at full size). ``settings.optimizer`` and the Adam
-    settings are not used with L-BFGS. The result's ``image`` is a normalized float32 CPU tensor
-    (1, 3, H, W), clamped to [-clamp, clamp] after L-BFGS; ``final_loss`` holds its float32 loss
-    terms; ``precision`` says which dtype the network ran in and why.
+    ``plan`` chooses the stages, optimizer and precision (:data:`FAST_PLAN` for the fast mode).
+    ``settings.num_steps`` sets the budget: each stage gets its fraction of it (with
+    :data:`FAST_PLAN` and 200: 100 Adam steps at half size, 50 at full size; under 192 px, the
+    exact loop's 200). ``settings.optimizer`` is not used. The result's ``image`` is a normalized
+    float32 CPU tensor (1, 3, H, W) at full size (clamped to [-clamp, clamp] after L-BFGS);
+    ``final_loss`` holds its float32 loss terms; ``precision`` says which dtype the network ran in
+    and why; ``stages`` the size of each stage.
 
     The controls of Gatys et al. (2017) are the exact mode's only: with several style images,
     ``content_masks``, ``preserve_colors`` or ``coarse_size`` this raises ValueError
@@ -296,7 +361,7 @@ def run_fast(content_image, style_image, losses: LossFunctions, model: nn.Sequen
         final = run.float32_loss(img)
     return TransferResult(image=img.to("cpu", torch.float32).contiguous(), history=monitor.history(),
                           settings=settings, seconds=time.perf_counter() - begin, stopped_early=monitor.stopped,
-                          final_loss=final, precision=note, stages=tuple(size for size, _ in run.stages))
+                          final_loss=final, precision=note, stages=tuple(stage.image_size for stage, _ in run.stages))
 
 
 def _refuse_controls(style_image, content_masks, settings: TransferSettings) -> None:
@@ -318,7 +383,8 @@ class _FastRun:
 
     def __init__(self, content_image, style_image, losses: LossFunctions, model: nn.Sequential,
                  settings: TransferSettings, plan: FastPlan):
-        self.content_image, self.losses, self.settings, self.plan = content_image, losses, settings, plan
+        self.content_image, self.style_image = content_image, style_image
+        self.losses, self.settings, self.plan = losses, settings, plan
         self.terms = _terms_to_use(losses, settings, style_image, model)
         self.network = network_for(model, self.terms.last_layer)
         self.device = next(model.parameters()).device
@@ -332,22 +398,20 @@ class _FastRun:
         """The float32 loss terms of a full-size image (:func:`float32_loss`)."""
         return float32_loss(img, self.network, self.losses, self.settings, self.terms, self.full_targets)
 
-    def _stage_targets(self, index: int, size: int) -> tuple[torch.Tensor, _Targets]:
-        """The content image and targets of a stage: the style targets are always the full run's."""
+    def _stage_targets(self, index: int, stage: TransferSettings) -> tuple[torch.Tensor, _Targets]:
+        """The content image and targets of a stage (the coarse stage's from its smaller images)."""
         if index == len(self.stages) - 1:
             return self.full, self.full_targets
-        content = preprocess(self.content_image, size).to(self.device).contiguous()
-        coarse = _Terms(self.terms.content, False, self.terms.tv, self.settings.content_layer)
-        content_target = _targets(_Images(content, []), self.network, self.losses, self.settings, coarse).content
-        return content, _Targets(content_target, self.full_targets.style)
+        images = _load_images(self.content_image, self.style_image, None, stage, self.device)
+        return images.content, _targets(images, self.network, self.losses, stage, self.terms)
 
-    def _objective(self, img, targets: _Targets, dtype, first: bool):
+    def _objective(self, img, stage: TransferSettings, targets: _Targets, dtype, first: bool):
         """The stage's objective in ``dtype`` (float32 if ``None``); on the first stage the low
         precision must pass :func:`_probe`. Returns (objective, dtype kept, precision note or None)."""
-        objective = _Objective(img, self.network, self.losses, self.settings, self.terms, targets)
+        objective = _Objective(img, self.network, self.losses, stage, self.terms, targets)
         if dtype is None:
             return objective, None, None
-        low = _LowPrecisionObjective(img, self.network, self.losses, self.settings, self.terms, targets, dtype)
+        low = _LowPrecisionObjective(img, self.network, self.losses, stage, self.terms, targets, dtype)
         name = str(dtype).removeprefix("torch.")
         if first:
             refused = _probe(img, objective, low)
@@ -356,15 +420,6 @@ class _FastRun:
             return low, dtype, name
         return low, dtype, None
 
-    def _optimize(self, img, objective, index: int, steps: int, monitor: _Monitor) -> None:
-        if self.plan.optimizer == "lbfgs":
-            _run_lbfgs_stage(img, objective, steps, monitor)
-        else:
-            settings = self.settings
-            stage_settings = settings.replace(num_steps=steps) if index == 0 else settings.replace(
-                num_steps=steps, learning_rate=settings.decayed_learning_rate, clamp_until=0)
-            _run_adam(img, objective, stage_settings, monitor)
-
     def attempt(self, dtype, progress, preview_every, callback, should_stop):
         """Run every stage with the network in ``dtype`` (float32 if ``None``).
 
@@ -372,27 +427,29 @@ class _FastRun:
             (image at full size, clamped after L-BFGS; the image as the run left it; the
             :class:`_Monitor` with the history; the precision note).
         """
-        monitor = _Monitor(sum(steps for _, steps in self.stages), progress, preview_every, callback, should_stop)
-        note, img = "float32", None
+        monitor = _Monitor(sum(stage.num_steps for stage, _ in self.stages), progress, preview_every, callback,
+                           should_stop)
+        note, img, previous_content = "float32", None, None
         with monitor:
-            for index, (size, steps) in enumerate(self.stages):
-                content, targets = self._stage_targets(index, size)
-                if img is None:
-                    img = content.clone().requires_grad_(True)
-                else:
-                    with torch.no_grad():
-                        img = F.interpolate(img.detach(), size=content.shape[-2:], mode="bilinear",
-                                            align_corners=False).contiguous().requires_grad_(True)
-                objective, dtype, new_note = self._objective(img, targets, dtype, first=index == 0)
+            for index, (stage, optimizer) in enumerate(self.stages):
+                content, targets = self._stage_targets(index, stage)
+                img = _initial_image(content, stage, previous=img)  # as the exact mode: init, or upsampled
+                if previous_content is not None and self.plan.add_detail:
+                    _add_detail(img, content, previous_content)
+                previous_content = content
+                objective, dtype, new_note = self._objective(img, stage, targets, dtype, first=index == 0)
                 note = new_note or note
                 self.last_stage_start = monitor.steps_done
-                self._optimize(img, objective, index, steps, monitor)
+                if optimizer == "lbfgs":
+                    _run_lbfgs_stage(img, objective, stage.num_steps, monitor)
+                else:
+                    _run_adam(img, objective, stage, monitor)
                 if monitor.stopped:
                     break
         unclamped = img.detach().clone()
         with torch.no_grad():
             if img.shape[-2:] != self.full.shape[-2:]:  # stopped during the coarse stage
                 img = F.interpolate(img.detach(), size=self.full.shape[-2:], mode="bilinear", align_corners=False)
-            if self.plan.optimizer == "lbfgs":  # as the exact mode's L-BFGS; Adam's schedule ends unclamped
+            if self.stages[-1][1] == "lbfgs":  # as the exact mode's L-BFGS; Adam's schedule ends unclamped
                 img = img.clamp(-self.settings.clamp, self.settings.clamp)
         return img.detach(), unclamped, monitor, note

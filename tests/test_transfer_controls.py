@@ -181,6 +181,17 @@ def test_coarse_to_fine_runs_two_stages_and_returns_the_full_size(model):
     assert stopped.stopped_early and stopped.image.shape == result.image.shape  # upsampled from the coarse stage
 
 
+def test_the_fine_stage_runs_one_adam_at_the_decayed_rate(model, monkeypatch):
+    # A fresh Adam's first step moves every pixel by its learning rate, whatever the gradient: the
+    # fine stage must not restart Adam at decay_at (it is already at the decayed rate).
+    settings = cs.TransferSettings(image_size=48, style_size=48, num_steps=6, decay_at=3, coarse_size=32)
+    made = []
+    real_adam = torch.optim.Adam
+    monkeypatch.setattr(torch.optim, "Adam", lambda params, lr: made.append(lr) or real_adam(params, lr=lr))
+    run("cat", "starry_night", settings, model=model)
+    assert made == [settings.learning_rate, settings.decayed_learning_rate, settings.decayed_learning_rate]
+
+
 # --- bad inputs -------------------------------------------------------------------------------
 
 TWO = cs.split_masks((32, 48), "vertical")
