@@ -331,12 +331,13 @@ QUALITY_METHODS = {
     "(b) package, exact": None,
     "(c) bf16 only (Adam, CS231n's schedule)": _fast.FastPlan(precision="auto", optimizer="adam", coarse_fraction=0,
                                                             fine_steps=1.0),
-    "(c) L-BFGS only (float32, 200 evaluations)": _fast.FastPlan(precision="float32", optimizer="lbfgs",
-                                                                 coarse_fraction=0, fine_steps=1.0),
-    "(c) coarse-to-fine only (float32 Adam: 200 steps at half size, 100 at full)":
-        _fast.FastPlan(precision="float32", optimizer="adam", coarse_fraction=0.5, coarse_steps=1.0, fine_steps=0.5),
-    "(c) coarse-to-fine + L-BFGS (float32: 30 evaluations at half size, 100 at full)":
-        _fast.FastPlan(precision="float32", optimizer="lbfgs", coarse_fraction=0.5, coarse_steps=0.15, fine_steps=0.5),
+    "(c) L-BFGS only (float32, 200 evaluations from the photo)": _fast.FastPlan(optimizer="lbfgs", coarse_fraction=0,
+                                                                                fine_steps=1.0),
+    "(c) the first fast mode: L-BFGS, 60 evaluations from the photo": _fast.FastPlan(
+        optimizer="lbfgs", coarse_fraction=0, fine_steps=0.3),
+    "(c) coarse to fine only (Adam: 100 steps at half size, 100 at full size)": _fast.FastPlan(fine_steps=0.5),
+    "(c) coarse to fine, then L-BFGS (100 Adam steps at half size, 50 evaluations at full size)":
+        _fast.FastPlan(optimizer="lbfgs"),
     "(c) bf16 + L-BFGS (200 evaluations)": _fast.FastPlan(precision="auto", optimizer="lbfgs", coarse_fraction=0,
                                                           fine_steps=1.0),
     "(d) fast mode": _fast.FAST_PLAN,
@@ -348,8 +349,9 @@ def run_method(name: str, content, style, losses, model, settings, evaluate=None
     also the float32 loss of the image after each step or evaluation and the wall time at which it
     was there, the evaluations' own time excluded.
 
-    Returns ``{"image", "seconds", "curve": [(seconds, float32 total loss), ...]}``: ``image`` the
-    final normalized (1, 3, H, W) CPU image, ``seconds`` the wall time of the whole optimization.
+    Returns ``{"image", "seconds", "curve": [(seconds, float32 total loss), ...], "terms"}``:
+    ``image`` the final normalized (1, 3, H, W) CPU image, ``seconds`` the wall time of the whole
+    optimization, ``terms`` the final image's float32 loss terms (``None`` without ``evaluate``).
     For (a) and (b) the curve is the loop's own history (the float32 loss of the image before
     each step, with the same functions: the same numbers the evaluator computes, bit for bit) and
     the final image's loss at the end; the other methods' curves are computed by ``evaluate`` on
@@ -389,9 +391,11 @@ def run_method(name: str, content, style, losses, model, settings, evaluate=None
         begin = end - result.seconds
         curve = [(t - begin, loss) for t, loss in stamps]
         image = result.image
+    terms = None
     if evaluate is not None:
-        curve.append((seconds, evaluate(image)["total"]))
-    return {"image": image, "seconds": seconds, "curve": curve}
+        terms = evaluate(image)
+        curve.append((seconds, terms["total"]))
+    return {"image": image, "seconds": seconds, "curve": curve, "terms": terms}
 
 
 #: The content size CS231n's weights were tuned at; ``--scale-weights`` keeps their balance at other sizes.
@@ -465,6 +469,12 @@ def side_by_side(images: list[torch.Tensor], titles: list[str], path: Path) -> N
     canvas.save(path)
 
 
+def _split(terms: dict[str, float]) -> str:
+    """A final loss's terms, "content / style / TV": at the same total, a lower style term is a more
+    stylized image (the first fast mode's images matched the total but stayed near the photo)."""
+    return f"{terms['content']:.4g} / {terms['style']:.4g} / {terms['tv']:.4g}"
+
+
 def quality_table(args, device, losses, model) -> None:
     """The time-to-quality table (see docs/benchmark.md, "Fast mode: time to quality")."""
     rows = []
@@ -489,25 +499,28 @@ def quality_table(args, device, losses, model) -> None:
         start_clamped = evaluate(evaluate.content.clamp(-settings.clamp, settings.clamp))["total"]
         degenerate = start <= target or start_clamped <= target
         nearly = not degenerate and min(start, start_clamped) <= 1.05 * target
+        photo = evaluate(evaluate.content)
         rows.append([str(size), "content image itself (reference)", "0", "", f"{start:.5g} "
-                     f"(clamped to +-{settings.clamp:g}: {start_clamped:.5g})", "", "", ""])
+                     f"(clamped to +-{settings.clamp:g}: {start_clamped:.5g})", _split(photo), "", "", ""])
         for name in methods:
             run = runs[name]
             reach = first_reach(run["curve"], target)
             final = run["curve"][-1][1]
             rows.append(["", name, f"{reach:.1f}" if reach is not None else "never",
-                         f"{base['seconds'] / reach:.1f}x" if reach else "", f"{final:.5g}",
+                         f"{base['seconds'] / reach:.1f}x" if reach else "", f"{final:.5g}", _split(run["terms"]),
                          f"{run['seconds']:.1f}", f"{base['seconds'] / run['seconds']:.1f}x", memory.get(name, "")])
         note = (" **degenerate at this size: the content image's own loss is already at or below the target, "
                 "so 'first reach' measures nothing**" if degenerate else
                 " **nearly degenerate: the content image's loss is within 5% of the target, so 'first reach' "
                 "measures little; compare the final losses and whole runs**" if nearly else "")
-        rows.append(["", f"target: (a)'s {settings.num_steps}-step loss {target:.5g}{note}", "", "", "", "", "", ""])
+        rows.append(["", f"target: (a)'s {settings.num_steps}-step loss {target:.5g}{note}"] + [""] * 7)
         png = ROOT / "docs" / "images" / f"fast_vs_straightforward_{size}{'_scaled' if args.scale_weights else ''}.png"
         side_by_side([base["image"], runs["(d) fast mode"]["image"]],
-                     [f"(a) straightforward, {base['seconds']:.1f} s, loss {target:.4g}",
+                     [f"(a) straightforward, {base['seconds']:.1f} s, loss {target:.4g} "
+                      f"(style {base['terms']['style']:.4g})",
                       f"(d) fast, {runs['(d) fast mode']['seconds']:.1f} s, "
-                      f"loss {runs['(d) fast mode']['curve'][-1][1]:.4g}"], png)
+                      f"loss {runs['(d) fast mode']['curve'][-1][1]:.4g} "
+                      f"(style {runs['(d) fast mode']['terms']['style']:.4g})"], png)
         print(f"  time to quality at {size} done; side by side: {png.relative_to(ROOT)}", file=sys.stderr)
     weights = (f"content and TV weights scaled by ({TUNED_SIZE}/size)^2" if args.scale_weights
                else "CS231n's default weights")
@@ -515,7 +528,7 @@ def quality_table(args, device, losses, model) -> None:
           "Seconds until the float32 total loss (one shared function) of the image the method would return first falls "
           "to the straightforward loop's final loss; speedup = (a)'s time for all its steps / that time.\n")
     print(table(rows, ["content size", "method", "s to target", "speedup vs (a)'s full run", "final loss",
-                       "s total", "whole run vs (a)", "peak memory (VmHWM, growth)"]))
+                       "its content / style / TV", "s total", "whole run vs (a)", "peak memory (VmHWM, growth)"]))
 
 
 def notebook_times(args) -> None:
