@@ -212,6 +212,8 @@ def _save(result, output: str) -> int:
         print(f"error: the run finished but {output!r} could not be written ({error}).", file=sys.stderr)
         return 2
     summary = f"total loss {total[0]:.4g} -> {total[-1]:.4g}" if total else "no steps run"
+    if result.final_loss is not None:  # speed="fast": its history starts at the coarse size
+        summary = f"total loss of the result {result.final_loss['total']:.4g} ({len(total)} steps)"
     print(f"{summary} in {result.seconds:.1f} s; wrote {path}")
     return 0
 

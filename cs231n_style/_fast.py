@@ -17,18 +17,20 @@ the areas, because those two losses are sums over pixels while the style loss's 
 normalized; so the three keep the balance the user chose (:func:`_stages`). Its result is
 upsampled, the photo's finer detail is added back (:func:`_add_detail`, a Laplacian pyramid's
 idea), and Adam at the decayed rate polishes it for a quarter of the steps at full size (100 + 50
-steps for CS231n's 200). On a 2-core CPU it reached the exact loop's 200-step loss 3.2-4.2x sooner
-at 192 px on six content/style pairs and 4.0-6.4x sooner at 512 px on four, with the style loss within
-about 12% of the exact loop's and images that look alike (docs/benchmark.md). Content images under
-192 px (a coarse stage under :data:`MIN_COARSE_SIZE`) run the exact loop: there, the coarse stage
-is too small for SqueezeNet's deeper style layers and ended above the exact loop's loss.
+steps for CS231n's 200). On a 2-core CPU it reached the 200-step loss of CS231n's loop written
+plainly 3.2-4.2x sooner at 192 px on six content/style pairs and 4.0-6.4x sooner at 512 px on four
+(measured with 40 and with 60 full-size steps: each reached it before its 40th), with the style
+loss within about 12% of that loop's and images that look alike (docs/benchmark.md). Content
+images under 192 px (a coarse stage under :data:`MIN_COARSE_SIZE`) and budgets under
+:data:`MIN_FAST_STEPS` run the exact loop: there, the coarse stage is too small for SqueezeNet's
+deeper style layers (it ended above the exact loop's loss), or too short to split.
 
 **Tried, measured and left as** :class:`FastPlan` **options for the benchmark:**
 
 1. **L-BFGS from the photo** (the first fast mode). Gatys et al. (2016) optimized with L-BFGS;
    with a strong-Wolfe line search (as in PyTorch's neural style tutorial) and a short history
-   (:data:`LBFGS_HISTORY`) it reached the exact loop's total loss after 60 evaluations, 5x sooner
-   at 192 and 512 px. But the images were not as good: L-BFGS finds a minimum near the photo (a
+   (:data:`LBFGS_HISTORY`) it reached the exact loop's total loss after 60 evaluations, 5-6x
+   sooner at 192 and 512 px. But the images were not as good: L-BFGS finds a minimum near the photo (a
    lower content loss, a style loss 52-70% higher at the same total), a lightly textured photo
    rather than a painting. CS231n's Adam at learning rate 3.0 first moves every pixel by about 3
    normalized units and rebuilds the image from there, in the painting's colours and strokes; the
@@ -96,6 +98,10 @@ LBFGS_HISTORY = 10
 #: coarse stage ended 3% above the exact loop's loss; at 192 px and above, below it.
 MIN_COARSE_SIZE = 96
 
+#: The fewest steps (``num_steps``) the fast mode splits into stages; below it, the exact mode's
+#: loop (0 steps: the content image, as the exact mode returns it).
+MIN_FAST_STEPS = 10
+
 
 @dataclass(frozen=True)
 class FastPlan:
@@ -112,7 +118,8 @@ class FastPlan:
         coarse_steps, fine_steps: steps (loss evaluations) of each stage as fractions of
             ``num_steps`` (``fine_steps`` alone when there is no coarse stage).
         add_detail: start the full-size stage from the upsampled coarse result plus the content
-            image's finer detail (:func:`_add_detail`), not from the upsampled result alone.
+            image's finer detail (:func:`_add_detail`), not from the upsampled result alone (only
+            with ``init="content"``: a run from noise never sees the photo's pixels).
     """
 
     precision: str = "float32"
@@ -276,19 +283,21 @@ def _stages(settings: TransferSettings, plan: FastPlan) -> list[tuple[TransferSe
     """(settings, optimizer) of each stage of a fast run.
 
     Without a coarse stage, one stage of ``fine_steps``. With one: if it would be smaller than
-    :data:`MIN_COARSE_SIZE`, CS231n's whole schedule at full size (the exact mode's loop); else the
+    :data:`MIN_COARSE_SIZE`, or ``num_steps`` is under :data:`MIN_FAST_STEPS`, CS231n's whole
+    schedule at full size (the exact mode's loop); else the
     exact mode's coarse to fine (``transfer._stages``: the style image shrunk by the same factor,
     the full-size stage at ``decayed_learning_rate``) with two changes: the coarse stage's content
     and TV weights are multiplied by the ratio of the areas, ``(image_size / coarse_size) ** 2``,
-    so that its losses keep the full size's balance (both are sums over pixels; the style loss's
-    Gram matrices are normalized), and each stage gets its fraction of ``num_steps``, with the
-    schedule (``decay_at``, ``clamp_until``) compressed in proportion.
+    so that its losses keep about the full size's balance (both are sums over pixels, though a
+    smooth image's TV changes less with the size; the style loss's Gram matrices are normalized;
+    the factor was measured to work, docs/benchmark.md), and each stage gets its fraction of
+    ``num_steps``, with the schedule (``decay_at``, ``clamp_until``) compressed in proportion.
     """
     fine_steps = max(1, round(plan.fine_steps * settings.num_steps))
     if plan.coarse_fraction <= 0:
         return [(_compressed(settings, fine_steps), plan.optimizer)]
-    coarse_size = round(plan.coarse_fraction * settings.image_size)
-    if coarse_size < MIN_COARSE_SIZE:  # nothing to gain: CS231n's whole schedule at full size
+    coarse_size = int(plan.coarse_fraction * settings.image_size)
+    if coarse_size < MIN_COARSE_SIZE or settings.num_steps < MIN_FAST_STEPS:  # the exact mode's loop
         return [(settings, "adam")]
     coarse, fine = _exact_stages(settings.replace(coarse_size=coarse_size))
     area = (settings.image_size / coarse_size) ** 2
@@ -336,14 +345,14 @@ def run_fast(content_image, style_image, losses: LossFunctions, model: nn.Sequen
     ``plan`` chooses the stages, optimizer and precision (:data:`FAST_PLAN` for the fast mode).
     ``settings.num_steps`` sets the budget: each stage gets its fraction of it (with
     :data:`FAST_PLAN` and 200: 100 Adam steps at half size, 50 at full size; under 192 px, the
-    exact loop's 200). ``settings.optimizer`` is not used. The result's ``image`` is a normalized
+    exact loop's 200). The result's ``image`` is a normalized
     float32 CPU tensor (1, 3, H, W) at full size (clamped to [-clamp, clamp] after L-BFGS);
     ``final_loss`` holds its float32 loss terms; ``precision`` says which dtype the network ran in
     and why; ``stages`` the size of each stage.
 
     The controls of Gatys et al. (2017) are the exact mode's only: with several style images,
-    ``content_masks``, ``preserve_colors`` or ``coarse_size`` this raises ValueError
-    (:func:`_refuse_controls`).
+    ``content_masks``, ``preserve_colors``, ``coarse_size`` or ``optimizer="lbfgs"`` this raises
+    ValueError (:func:`_refuse_controls`).
     """
     _refuse_controls(style_image, content_masks, settings)
     run = _FastRun(content_image, style_image, losses, model, settings, plan)
@@ -366,12 +375,14 @@ def run_fast(content_image, style_image, losses: LossFunctions, model: nn.Sequen
 
 def _refuse_controls(style_image, content_masks, settings: TransferSettings) -> None:
     """Raise ValueError naming each control of Gatys et al. (2017) asked of the fast mode: it was
-    measured with one style image and none of them, and its coarse-to-fine plan is its own."""
+    measured with one style image and none of them, and its coarse-to-fine plan (Adam) is its own;
+    nor ``optimizer="lbfgs"``, which it would otherwise ignore."""
     asked = [name for name, used in (
         ("several style images", isinstance(style_image, (list, tuple))),
         ("content_masks", content_masks is not None),
         (f"preserve_colors={settings.preserve_colors!r}", settings.preserve_colors != "none"),
-        (f"coarse_size={settings.coarse_size}", settings.coarse_size != 0)) if used]
+        (f"coarse_size={settings.coarse_size}", settings.coarse_size != 0),
+        (f"optimizer={settings.optimizer!r}", settings.optimizer != "adam")) if used]
     if asked:
         raise ValueError(f"speed='fast' does not support {', '.join(asked)}: use speed='exact' (the default), "
                          "which does.")
@@ -393,6 +404,12 @@ class _FastRun:
         self.full = images.content
         self.full_targets = _targets(images, self.network, losses, settings, self.terms)
         self.last_stage_start = 0  # index in the history where the last stage's evaluations begin
+
+    @property
+    def adds_detail(self) -> bool:
+        """Whether the full-size stage gets the photo's detail (:func:`_add_detail`): only when the
+        run starts from the photo (``init="content"``), as the exact loop does."""
+        return self.plan.add_detail and self.settings.init == "content"
 
     def float32_loss(self, img: torch.Tensor) -> dict[str, float]:
         """The float32 loss terms of a full-size image (:func:`float32_loss`)."""
@@ -434,7 +451,7 @@ class _FastRun:
             for index, (stage, optimizer) in enumerate(self.stages):
                 content, targets = self._stage_targets(index, stage)
                 img = _initial_image(content, stage, previous=img)  # as the exact mode: init, or upsampled
-                if previous_content is not None and self.plan.add_detail:
+                if previous_content is not None and self.adds_detail:
                     _add_detail(img, content, previous_content)
                 previous_content = content
                 objective, dtype, new_note = self._objective(img, stage, targets, dtype, first=index == 0)
@@ -448,8 +465,10 @@ class _FastRun:
                     break
         unclamped = img.detach().clone()
         with torch.no_grad():
-            if img.shape[-2:] != self.full.shape[-2:]:  # stopped during the coarse stage
-                img = F.interpolate(img.detach(), size=self.full.shape[-2:], mode="bilinear", align_corners=False)
+            if img.shape[-2:] != self.full.shape[-2:]:  # stopped in the coarse stage: as the next would start
+                img = _initial_image(self.full, self.stages[-1][0], previous=img).detach()
+                if self.adds_detail:
+                    _add_detail(img, self.full, previous_content)
             if self.stages[-1][1] == "lbfgs":  # as the exact mode's L-BFGS; Adam's schedule ends unclamped
                 img = img.clamp(-self.settings.clamp, self.settings.clamp)
         return img.detach(), unclamped, monitor, note

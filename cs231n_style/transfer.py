@@ -252,7 +252,7 @@ class TransferSettings:
     def total_steps(self) -> int:
         """Optimization steps of a whole run, the length of a finished run's history: ``num_steps``,
         twice that with a coarse stage (``coarse_size`` > 0); with ``speed="fast"``, its plan's
-        (:mod:`cs231n_style._fast`: 140 for 200 from 192 px up)."""
+        (:mod:`cs231n_style._fast`: 150 for 200 from 192 px up)."""
         if self.speed == "fast":
             from ._fast import fast_total_steps  # _fast imports this module
             return fast_total_steps(self)
@@ -387,8 +387,9 @@ class TransferResult:
         image: the result, a normalized float32 tensor (1, 3, H, W) on the CPU, detached, at
             ``settings.image_size``.
         history: per step, the loss terms as Python floats: keys ``"content"``, ``"style"``,
-            ``"tv"`` and ``"total"``, each a list of ``num_steps`` floats per stage, the stages
-            one after the other (fewer if stopped).
+            ``"tv"`` and ``"total"``, each a list of one float per step (``num_steps`` per stage;
+            ``settings.total_steps`` in all), the stages one after the other (fewer if stopped).
+            A coarse stage's losses are those at its size: not comparable with the full size's.
         settings: the :class:`TransferSettings` used.
         seconds: wall-clock time of the run (images, targets and optimization), in seconds.
         stopped_early: ``True`` if ``should_stop`` ended the run before its last step.
@@ -398,7 +399,8 @@ class TransferResult:
         precision: the dtype the network ran in ("float32"; the fast mode may say "bfloat16",
             or why it fell back to float32).
         stages: the shorter side, in pixels, of each optimization stage in order:
-            ``(image_size,)``, or ``(coarse_size, image_size)`` for coarse to fine.
+            ``(image_size,)``, or ``(coarse_size, image_size)`` for coarse to fine (the fast
+            mode's: ``(image_size // 2, image_size)`` from 192 px up), even if stopped early.
     """
 
     image: torch.Tensor

@@ -110,6 +110,40 @@ def test_the_full_size_stage_starts_from_the_coarse_result_with_the_photos_detai
         torch.testing.assert_close(img, content + change, rtol=0, atol=1e-5)
 
 
+def test_a_run_stopped_in_the_coarse_stage_returns_the_full_size_start_with_the_photos_detail(model, monkeypatch):
+    # With a coarse stage that changes nothing and is stopped, the result must be the photo itself:
+    # the upsampled coarse image plus the detail, as the full-size stage would have started.
+    stages = []
+
+    def coarse_stage_then_stop(img, objective, stage, monitor):
+        stages.append(stage.image_size)
+        monitor.stopped = True  # what a should_stop answering True does after a step
+
+    monkeypatch.setattr(_fast, "_run_adam", coarse_stage_then_stop)
+    result = _fast.run_fast("cat", "starry_night", LOSSES, model, QUALITY_SETTINGS, progress=False)
+    assert stages == [QUALITY_SIZE // 2] and result.stopped_early
+    torch.testing.assert_close(result.image, cs.preprocess("cat", QUALITY_SIZE), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("init, adds", [("content", True), ("noise", False)])
+def test_the_photos_detail_is_added_only_to_a_run_that_starts_from_the_photo(model, monkeypatch, init, adds):
+    calls = []
+    real = _fast._add_detail
+    monkeypatch.setattr(_fast, "_add_detail", lambda *args: calls.append(1) or real(*args))
+    _fast.run_fast("cat", "starry_night", LOSSES, model, QUALITY_SETTINGS.replace(num_steps=10, init=init),
+                   progress=False)
+    assert bool(calls) == adds
+
+
+@pytest.mark.parametrize("steps", [0, 1, 9])
+def test_too_few_steps_to_split_run_the_exact_loop(model, steps):
+    settings = QUALITY_SETTINGS.replace(num_steps=steps)
+    fast = _fast.run_fast("cat", "starry_night", LOSSES, model, settings, progress=False)
+    exact = cs.style_transfer("cat", "starry_night", LOSSES, model, settings, progress=False)
+    assert len(fast.history["total"]) == steps == settings.replace(speed="fast").total_steps
+    assert torch.equal(fast.image, exact.image)
+
+
 def test_float32_loss_of_the_exact_loops_image_is_its_own_history(model, evaluate):
     # The shared function computes what the exact loop computes: the loss before step 2 is that of
     # the image after step 1, bit for bit (no clamping changes it: clamp_until=0).

@@ -216,6 +216,7 @@ TWO = cs.split_masks((32, 48), "vertical")
     ("the_scream", {}, {"speed": "fast", "preserve_colors": "histogram"},
      r"does not support preserve_colors='histogram': use speed='exact'"),
     ("the_scream", {}, {"speed": "fast", "coarse_size": 32, "image_size": 48}, r"does not support coarse_size=32"),
+    ("the_scream", {}, {"speed": "fast", "optimizer": "lbfgs"}, r"does not support optimizer='lbfgs'"),
 ])
 def test_bad_inputs_are_named_before_any_work(model, settings, style, options, changes, message):
     with pytest.raises(ValueError, match=message):
