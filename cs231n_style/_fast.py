@@ -325,7 +325,16 @@ def _add_detail(img: torch.Tensor, content: torch.Tensor, coarse_content: torch.
 
 def fast_total_steps(settings: TransferSettings) -> int:
     """The number of steps (loss evaluations) of a ``speed="fast"`` run, all stages together
-    (``TransferSettings.total_steps``)."""
+    (``TransferSettings.total_steps``).
+
+    Args:
+        settings: a valid :class:`cs231n_style.TransferSettings` (``speed`` is not read).
+
+    Returns:
+        An int >= 0: ``0.5 + 0.25`` of ``num_steps`` (rounded per stage) with :data:`FAST_PLAN`'s
+        coarse stage (Gatys et al. 2017, Sec. 6); ``num_steps`` where the exact loop runs instead
+        (under 192 px or :data:`MIN_FAST_STEPS` steps). Raises nothing for valid settings.
+    """
     return sum(stage.num_steps for stage, _ in _stages(settings, FAST_PLAN))
 
 
@@ -437,6 +446,16 @@ class _FastRun:
             return low, dtype, name
         return low, dtype, None
 
+    def _start(self, content: torch.Tensor, stage: TransferSettings, previous: torch.Tensor | None,
+               previous_content: torch.Tensor | None) -> torch.Tensor:
+        """A stage's starting image, a leaf tensor like ``content``: as the exact mode's
+        (``settings.init``, or the previous stage's result upsampled), with the photo's finer
+        detail added after a coarse stage (:meth:`adds_detail`, :func:`_add_detail`)."""
+        img = _initial_image(content, stage, previous=previous)
+        if previous_content is not None and self.adds_detail:
+            _add_detail(img, content, previous_content)
+        return img
+
     def attempt(self, dtype, progress, preview_every, callback, should_stop):
         """Run every stage with the network in ``dtype`` (float32 if ``None``).
 
@@ -450,9 +469,7 @@ class _FastRun:
         with monitor:
             for index, (stage, optimizer) in enumerate(self.stages):
                 content, targets = self._stage_targets(index, stage)
-                img = _initial_image(content, stage, previous=img)  # as the exact mode: init, or upsampled
-                if previous_content is not None and self.adds_detail:
-                    _add_detail(img, content, previous_content)
+                img = self._start(content, stage, img, previous_content)
                 previous_content = content
                 objective, dtype, new_note = self._objective(img, stage, targets, dtype, first=index == 0)
                 note = new_note or note
@@ -466,9 +483,7 @@ class _FastRun:
         unclamped = img.detach().clone()
         with torch.no_grad():
             if img.shape[-2:] != self.full.shape[-2:]:  # stopped in the coarse stage: as the next would start
-                img = _initial_image(self.full, self.stages[-1][0], previous=img).detach()
-                if self.adds_detail:
-                    _add_detail(img, self.full, previous_content)
+                img = self._start(self.full, self.stages[-1][0], img, previous_content).detach()
             if self.stages[-1][1] == "lbfgs":  # as the exact mode's L-BFGS; Adam's schedule ends unclamped
                 img = img.clamp(-self.settings.clamp, self.settings.clamp)
         return img.detach(), unclamped, monitor, note

@@ -495,11 +495,11 @@ def quality_table(args, device, losses, model) -> None:
                 memory[name] = run_worker(job, quality=True)["memory"]
         base = runs["(a) straightforward"]
         target = base["curve"][-1][1]
-        start = evaluate(evaluate.content)["total"]
+        photo = evaluate(evaluate.content)
+        start = photo["total"]
         start_clamped = evaluate(evaluate.content.clamp(-settings.clamp, settings.clamp))["total"]
         degenerate = start <= target or start_clamped <= target
         nearly = not degenerate and min(start, start_clamped) <= 1.05 * target
-        photo = evaluate(evaluate.content)
         rows.append([str(size), "content image itself (reference)", "0", "", f"{start:.5g} "
                      f"(clamped to +-{settings.clamp:g}: {start_clamped:.5g})", _split(photo), "", "", ""])
         for name in methods:
