@@ -18,6 +18,8 @@
 import os
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent
 SHARED_WEIGHTS = ROOT.parent / "shared" / "weights" / "squeezenet1_1_features.pth"
 
@@ -44,3 +46,34 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if hasattr(item, "output_timeout") and type(item).__module__.startswith("nbval"):
             item.output_timeout = max(item.output_timeout, NBVAL_OUTPUT_S)
+
+
+#: test_my_function's verdicts in this session: function name -> (outcome, message).
+_VERDICTS: dict[str, tuple[str, str]] = {}
+
+
+def pytest_runtest_logreport(report):
+    if report.when != "call" and not (report.when == "setup" and report.skipped):
+        return
+    test, _, name = report.nodeid.partition("::test_my_function[")
+    if name and test.endswith("test_my_functions.py"):
+        message = report.longreprtext.strip() if report.failed else ""
+        if report.skipped and isinstance(report.longrepr, tuple):
+            message = report.longrepr[2].removeprefix("Skipped: ")
+        _VERDICTS[name.rstrip("]")] = (report.outcome, message)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter):
+    yield  # after pytest's short summary: tryfirst makes this wrapper the outermost
+    if not _VERDICTS:
+        return
+    terminalreporter.section("your functions")
+    for name, (outcome, message) in _VERDICTS.items():
+        if outcome == "passed":
+            terminalreporter.write_line(f"{name}: PASS")
+        elif outcome == "skipped":
+            terminalreporter.write_line(f"{name}: skipped ({message})")
+        else:
+            text = message if message.startswith(name) else f"{name}: {message}"
+            terminalreporter.write_line(" ".join(text.split()))

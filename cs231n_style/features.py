@@ -11,7 +11,12 @@ looked for in this order:
 1. an explicit file path (``load_squeezenet(weights_path=...)``);
 2. a file named by the environment variable ``CS231N_STYLE_WEIGHTS``;
 3. torchvision's own download cache (``$TORCH_HOME/hub/checkpoints``);
-4. torchvision's download (needs the internet; about 5 MB).
+4. a ``weights/`` folder of the course (``squeezenet1_1*.pth``): in the working directory, in its
+   parent (the notebooks run from ``notebooks/``) or at the root of the checkout the package is
+   installed from. ``make course`` fills the checkout's from ``../shared/weights`` when that exists;
+5. torchvision's download (needs the internet; about 5 MB).
+
+When none of these has the file and the download fails, the error lists every place tried.
 
 A file may hold the whole model's state dict (``features.0.weight``, ..., ``classifier.1.bias``)
 or only that of ``features`` (``0.weight``, ...).
@@ -36,10 +41,26 @@ __all__ = [
 
 WEIGHTS_ENV_VAR = "CS231N_STYLE_WEIGHTS"
 _WEIGHTS = SqueezeNet1_1_Weights.IMAGENET1K_V1
+#: The checkout this package runs from, when it is one (an editable install): its weights/ is looked in.
+_CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 def _cache_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(_WEIGHTS.url).name
+
+
+def _course_weights() -> tuple[list[Path], Path | None]:
+    """The course's ``weights/`` folders looked in (step 4 of the module docstring), and the first
+    ``squeezenet1_1*.pth`` file found in them (sorted by name), or ``None``."""
+    folders = [Path.cwd() / "weights", Path.cwd().parent / "weights"]
+    if (_CHECKOUT / "pyproject.toml").is_file():  # an editable install or a run from the checkout
+        folders.append(_CHECKOUT / "weights")
+    folders = list(dict.fromkeys(folder.resolve() for folder in folders))
+    for folder in folders:
+        found = sorted(folder.glob("squeezenet1_1*.pth")) if folder.is_dir() else []
+        if found:
+            return folders, found[0]
+    return folders, None
 
 
 def _features_state_dict(path: Path, origin: str) -> dict[str, torch.Tensor]:
@@ -73,7 +94,8 @@ def load_squeezenet(weights_path: str | os.PathLike | None = None, device: torch
 
     Args:
         weights_path: a ``.pth`` file holding the whole model's or only ``features``' state dict.
-            If ``None``, ``$CS231N_STYLE_WEIGHTS``, then torchvision's cache, then the download.
+            If ``None``: ``$CS231N_STYLE_WEIGHTS``, torchvision's cache, the course's ``weights/``
+            folder, then the download (the module docstring gives the order).
         device: where to put the model (see :func:`cs231n_style.get_device`).
         download: allow torchvision to download the weights when no file is found.
 
@@ -95,6 +117,8 @@ def load_squeezenet(weights_path: str | os.PathLike | None = None, device: torch
         path, origin = Path(os.environ[WEIGHTS_ENV_VAR]).expanduser(), f"${WEIGHTS_ENV_VAR}"
     elif _cache_path().is_file():
         path, origin = _cache_path(), "torchvision's cache"
+    elif (course_file := _course_weights()[1]) is not None:
+        path, origin = course_file, "the course's weights/ folder"
     if path is not None:
         if not path.is_file():
             raise FileNotFoundError(f"No weights file at {str(path)!r} (from {origin}).")
@@ -122,9 +146,12 @@ def load_squeezenet(weights_path: str | os.PathLike | None = None, device: torch
 
 def _how_to_get() -> str:
     # A function, not a constant: the cache folder follows $TORCH_HOME / torch.hub.set_dir at call time.
+    folders = ", ".join(repr(str(folder)) for folder in _course_weights()[0])
     return (
-        f"To work offline, download {_WEIGHTS.url} on a machine with internet and either put it at "
-        f"{str(_cache_path())!r} or point ${WEIGHTS_ENV_VAR} (or weights_path=) at the file."
+        f"Looked in: weights_path= (not given), ${WEIGHTS_ENV_VAR} (not set), torchvision's cache "
+        f"{str(_cache_path())!r}, the course's weights/ folders {folders}, then the download. "
+        f"To work offline, download {_WEIGHTS.url} on a machine with internet and put it in one of those "
+        f"folders, or point ${WEIGHTS_ENV_VAR} (or weights_path=) at the file."
     )
 
 

@@ -17,6 +17,7 @@ import torchvision.models._api as tv_api
 from torch import nn
 from torchvision.models import SqueezeNet1_1_Weights, squeezenet1_0, squeezenet1_1
 
+import cs231n_style.features as features_module
 from cs231n_style.features import WEIGHTS_ENV_VAR, describe_layers, extract_features, load_squeezenet
 from cs231n_style.images import preprocess
 
@@ -47,8 +48,12 @@ def assert_same_parameters(model, state):
 
 @pytest.fixture
 def isolated(monkeypatch, tmp_path):
-    """No $CS231N_STYLE_WEIGHTS, torchvision's cache in an empty temporary folder, no network."""
+    """No $CS231N_STYLE_WEIGHTS, torchvision's cache in an empty temporary folder, no course weights/
+    folder (the working directory and the checkout are empty temporary folders), no network."""
     monkeypatch.delenv(WEIGHTS_ENV_VAR, raising=False)
+    (tmp_path / "course" / "notebooks").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "course" / "notebooks")
+    monkeypatch.setattr(features_module, "_CHECKOUT", tmp_path / "checkout")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     previous = torch.hub.get_dir()
     torch.hub.set_dir(str(tmp_path / "torch_home" / "hub"))
@@ -184,6 +189,34 @@ def _assert_how_to_get(message, cache_file):
     assert SqueezeNet1_1_Weights.IMAGENET1K_V1.url in message
     assert str(cache_file) in message  # the cache folder of now, not of import time
     assert WEIGHTS_ENV_VAR in message and "weights_path" in message
+    course = cache_file.parents[3] / "course"  # every weights/ folder looked in is named
+    assert str(course / "notebooks" / "weights") in message and str(course / "weights") in message
+
+
+@pytest.mark.parametrize("where", ["notebooks", "course", "checkout"])
+def test_a_course_weights_folder_is_found_without_any_variable(isolated, tmp_path, monkeypatch, where):
+    """The working directory's weights/, its parent's (notebooks run from notebooks/), the checkout's."""
+    folder = {"notebooks": tmp_path / "course" / "notebooks", "course": tmp_path / "course",
+              "checkout": tmp_path / "checkout"}[where] / "weights"
+    folder.mkdir(parents=True)
+    (tmp_path / "checkout" / "pyproject.toml").parent.mkdir(exist_ok=True)
+    (tmp_path / "checkout" / "pyproject.toml").write_text("")
+    state = random_features_state(7)
+    torch.save(state, folder / "squeezenet1_1_features.pth")
+    assert_same_parameters(load_squeezenet(download=False), state)
+
+
+def test_the_variable_and_the_cache_come_before_the_course_folder(isolated, tmp_path, monkeypatch):
+    (tmp_path / "course" / "weights").mkdir()
+    torch.save(random_features_state(7), tmp_path / "course" / "weights" / "squeezenet1_1_features.pth")
+    cached = random_features_state(8)
+    isolated.parent.mkdir(parents=True)
+    torch.save(cached, isolated)
+    assert_same_parameters(load_squeezenet(download=False), cached)
+    named = random_features_state(9)
+    torch.save(named, tmp_path / "named.pth")
+    monkeypatch.setenv(WEIGHTS_ENV_VAR, str(tmp_path / "named.pth"))
+    assert_same_parameters(load_squeezenet(download=False), named)
 
 
 def test_offline_without_download_says_how_to_get_the_file(isolated):

@@ -71,6 +71,17 @@ def test_untouched_student_notebooks_fail_with_not_implemented(tmp_path):
                  "05_controlling_style_transfer"):
         assert any(stem in k for k in failed), f"{stem} should fail untouched"
     assert not any("00_setup_and_features" in k for k in failed), "notebook 0 has nothing to implement"
+    last = _last_lines(output, len(FUNCTIONS))  # make check ends with each function's whole verdict
+    assert sorted(line.split(":")[0] for line in last) == sorted(FUNCTIONS), last
+    assert all("NOT IMPLEMENTED YET" in line and line.endswith("run this check again.") for line in last), last
+
+
+def _last_lines(output: str, count: int) -> list[str]:
+    """The ``count`` lines before pytest's final counts line: conftest.py's one line per function."""
+    lines = [line for line in output.splitlines() if line.strip()]
+    end = max(i for i, line in enumerate(lines) if " in " in line and ("passed" in line or "failed" in line))
+    assert "your functions" in lines[end - count - 1], lines[end - count - 3:end + 1]
+    return lines[end - count:end]
 
 
 @pytest.mark.slow
@@ -79,3 +90,4 @@ def test_student_notebooks_with_solutions_filled_in_pass(tmp_path):
     assert code == 0, output[-3000:]
     assert sum(v == "passed" for v in outcomes.values()) >= 6 + 6  # 6 unit tests + cells of 6 notebooks
     assert all(v == "passed" for v in outcomes.values())
+    assert sorted(_last_lines(output, len(FUNCTIONS))) == sorted(f"{name}: PASS" for name in FUNCTIONS)
