@@ -27,6 +27,7 @@ SHARED_WEIGHTS = ROOT.parent / "shared" / "weights" / "squeezenet1_1_features.pt
 def pytest_configure(config):
     if not os.environ.get("CS231N_STYLE_WEIGHTS") and SHARED_WEIGHTS.is_file():
         os.environ["CS231N_STYLE_WEIGHTS"] = str(SHARED_WEIGHTS)
+    os.environ.setdefault("CS231N_STYLE_SKIP_AFTER_FAILED_CHECK", "1")  # nbval's kernels inherit it
     os.environ.setdefault("MPLBACKEND", "Agg")  # headless figures in tests; notebooks use inline
     for name in ("JPY_SESSION_NAME", "CS231N_STYLE_COURSE_DIR"):  # notebooks under test look next to themselves
         os.environ.pop(name, None)

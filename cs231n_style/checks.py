@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import _skip_after_failure
 from ._tracebacks import where_in_your_code
 from .diagnosis import (diagnose_exception, diagnose_gradient, diagnose_loops, diagnose_output, diagnose_unmodified,
                         diagnose_values, reference_values, uses_python_loops)
@@ -405,6 +406,7 @@ def _run_check(name: str, body: Callable[[dict, torch.dtype], float], extra: Cal
         result = CheckResult(name, "pass", f"{name}: PASS - matches the reference values in float64 and float32 "
                              f"(max relative error {worst:.1e}); gradients flow back; inputs are unmodified.", worst)
     print(result.message)
+    _skip_after_failure.record(name, result.passed)  # a batch run skips the demo cells that would fail next
     return result
 
 

@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 from cs231n_style.authoring import fill_in_solutions
-from cs231n_style.notebook import ALL_STUDENT_FUNCTIONS, read_notebook
+from cs231n_style.notebook import ALL_STUDENT_FUNCTIONS, is_check_cell, read_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS = list(ALL_STUDENT_FUNCTIONS)  # the four and notebook 05's two
@@ -71,6 +71,11 @@ def test_untouched_student_notebooks_fail_with_not_implemented(tmp_path):
                  "05_controlling_style_transfer"):
         assert any(stem in k for k in failed), f"{stem} should fail untouched"
     assert not any("00_setup_and_features" in k for k in failed), "notebook 0 has nothing to implement"
+    for item in failed - {k for k in failed if "test_my_function" in k}:  # the demo cells after them are skipped
+        notebook, _, cell = item.rpartition("::")
+        path = next(p for p in (ROOT / "notebooks").glob("*.ipynb") if p.stem in notebook)
+        code_cells = [c for c in read_notebook(path).cells if c.cell_type == "code"]
+        assert is_check_cell(code_cells[int(cell.split()[-1])]), f"{item} failed but is no check cell"
     last = _last_lines(output, len(FUNCTIONS))  # make check ends with each function's whole verdict
     assert sorted(line.split(":")[0] for line in last) == sorted(FUNCTIONS), last
     assert all("NOT IMPLEMENTED YET" in line and line.endswith("run this check again.") for line in last), last
