@@ -13,6 +13,12 @@
   messages after the cell finished ("Timeout of 5 seconds exceeded waiting for output"), here
   120 s; and 300 s for the kernel to start instead of 60. A hung cell is still stopped by nbval's
   cell timeout (``--nbval-cell-timeout``, 2000 s).
+* Sets ``CS231N_STYLE_SKIP_AFTER_FAILED_CHECK=1`` for the notebooks' kernels: after a failed check,
+  a notebook's later demo cells print "skipped: fix <function> first" instead of failing one after
+  another (``cs231n_style/_skip_after_failure.py``).
+* Ends ``make check`` (``pytest notebooks/``) with one line per student function and its whole
+  verdict (``notebooks/test_my_functions.py``), after pytest's own summary, whose lines are cut at
+  the terminal's width.
 """
 
 import os
