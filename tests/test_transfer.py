@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import cs231n_style as cs
+from cs231n_style.transfer import GRADING_SIZE, GRADING_STEPS
 
 SIZE = 48
 
@@ -106,3 +107,16 @@ def test_settings_and_losses_of_the_wrong_type_are_named(model):
         cs.style_transfer("cat", "swirls", LOSSES, model, {"num_steps": 3})
     with pytest.raises(TypeError, match="LossFunctions"):
         cs.style_transfer("cat", "swirls", (content_loss,), model)
+
+
+def test_while_nbgrader_grades_runs_are_cut_and_say_so(model, monkeypatch, capsys):
+    """nbgrader sets NBGRADER_EXECUTION in the kernel it grades in; its default cell limit is 30 s."""
+    settings = cs.TransferSettings(image_size=96, style_size=256, num_steps=50, coarse_size=48)
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    result = cs.style_transfer("cat", "swirls", LOSSES, model, settings, progress=False)
+    assert len(result.history["total"]) == GRADING_STEPS and result.stages == (GRADING_SIZE,)
+    assert min(result.image.shape[-2:]) == GRADING_SIZE
+    assert f"runs {GRADING_STEPS} steps at {GRADING_SIZE} px instead of 100 at 96 px" in capsys.readouterr().out
+    monkeypatch.delenv("NBGRADER_EXECUTION")
+    result = cs.style_transfer("cat", "swirls", LOSSES, model, settings.replace(num_steps=3), progress=False)
+    assert result.stages == (48, 96) and "nbgrader" not in capsys.readouterr().out
