@@ -242,7 +242,7 @@ def test_loop_detection_sees_the_source_of_loaded_functions(tmp_path):
 
 # --- the first cells: open in Colab, install the course where it is missing ---------------------
 
-#: The placeholder repository in the notebooks' Colab links and set-up cells (README.md: Colab).
+#: The placeholder repository in the notebooks' Colab links and set-up cells (docs/instructors.md: Colab).
 PLACEHOLDER_REPO = "YOUR-ORG/cs231n-style"
 COLAB_URL = "https://colab.research.google.com/github/{repo}/blob/main/notebooks/{name}"
 

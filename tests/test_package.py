@@ -4,7 +4,8 @@
 notebook authoring (``cs231n_style.authoring``) and the extraction the autograder uses are imported
 by their modules' names. The names are listed here one by one, so that a new export is a
 deliberate choice. Importing the package loads its light modules only: the plots and the widget
-panel (matplotlib, ipywidgets) load on first use, and nothing of Jupyter or nbgrader loads at all.
+panel (matplotlib, ipywidgets) load on first use; nbgrader and Jupyter's client and converters (nbclient,
+nbconvert, jupyter_client) never load. nbformat does: ``load_functions`` reads notebooks with it.
 """
 
 from __future__ import annotations
@@ -37,10 +38,12 @@ STUDENT_API = {
 }
 
 #: What ``import cs231n_style`` loads of the package: the student modules that are not lazy, and what
-#: they import (the diagnosis the checks give, the student's line in a traceback, the fast pooling).
-LOADED = {"cs231n_style", "cs231n_style._pooling", "cs231n_style._tracebacks", "cs231n_style.checks",
-          "cs231n_style.color", "cs231n_style.device", "cs231n_style.diagnosis", "cs231n_style.features",
-          "cs231n_style.images", "cs231n_style.masks", "cs231n_style.notebook", "cs231n_style.transfer"}
+#: they import (the diagnosis the checks give, the student's line in a traceback, the fast pooling, the
+#: skipping of demo cells after a failed check).
+LOADED = {"cs231n_style", "cs231n_style._pooling", "cs231n_style._skip_after_failure", "cs231n_style._tracebacks",
+          "cs231n_style.checks", "cs231n_style.color", "cs231n_style.device", "cs231n_style.diagnosis",
+          "cs231n_style.features", "cs231n_style.images", "cs231n_style.masks", "cs231n_style.notebook",
+          "cs231n_style.transfer"}
 
 #: Packages that ``import cs231n_style`` must not load: the figures' and the panel's, and Jupyter's
 #: and nbgrader's (an autograder's environment need not have them).
