@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageOps
-from torchvision.transforms import v2 as transforms
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -305,6 +304,8 @@ def preprocess(image: str | os.PathLike | Image.Image | np.ndarray, size: int | 
         raise ValueError(f"size must be a positive number of pixels or None, got {size!r}.")
     loaded = load_image(image)
     _refuse_too_large(loaded.width, loaded.height, None if size is None else int(size), _name_of(image))
+    from torchvision.transforms import v2 as transforms  # on first use: torchvision is slow to import
+
     steps = [transforms.ToImage()]
     if size is not None:
         steps.append(transforms.Resize(int(size), antialias=True))

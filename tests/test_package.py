@@ -45,9 +45,10 @@ LOADED = {"cs231n_style", "cs231n_style._pooling", "cs231n_style._skip_after_fai
           "cs231n_style.features", "cs231n_style.images", "cs231n_style.masks", "cs231n_style.notebook",
           "cs231n_style.transfer"}
 
-#: Packages that ``import cs231n_style`` must not load: the figures' and the panel's, and Jupyter's
-#: and nbgrader's (an autograder's environment need not have them).
-NOT_LOADED = ("ipywidgets", "matplotlib", "nbgrader", "nbclient", "nbconvert", "jupyter_client")
+#: Packages that ``import cs231n_style`` must not load: the figures' and the panel's, Jupyter's and
+#: nbgrader's (an autograder's environment need not have them), and torchvision (seconds and about
+#: 160 MB: loaded by the first image or network, never by the autograder, which grades in 768 MB).
+NOT_LOADED = ("ipywidgets", "matplotlib", "nbgrader", "nbclient", "nbconvert", "jupyter_client", "torchvision")
 
 
 def _loaded_after(code: str) -> list[str]:
@@ -72,6 +73,7 @@ def test_the_loaded_modules_check_sees_a_lazy_module_load():
     """The check above is not blind: the first use of the panel loads ipywidgets and the widgets module."""
     modules = _loaded_after("cs.style_transfer_panel")
     assert "ipywidgets" in _top_level(modules, NOT_LOADED) and "cs231n_style.widgets" in modules
+    assert "torchvision" in _top_level(_loaded_after("cs.preprocess('cat', 32)"), NOT_LOADED)
 
 
 def test_the_namespace_is_the_student_api():
