@@ -16,12 +16,18 @@ images; one ``--style`` with masks is the same style everywhere. Spatial control
 ``guided_style_loss`` from notebook 05. ``--preserve-colors`` (Sec. 5) and ``--coarse-size``
 (Sec. 6) are settings like the others.
 
+The weights are size-aware here (unlike ``TransferSettings()``, which keeps CS231n's exact
+numbers): ``--weights-size`` defaults to 192, the size CS231n's weights are for, and the content
+and TV weights are scaled by ``(192 / size) ** 2`` at any other image size, so a 384 or 768 px
+result looks as stylized as a 192 px one; ``--weights-size 0`` uses the weights as given.
+
 Examples::
 
     cs231n-style --example cat_starry_night --output outputs/cat_starry_night.png --functions notebooks
     cs231n-style --content astronaut --style composition_vii the_scream --style-blend-weights 1 1
     cs231n-style --content coffee --style the_scream starry_night --masks left_white.png
     cs231n-style --example cat_starry_night --preserve-colors luminance --image-size 512 --coarse-size 256
+    cs231n-style --content cat --style great_wave --image-size 384 --weights-size 0   # CS231n's numbers as such
 """
 
 from __future__ import annotations
@@ -38,7 +44,12 @@ from .features import load_squeezenet
 from .images import SAMPLE_IMAGES, preprocess, save_image
 from .masks import load_masks
 from .notebook import COURSE_FOLDER_ENV, NOTEBOOK_OF, load_course_functions
-from .transfer import EXAMPLE_SETTINGS, LossFunctions, TransferSettings, style_transfer
+from .transfer import EXAMPLE_SETTINGS, WEIGHTS_SIZE, LossFunctions, TransferSettings, style_transfer
+
+#: The settings whose command-line default is not the field's: the weights are size-aware here
+#: (``--weights-size 0`` for CS231n's exact numbers at every size), so ``--image-size 384`` or 768
+#: looks as stylized as 192 px. Also applied to ``--example``'s settings.
+_COMMAND_LINE_DEFAULTS = {"weights_size": WEIGHTS_SIZE}
 
 #: Where the functions are looked for without --functions or $CS231N_STYLE_COURSE_DIR, in order.
 _FUNCTION_FOLDERS = (Path("."), Path("solutions"), Path("notebooks"))
@@ -99,21 +110,49 @@ _KINDS = {"whole number": (int, "N"), "layer index": (int, "LAYER"), "number": (
 def _add_settings(parser: argparse.ArgumentParser) -> None:
     """Add the group "style transfer settings" to ``parser``: one option per TransferSettings field,
     its type, choices and help from the field's metadata, one or more values for a sequence
-    (``--style-layers 1 4 6 7``). TransferSettings checks the values; an option not given is
-    ``None``, and the field keeps the example's value."""
+    (``--style-layers 1 4 6 7``), its default the field's or :data:`_COMMAND_LINE_DEFAULTS`'.
+    TransferSettings checks the values; an option not given is ``None``, and the field keeps the
+    example's value."""
     group = parser.add_argument_group("style transfer settings")
     for option in dataclasses.fields(TransferSettings):
         meta = option.metadata
         value_type, metavar = _KINDS[meta["kind"]]
+        default = _COMMAND_LINE_DEFAULTS.get(option.name, option.default)
         group.add_argument(_option_name(option.name), default=None, type=value_type, metavar=metavar,
                            choices=meta["choices"], nargs="+" if meta["item"] else None,
-                           help=f"{meta['help']} (default: {option.default})".replace("%", "%%"))
+                           help=f"{meta['help']} (default: {default})".replace("%", "%%"))
 
 
 def _given_settings(args: argparse.Namespace) -> dict[str, object]:
     """The TransferSettings fields given as options, by field name, with their values."""
     return {option.name: getattr(args, option.name) for option in dataclasses.fields(TransferSettings)
             if getattr(args, option.name) is not None}
+
+
+def run_settings(args: argparse.Namespace) -> tuple[str, list[str], TransferSettings]:
+    """What a parsed command line runs: the content image, the style images and the settings.
+
+    The settings are ``TransferSettings()``, or ``--example``'s, with :data:`_COMMAND_LINE_DEFAULTS`
+    (size-aware weights, ``weights_size=192``) and then every option given.
+
+    Args:
+        args: ``build_parser().parse_args(...)``.
+
+    Returns:
+        ``(content, styles, settings)``: a path or sample name, a list of them (one or more), and
+        a valid :class:`cs231n_style.TransferSettings`.
+
+    Raises:
+        ValueError: if the options make invalid settings (the message of ``TransferSettings``,
+            with the options' names for a lone ``--style-layers`` / ``--style-weights``).
+    """
+    base, content, styles = TransferSettings(), "cat", ["swirls"]
+    if args.example:
+        content, style, base = EXAMPLE_SETTINGS[args.example]
+        styles = [style]
+    base = base.replace(**_COMMAND_LINE_DEFAULTS)
+    settings = base.with_changes(_given_settings(args), name_of=_option_name)
+    return args.content or content, args.style or styles, settings
 
 
 def _output_problem(output: str) -> str | None:
@@ -163,17 +202,12 @@ def main(argv: list[str] | None = None) -> int:
         printed as one line on stderr, never as a traceback.
     """
     args = build_parser().parse_args(argv)
-    base, content, styles = TransferSettings(), "cat", ["swirls"]
-    if args.example:
-        content, style, base = EXAMPLE_SETTINGS[args.example]
-        styles = [style]
-    content, styles = args.content or content, args.style or styles
     problem = _output_problem(args.output)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     try:  # checked before the notebooks, the device and the weights are looked for
-        settings = base.with_changes(_given_settings(args), name_of=_option_name)
+        content, styles, settings = run_settings(args)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -14,7 +14,8 @@ then 0.1) runs in half the steps at half the size, where a step costs about a qu
 stage is the full run in miniature: the style image is shrunk by the same factor (strokes keep
 their size relative to the image), and the content and TV weights are multiplied by the ratio of
 the areas, because those two losses are sums over pixels while the style loss's Gram matrices are
-normalized; so the three keep the balance the user chose (:func:`_stages`). Its result is
+normalized; so the three keep the balance the user chose (:func:`_stages`; the exact mode's rule
+for ``weights_size``, with the run's own size as the reference when that is 0). Its result is
 upsampled, the photo's finer detail is added back (:func:`_add_detail`, a Laplacian pyramid's
 idea), and Adam at the decayed rate polishes it for a quarter of the steps at full size (100 + 50
 steps for CS231n's 200). On a 2-core CPU it reached the 200-step loss of CS231n's loop written
@@ -85,6 +86,7 @@ from .transfer import (
     _Terms,
     _lbfgs_evaluations,
     _terms_to_use,
+    _weights_for_size,
 )
 
 __all__ = ["FastPlan", "FAST_PLAN", "LossEvaluator", "fast_total_steps", "float32_loss", "low_precision_dtype",
@@ -213,7 +215,8 @@ class LossEvaluator:
         losses: :class:`cs231n_style.LossFunctions` (the student's or the solutions).
         model: SqueezeNet ``features``, float32, on the device to evaluate on.
         settings: :class:`cs231n_style.TransferSettings` (``image_size``, ``style_size``, layers
-            and weights are used).
+            and weights are used; with ``weights_size`` > 0, the content and TV weights scaled for
+            ``image_size`` as the run scales them, ``transfer._weights_for_size``).
 
     Calling it with a normalized image (1, 3, H, W) of the content image's size returns the dict
     of :func:`float32_loss`. Raises what :func:`cs231n_style.style_transfer` raises for bad
@@ -226,7 +229,8 @@ class LossEvaluator:
         self.network = network_for(model, self.terms.last_layer)
         device = next(model.parameters()).device
         images = _load_images(content_image, style_image, None, settings, device)
-        self.content, self.losses, self.settings = images.content, losses, settings
+        self.content, self.losses = images.content, losses
+        self.settings = _weights_for_size(settings, settings.weights_size)
         self.targets = _targets(images, self.network, losses, settings, self.terms)
 
     def __call__(self, image: torch.Tensor) -> dict[str, float]:
@@ -286,22 +290,25 @@ def _stages(settings: TransferSettings, plan: FastPlan) -> list[tuple[TransferSe
     :data:`MIN_COARSE_SIZE`, or ``num_steps`` is under :data:`MIN_FAST_STEPS`, CS231n's whole
     schedule at full size (the exact mode's loop); else the
     exact mode's coarse to fine (``transfer._stages``: the style image shrunk by the same factor,
-    the full-size stage at ``decayed_learning_rate``) with two changes: the coarse stage's content
-    and TV weights are multiplied by the ratio of the areas, ``(image_size / coarse_size) ** 2``,
-    so that its losses keep about the full size's balance (both are sums over pixels, though a
-    smooth image's TV changes less with the size; the style loss's Gram matrices are normalized;
-    the factor was measured to work, docs/benchmark.md), and each stage gets its fraction of
+    the full-size stage at ``decayed_learning_rate``), and each stage gets its fraction of
     ``num_steps``, with the schedule (``decay_at``, ``clamp_until``) compressed in proportion.
+
+    The content and TV weights of every stage are scaled by the exact mode's one rule
+    (``transfer._weights_for_size``, applied by ``transfer._stages``), with the weights meant for
+    ``weights_size``, or when that is 0 for the run's ``image_size``: so the coarse stage's are
+    multiplied by the ratio of the areas, ``(image_size / coarse_size) ** 2``, and keep about the
+    full size's balance (both losses are sums over pixels, though a smooth image's TV changes less
+    with the size; the style loss's Gram matrices are normalized; the factor was measured to work,
+    docs/benchmark.md), and the full-size stage's are those given (a factor of exactly 1.0).
     """
+    reference = settings.replace(weights_size=settings.weights_size or settings.image_size)
     fine_steps = max(1, round(plan.fine_steps * settings.num_steps))
     if plan.coarse_fraction <= 0:
-        return [(_compressed(settings, fine_steps), plan.optimizer)]
+        return [(_compressed(_exact_stages(reference)[0], fine_steps), plan.optimizer)]
     coarse_size = int(plan.coarse_fraction * settings.image_size)
     if coarse_size < MIN_COARSE_SIZE or settings.num_steps < MIN_FAST_STEPS:  # the exact mode's loop
-        return [(settings, "adam")]
-    coarse, fine = _exact_stages(settings.replace(coarse_size=coarse_size))
-    area = (settings.image_size / coarse_size) ** 2
-    coarse = coarse.replace(content_weight=coarse.content_weight * area, tv_weight=coarse.tv_weight * area)
+        return [(_exact_stages(reference)[0], "adam")]
+    coarse, fine = _exact_stages(reference.replace(coarse_size=coarse_size))
     coarse_steps = max(1, round(plan.coarse_steps * settings.num_steps))
     return [(_compressed(coarse, coarse_steps), "adam"), (_compressed(fine, fine_steps), plan.optimizer)]
 
@@ -421,8 +428,9 @@ class _FastRun:
         return self.plan.add_detail and self.settings.init == "content"
 
     def float32_loss(self, img: torch.Tensor) -> dict[str, float]:
-        """The float32 loss terms of a full-size image (:func:`float32_loss`)."""
-        return float32_loss(img, self.network, self.losses, self.settings, self.terms, self.full_targets)
+        """The float32 loss terms of a full-size image (:func:`float32_loss`), with the full-size
+        stage's weights (those given, or scaled for ``image_size`` with ``weights_size``)."""
+        return float32_loss(img, self.network, self.losses, self.stages[-1][0], self.terms, self.full_targets)
 
     def _stage_targets(self, index: int, stage: TransferSettings) -> tuple[torch.Tensor, _Targets]:
         """The content image and targets of a stage (the coarse stage's from its smaller images)."""

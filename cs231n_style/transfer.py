@@ -45,6 +45,11 @@ __all__ = ["TransferSettings", "TransferResult", "LossFunctions", "EXAMPLE_SETTI
 #: be smaller (``preprocess`` says so).
 MAX_IMAGE_SIZE = 2048
 
+#: The image size (shorter side, pixels) CS231n's weights were tuned at: the ``weights_size`` of the
+#: command line, of its ``--example`` runs and of the widget panel (``TransferSettings()`` and
+#: :data:`EXAMPLE_SETTINGS` keep 0, the weights as given, so the notebooks compute CS231n's numbers).
+WEIGHTS_SIZE = 192
+
 
 @dataclass(frozen=True)
 class Slider:
@@ -136,6 +141,13 @@ class TransferSettings:
     tv_weight: float = _option(
         5e-2, "Weight of the total variation loss (smoothness).",
         kind="number", minimum=0, slider=Slider("TV weight", "log", step=0.05))
+    weights_size: int = _option(
+        0, "The shorter side, in pixels, the content and TV weights are meant for; at any other image size (of the "
+        "run or of a coarse-to-fine stage) they are multiplied by (weights_size / size)^2, so that the balance of "
+        "content, style and smoothness, and so how stylized the result looks, stays the same (content and TV "
+        "losses are sums over pixels, the style loss's Gram matrices are normalized). 0: the weights are used "
+        "as given (CS231n's exact numbers); else 32-2048 (CS231n's weights are for 192)",
+        kind="whole number", unit="pixels", minimum=0, maximum=MAX_IMAGE_SIZE)
     init: str = _option(
         "content", "Start from the content image or from uniform noise.",
         kind="choice", choices=("content", "noise"))
@@ -196,7 +208,7 @@ class TransferSettings:
     def _inconsistencies(self) -> list[str]:
         """What is wrong between fields (each checked only where its own values are of the right
         kind): style layers and weights not as many, all blend weights 0, a coarse size not between
-        32 and the image size."""
+        32 and the image size, a weights size between 1 and 31 (no image is that small)."""
         problems = []
         layers, weights, blend = self.style_layers, self.style_weights, self.style_blend_weights
         if isinstance(layers, tuple) and isinstance(weights, tuple) and len(layers) != len(weights):
@@ -204,11 +216,14 @@ class TransferSettings:
         if isinstance(blend, tuple) and blend and not any(blend):
             problems.append(f"the style blend weights {blend} are all 0: give at least one style image a "
                             "weight > 0 (or leave style_blend_weights empty for equal weights)")
-        coarse, image = self.coarse_size, self.image_size
+        coarse, image, reference = self.coarse_size, self.image_size, self.weights_size
         whole = all(isinstance(size, (int, np.integer)) and not isinstance(size, bool) for size in (coarse, image))
         if whole and coarse and not 32 <= coarse < image:
             problems.append(f"coarse_size must be 0 (no coarse stage) or a whole number of pixels >= 32 and "
                             f"smaller than image_size ({image}), not {coarse}")
+        if isinstance(reference, (int, np.integer)) and not isinstance(reference, bool) and 0 < reference < 32:
+            problems.append(f"weights_size must be 0 (the weights as given) or a whole number of pixels >= 32 "
+                            f"(CS231n's weights are for {WEIGHTS_SIZE}), not {reference}")
         return problems
 
     def replace(self, **changes) -> TransferSettings:
@@ -390,7 +405,8 @@ class TransferResult:
         history: per step, the loss terms as Python floats: keys ``"content"``, ``"style"``,
             ``"tv"`` and ``"total"``, each a list of one float per step (``num_steps`` per stage;
             ``settings.total_steps`` in all), the stages one after the other (fewer if stopped).
-            A coarse stage's losses are those at its size: not comparable with the full size's.
+            A coarse stage's losses are those at its size: not comparable with the full size's;
+            with ``weights_size`` > 0, each stage's with its scaled content and TV weights.
         settings: the :class:`TransferSettings` used.
         seconds: wall-clock time of the run (images, targets and optimization), in seconds.
         stopped_early: ``True`` if ``should_stop`` ended the run before its last step.
@@ -459,6 +475,11 @@ def style_transfer(
     * **Scale control** (Sec. 6; ``settings.coarse_size``): the whole optimization first at the
       shorter side ``coarse_size``, then at ``image_size`` from the upsampled result (see
       :func:`_stages`).
+
+    **Size-aware weights** (``settings.weights_size``, off by default; the command line and the panel
+    use 192): the content and TV weights are meant for that shorter side, and each stage multiplies
+    them by ``(weights_size / size) ** 2`` (:func:`_weights_for_size`), so a 384 or 768 px result is
+    as stylized as a 192 px one. The history's losses are then those of the scaled weights.
 
     Args:
         content_image: anything :func:`cs231n_style.load_image` accepts (path, sample name,
@@ -627,7 +648,8 @@ def _given_masks(content_masks) -> torch.Tensor:
 
 def _stages(settings: TransferSettings) -> list[TransferSettings]:
     """The settings of each optimization stage: ``[settings]``, or for coarse to fine (Gatys et al.,
-    2017, Sec. 6) two stages of ``num_steps`` each.
+    2017, Sec. 6) two stages of ``num_steps`` each; each stage's content and TV weights for its own
+    size (:func:`_weights_for_size`, with ``settings.weights_size``; 0: as given).
 
     The coarse stage runs at ``coarse_size`` with the style image shrunk by the same factor, so
     that it is the full run in miniature (strokes keep their size relative to the image). The fine
@@ -635,14 +657,50 @@ def _stages(settings: TransferSettings) -> list[TransferSettings]:
     first step to its last: at ``learning_rate`` (CS231n: 3.0) Adam's first steps move every pixel
     by about 3 normalized units whatever the gradient, which would wipe out what the coarse stage
     made; and a fresh Adam at ``decay_at`` would move every pixel by the rate once more.
+
+    Returns:
+        A list of one or two valid ``TransferSettings`` (``coarse_size`` 0; ``weights_size`` 0
+        when scaled). With ``weights_size`` 0 and no coarse stage, ``[settings]`` itself, so
+        CS231n's loop runs on exactly the settings given. Raises nothing for valid settings.
     """
+    reference = settings.weights_size
     if not settings.coarse_size:
-        return [settings]
+        return [_weights_for_size(settings, reference)]
     scale = settings.coarse_size / settings.image_size
     coarse = settings.replace(image_size=settings.coarse_size, style_size=max(32, round(settings.style_size * scale)),
                               coarse_size=0)
-    return [coarse, settings.replace(coarse_size=0, learning_rate=settings.decayed_learning_rate,
-                                     decay_at=settings.num_steps)]
+    fine = settings.replace(coarse_size=0, learning_rate=settings.decayed_learning_rate, decay_at=settings.num_steps)
+    return [_weights_for_size(coarse, reference), _weights_for_size(fine, reference)]
+
+
+def _weights_for_size(stage: TransferSettings, reference: int) -> TransferSettings:
+    """``stage`` with its content and TV weights, meant for a ``reference`` px image, made for its
+    own ``image_size``: multiplied by ``(reference / image_size) ** 2``. The one place of the rule,
+    for every stage of the exact loop (:func:`_stages`) and of the fast mode
+    (:mod:`cs231n_style._fast`, whose reference is the run's ``image_size`` when ``weights_size``
+    is 0).
+
+    Why: the content loss and the TV loss are sums over positions, so at twice the size (4x the
+    pixels) they are about 4x larger, while the style loss compares Gram matrices normalized by the
+    number of positions, which do not grow. With the same weights the content term thus outweighs
+    the style term more at every larger size and the result stays closer to the photo; scaling the
+    two weights with the inverse area keeps the balance the weights were chosen for.
+
+    Args:
+        stage: a stage's settings (its ``image_size`` is the size the stage optimizes at).
+        reference: the shorter side (pixels, >= 1) the weights are meant for; 0: no scaling.
+
+    Returns:
+        ``stage`` itself if ``reference`` is 0; else a copy with ``content_weight`` and
+        ``tv_weight`` scaled (style weights unchanged) and ``weights_size`` 0 (its weights are now
+        for its own size). At ``reference == image_size`` the factor is exactly 1.0, so the weights
+        are bit for bit the same. Raises nothing for valid settings.
+    """
+    if not reference:
+        return stage
+    factor = (reference / stage.image_size) ** 2
+    return stage.replace(content_weight=stage.content_weight * factor, tv_weight=stage.tv_weight * factor,
+                         weights_size=0)
 
 
 @dataclass

@@ -59,7 +59,7 @@ from torch import nn
 from .background import BackgroundRun, RunProgress
 from .images import SAMPLE_IMAGES, deprocess, image_from_bytes, load_image, save_image
 from .plots import plot_loss_history
-from .transfer import EXAMPLE_SETTINGS, LossFunctions, TransferResult, TransferSettings
+from .transfer import EXAMPLE_SETTINGS, WEIGHTS_SIZE, LossFunctions, TransferResult, TransferSettings
 
 __all__ = ["PanelRun", "StyleTransferPanel", "style_transfer_panel"]
 
@@ -194,7 +194,8 @@ def _describe(run: PanelRun) -> str:
         f"content weight {s.content_weight:.3g}",
         "style weights " + ", ".join(f"{w:.3g}" for w in s.style_weights),
         f"TV weight {s.tv_weight:.3g}",
-        f"size {s.image_size}px, init {s.init}, speed {s.speed}, colours {s.preserve_colors}",
+        f"size {s.image_size}px" + (f" (weights for {s.weights_size}px)" if s.weights_size else "")
+        + f", init {s.init}, speed {s.speed}, colours {s.preserve_colors}",
         f"{outcome} in {r.seconds:.1f} s, loss {final:.4g}",
     ]
     return "<div style='font-size:11px;line-height:1.3'>" + "<br>".join(lines) + "</div>"
@@ -614,10 +615,13 @@ class StyleTransferPanel:
         model: the frozen SqueezeNet ``features`` from :func:`cs231n_style.load_squeezenet`; the
             run happens on its device.
         example: a key of :data:`cs231n_style.EXAMPLE_SETTINGS` whose content image, style image
-            and settings the panel starts with (default: the first, ``"astronaut_composition_vii"``).
-        settings: if given, the starting settings instead of the example's; fields without a
-            widget (style size, layers, optimizer, learning rates, seed, ...) are always taken
-            from here (or from the example chosen in the panel's example picker).
+            and settings the panel starts with (default: the first, ``"astronaut_composition_vii"``),
+            with size-aware weights (``weights_size=192``: the image size slider changes the size,
+            not how stylized the result looks).
+        settings: if given, the starting settings instead of the example's, as they are
+            (``weights_size`` included); fields without a widget (style size, layers, optimizer,
+            learning rates, seed, ``weights_size``, ...) are always taken from here (or from the
+            example chosen in the panel's example picker, which keeps the current ``weights_size``).
         save_dir: folder that relative "save as" paths are resolved in (default: ``"outputs"``).
         preview_every: call back every this many steps; ``None`` picks 1 on the CPU (the
             callback is cheap there) and 5 on a GPU (each callback waits for the GPU).
@@ -651,7 +655,8 @@ class StyleTransferPanel:
         self.preview_every = preview_every or (1 if next(model.parameters()).device.type == "cpu" else 5)
         self.preview_interval = float(preview_interval)
         content_name, style_name, example_settings = EXAMPLE_SETTINGS[example]
-        self.base_settings: TransferSettings = settings if settings is not None else example_settings
+        self.base_settings: TransferSettings = (settings if settings is not None
+                                                else example_settings.replace(weights_size=WEIGHTS_SIZE))
         self.error: BaseException | None = None  # what ended the latest run, if it failed
 
         self._quiet_depth = 0  # > 0 while the panel itself sets widgets: no auto re-run
@@ -740,7 +745,7 @@ class StyleTransferPanel:
             self._display.set_status(f"Example {_esc(change['new'])} needs the images {_esc(', '.join(unknown))}, "
                                      "which are not among the samples.", "error")
             return
-        self.base_settings = settings
+        self.base_settings = settings.replace(weights_size=self.base_settings.weights_size)
         with self._quiet():
             self._controls.show(settings)
             self.content_picker.value = content_name

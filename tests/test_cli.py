@@ -134,3 +134,33 @@ def test_a_mask_file_gives_each_half_its_style(tmp_path, capsys, course_with_05)
     err = capsys.readouterr().err.splitlines()
     assert "--masks needs guided_style_loss from 05_controlling_style_transfer.ipynb" in err[0]
     assert "missing.png" in err[1]
+
+
+def test_the_weights_are_size_aware_by_default_and_can_be_used_as_given():
+    from cs231n_style.__main__ import run_settings
+    from cs231n_style.transfer import EXAMPLE_SETTINGS
+
+    parser = build_parser()
+    assert TransferSettings().weights_size == 0  # the package and the notebooks: CS231n's numbers as such
+    _, _, settings = run_settings(parser.parse_args(["--image-size", "384"]))
+    assert settings == TransferSettings(image_size=384, weights_size=192)
+    content, styles, settings = run_settings(parser.parse_args(["--example", "coffee_the_scream"]))
+    example = EXAMPLE_SETTINGS["coffee_the_scream"]
+    assert (content, styles, settings) == (example[0], [example[1]], example[2].replace(weights_size=192))
+    assert example[2].weights_size == 0  # EXAMPLE_SETTINGS itself is unchanged (the notebooks use it)
+    for given, expected in ((["--weights-size", "0"], 0), (["--weights-size", "384"], 384)):
+        assert run_settings(parser.parse_args(["--example", "cat_starry_night", *given]))[2].weights_size == expected
+    text = " ".join(parser.format_help().split())
+    assert "--weights-size N" in text and "multiplied by (weights_size / size)^2" in text
+    assert "CS231n's weights are for 192) (default: 192)" in text
+
+
+def test_a_negative_weights_size_is_refused_before_any_work(tmp_path, capsys):
+    out = ["--output", str(tmp_path / "r.png"), "--functions", str(tmp_path / "no-notebooks-here")]
+    assert main([*out, "--weights-size", "-192"]) == 2
+    assert main([*out, "--weights-size", "8"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: Invalid style transfer settings: weights_size must be a whole number of pixels >= 0 and <= 2048, "
+        "not -192.",
+        "error: Invalid style transfer settings: weights_size must be 0 (the weights as given) or a whole number of "
+        "pixels >= 32 (CS231n's weights are for 192), not 8."]

@@ -219,3 +219,23 @@ def test_style_transfer_dispatches_on_speed(model):
     assert result.final_loss is not None and len(result.history["total"]) == 5 + 2
     assert cs.style_transfer("cat", "starry_night", LOSSES, model, SETTINGS.replace(num_steps=2),
                              progress=False).final_loss is None
+
+
+def test_size_aware_weights_use_the_exact_modes_rule_in_each_stage(model):
+    # weights_size 96 at 192 px: the 96 px coarse stage gets the weights as given, the 192 px stage
+    # a quarter of them; the result's final_loss is the shared function's with those weights.
+    seen = []
+
+    def content(weight, current, original):
+        seen.append((current.shape[-1], weight))
+        return content_loss(weight, current, original)
+
+    losses = cs.LossFunctions(content, gram_matrix, style_loss, tv_loss)
+    settings = QUALITY_SETTINGS.replace(num_steps=10, style_size=96, weights_size=96)
+    result = _fast.run_fast("cat", "starry_night", losses, model, settings, progress=False)
+    weight = settings.content_weight
+    assert sorted(set(seen)) == [(35, weight), (71, weight / 4)]  # widths of layer 3's maps at 96 and 192 px
+    evaluate = _fast.LossEvaluator("cat", "starry_night", LOSSES, model, settings)
+    assert result.final_loss == evaluate(result.image)
+    unscaled = _fast.LossEvaluator("cat", "starry_night", LOSSES, model, settings.replace(weights_size=0))
+    assert result.final_loss["content"] == pytest.approx(unscaled(result.image)["content"] / 4)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from cs231n_style import TransferSettings
+from cs231n_style.transfer import _stages
 
 FIELDS = {field.name: field for field in dataclasses.fields(TransferSettings)}
 
@@ -39,6 +40,7 @@ RANGES = {
     "speed": (["slow", "FAST", None], ["exact", "fast"]),
     "preserve_colors": (["yes", "Luminance", True, None], ["none", "luminance", "histogram"]),
     "coarse_size": ([-1, 2049, 64.5, "96"], [0, 96, 191]),  # and 32 <= coarse_size < image_size: below
+    "weights_size": ([-1, 1, 31, 2049, 192.0, "192", True], [0, 32, 192, 2048]),  # 1-31: no image is that small
 }
 
 
@@ -49,7 +51,7 @@ def test_every_field_has_a_default_a_help_and_a_kind():
         assert field.metadata["kind"] in ("whole number", "number", "layer index", "choice")
         assert (field.metadata["kind"] == "choice") == (field.metadata["choices"] is not None)
     assert TransferSettings().speed == "exact"  # the default is CS231n's loop, bit for bit
-    controls_off = {"preserve_colors": "none", "style_blend_weights": (), "coarse_size": 0}
+    controls_off = {"preserve_colors": "none", "style_blend_weights": (), "coarse_size": 0, "weights_size": 0}
     assert {name: getattr(TransferSettings(), name) for name in controls_off} == controls_off
 
 
@@ -134,6 +136,9 @@ def test_linear_slider_ranges_lie_within_the_allowed_range():
                                               ">= 32 and smaller than image_size (128), not 256"),
     ({"coarse_size": 16}, "coarse_size must be 0 (no coarse stage) or a whole number of pixels >= 32 and smaller "
                           "than image_size (192), not 16"),
+    ({"weights_size": -192}, "weights_size must be a whole number of pixels >= 0 and <= 2048, not -192"),
+    ({"weights_size": 16}, "weights_size must be 0 (the weights as given) or a whole number of pixels >= 32 "
+                           "(CS231n's weights are for 192), not 16"),
     ({"style_blend_weights": (0.0, 0)}, "the style blend weights (0.0, 0.0) are all 0: give at least one style "
                                         "image a weight > 0 (or leave style_blend_weights empty for equal weights)"),
     ({"style_blend_weights": (1.0, -0.5)}, "style blend weight must be a finite number >= 0, not -0.5"),
@@ -153,3 +158,51 @@ def test_blend_weights_are_stored_as_floats_and_coarse_size_may_be_just_below_th
 def test_total_steps_count_both_stages_of_coarse_to_fine():
     assert TransferSettings(num_steps=50).total_steps == 50
     assert TransferSettings(num_steps=50, coarse_size=96).total_steps == 100
+
+
+# --- size-aware weights: one rule for every stage (transfer._stages, _fast._stages) ---------------
+
+W = TransferSettings()  # CS231n's weights: content 5e-2, TV 5e-2
+
+
+def weights(stage: TransferSettings) -> tuple[float, float]:
+    return stage.content_weight, stage.tv_weight
+
+
+def test_without_a_weights_size_every_stage_keeps_the_weights_given_bit_for_bit():
+    settings = TransferSettings(image_size=384)
+    assert _stages(settings)[0] is settings  # CS231n's loop runs on the very settings given
+    coarse, fine = _stages(settings.replace(coarse_size=192))
+    assert weights(coarse) == weights(fine) == weights(W) and coarse.weights_size == fine.weights_size == 0
+
+
+@pytest.mark.parametrize("image_size, factor", [(192, 1.0), (384, 0.25), (768, 1 / 16), (96, 4.0), (288, 4 / 9)])
+def test_each_stage_scales_the_content_and_tv_weights_with_the_inverse_area(image_size, factor):
+    (stage,) = _stages(TransferSettings(image_size=image_size, weights_size=192))
+    assert weights(stage) == (W.content_weight * factor, W.tv_weight * factor)
+    assert stage.style_weights == W.style_weights and stage.image_size == image_size
+    assert stage.weights_size == 0  # its weights are now for its own size: never scaled twice
+    assert weights(_stages(TransferSettings(image_size=image_size, weights_size=image_size))[0]) == weights(W)
+
+
+def test_coarse_to_fine_scales_each_stage_for_its_own_size():
+    coarse, fine = _stages(TransferSettings(image_size=768, coarse_size=384, weights_size=192))
+    assert (coarse.image_size, fine.image_size) == (384, 768)
+    assert weights(coarse) == (W.content_weight / 4, W.tv_weight / 4)
+    assert weights(fine) == (W.content_weight / 16, W.tv_weight / 16)
+
+
+def test_the_fast_mode_uses_the_same_rule_with_its_own_size_as_the_default_reference():
+    from cs231n_style import _fast
+
+    # weights_size 0: the coarse stage's weights times (image_size / coarse_size)^2, the fine stage's as given.
+    (coarse, _), (fine, _) = _fast._stages(TransferSettings(image_size=384), _fast.FAST_PLAN)
+    assert (coarse.image_size, weights(coarse), weights(fine)) == (192, (0.2, 0.2), weights(W))
+    # weights_size 192: each stage's weights for its own size, as in the exact loop.
+    (coarse, _), (fine, _) = _fast._stages(TransferSettings(image_size=384, weights_size=192), _fast.FAST_PLAN)
+    assert weights(coarse) == weights(W) and weights(fine) == (W.content_weight / 4, W.tv_weight / 4)
+    ((small, _),) = _fast._stages(TransferSettings(image_size=96, weights_size=192), _fast.FAST_PLAN)  # exact loop
+    assert weights(small) == (W.content_weight * 4, W.tv_weight * 4)
+    ((alone, _),) = _fast._stages(TransferSettings(image_size=384, weights_size=192),
+                                  _fast.FastPlan(coarse_fraction=0, fine_steps=1.0))
+    assert weights(alone) == (W.content_weight / 4, W.tv_weight / 4)

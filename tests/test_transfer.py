@@ -120,3 +120,45 @@ def test_while_nbgrader_grades_runs_are_cut_and_say_so(model, monkeypatch, capsy
     monkeypatch.delenv("NBGRADER_EXECUTION")
     result = cs.style_transfer("cat", "swirls", LOSSES, model, settings.replace(num_steps=3), progress=False)
     assert result.stages == (48, 96) and "nbgrader" not in capsys.readouterr().out
+
+
+# --- size-aware weights (TransferSettings.weights_size) -----------------------------------------
+
+def recording(seen: list):
+    """LOSSES whose content and TV losses note the weight each call gets, as (term, weight, height)."""
+    def content(weight, current, original):
+        seen.append(("content", weight, None))
+        return content_loss(weight, current, original)
+
+    def tv(img, weight):
+        seen.append(("tv", weight, img.shape[2]))
+        return tv_loss(img, weight)
+
+    return cs.LossFunctions(content, gram_matrix, style_loss, tv)
+
+
+def test_size_aware_weights_scale_the_content_and_tv_weights_of_the_run(model, settings):
+    plain = cs.style_transfer("cat", "swirls", LOSSES, model, settings, progress=False)
+    # At the size they are meant for, the factor is exactly 1.0: the same run, bit for bit.
+    same = cs.style_transfer("cat", "swirls", LOSSES, model, settings.replace(weights_size=SIZE), progress=False)
+    assert torch.equal(same.image, plain.image) and same.history == plain.history
+    # Meant for twice the size: 4x the content and TV weights (exact in floating point), nothing else.
+    scaled = cs.style_transfer("cat", "swirls", LOSSES, model, settings.replace(weights_size=2 * SIZE),
+                               progress=False)
+    by_hand = settings.replace(content_weight=4 * settings.content_weight, tv_weight=4 * settings.tv_weight)
+    reference = cs.style_transfer("cat", "swirls", LOSSES, model, by_hand, progress=False)
+    assert torch.equal(scaled.image, reference.image) and scaled.history == reference.history
+    assert not torch.equal(scaled.image, plain.image)
+    assert scaled.settings.weights_size == 2 * SIZE  # the result keeps the settings as given
+
+
+def test_each_stage_of_coarse_to_fine_gets_the_weights_for_its_own_size(model):
+    settings = cs.TransferSettings(image_size=64, style_size=64, num_steps=2, coarse_size=32, content_weight=0.5,
+                                   tv_weight=0.25, weights_size=64)
+    seen = []
+    cs.style_transfer("cat", "swirls", recording(seen), model, settings, progress=False)
+    assert [weight for term, weight, _ in seen if term == "content"] == [2.0, 2.0, 0.5, 0.5]  # (64/32)^2, then 1
+    assert [(weight, height) for term, weight, height in seen if term == "tv"] == [(1.0, 32)] * 2 + [(0.25, 64)] * 2
+    seen.clear()
+    cs.style_transfer("cat", "swirls", recording(seen), model, settings.replace(weights_size=0), progress=False)
+    assert {weight for term, weight, _ in seen if term == "content"} == {0.5}  # 0: as given at every stage

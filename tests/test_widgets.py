@@ -87,7 +87,7 @@ def wait_until(condition, timeout: float = 20.0) -> None:
 def test_starts_with_example_defaults_and_help_texts(losses, model):
     panel = style_transfer_panel(losses, model)
     content, style, settings = cs.EXAMPLE_SETTINGS["astronaut_composition_vii"]
-    assert panel.current_settings() == settings
+    assert panel.current_settings() == settings.replace(weights_size=192)  # size-aware weights, as the CLI's
     assert (panel.content_picker.value, panel.style_picker.value) == (content, style)
     helps = {field.name: field.metadata["help"] for field in cs.TransferSettings.__dataclass_fields__.values()}
     assert panel.content_weight.tooltip == helps["content_weight"]
@@ -98,6 +98,14 @@ def test_starts_with_example_defaults_and_help_texts(losses, model):
     assert isinstance(panel.content_weight, __import__("ipywidgets").FloatLogSlider)
     assert panel.content_thumbnail.value and panel.style_thumbnail.value
     assert not panel.run_button.disabled and panel.stop_button.disabled
+
+
+def test_the_default_panel_keeps_its_size_aware_weights_across_examples(losses, model):
+    panel = style_transfer_panel(losses, model)
+    panel.example.value = "cat_starry_night"
+    assert panel.current_settings() == cs.EXAMPLE_SETTINGS["cat_starry_night"][2].replace(weights_size=192)
+    panel.image_size.value = 384  # the size changes, not the balance: the loop scales the weights
+    assert panel.current_settings().weights_size == 192 and panel.content_weight.value == pytest.approx(6e-2)
 
 
 def test_example_picker_loads_images_and_weights(panel):

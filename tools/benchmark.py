@@ -28,7 +28,13 @@ Prints, for this machine (CPU unless ``--device`` says otherwise):
    criterion is (nearly) degenerate; whole-run times; peak memory of (a) and (d) in a fresh
    process each (``--skip-memory``); and a side-by-side PNG of (a)'s and (d)'s final images in
    docs/images/;
-7. the wall time of each solution notebook (``solutions/*.ipynb``, run with nbclient).
+7. the size-aware weights table (``--size-aware-sizes``, default 192 384 768; also alone with
+   ``--only-size-aware``, skipped with ``--skip-size-aware``): content ``--content``, style
+   ``--size-aware-style`` (great_wave), ``--size-aware-speed`` (fast), with ``weights_size=192``
+   (the command line's default) and 0 (CS231n's weights as given): the style loss of the result
+   relative to the photo's and the mean pixel difference from the photo, so whether 384 and
+   768 px stylize as 192 px does; a side-by-side PNG per size in docs/images/;
+8. the wall time of each solution notebook (``solutions/*.ipynb``, run with nbclient).
 
 How things are measured:
 
@@ -55,6 +61,7 @@ Usage::
     python tools/benchmark.py                      # a few minutes on a 2-core laptop CPU
     python tools/benchmark.py --sizes 192 --steps 10 --check-steps 50 --skip-notebooks --skip-quality  # quick
     python tools/benchmark.py --only-quality --quality-sizes 192 --skip-variants --skip-memory         # quick
+    python tools/benchmark.py --only-size-aware                    # ~2 minutes with the fast mode
 """
 
 from __future__ import annotations
@@ -78,6 +85,7 @@ sys.path.insert(0, str(ROOT))
 import cs231n_style as cs  # noqa: E402
 from tools.plain_loop import PlainRun, straightforward_loop, synchronize as _sync  # noqa: E402
 from cs231n_style import _fast  # noqa: E402
+from cs231n_style.transfer import WEIGHTS_SIZE, _weights_for_size  # noqa: E402
 
 SOLUTIONS = ROOT / "solutions"
 
@@ -399,12 +407,14 @@ def run_method(name: str, content, style, losses, model, settings, evaluate=None
 
 
 #: The content size CS231n's weights were tuned at; ``--scale-weights`` keeps their balance at other sizes.
-TUNED_SIZE = 192
+TUNED_SIZE = WEIGHTS_SIZE
 
 
 def quality_settings(size: int, style_size: int, steps: int, scale_weights: bool) -> cs.TransferSettings:
     """CS231n's default settings at content size ``size``; with ``scale_weights``, the content and
-    total variation weights multiplied by ``(TUNED_SIZE / size) ** 2``.
+    total variation weights multiplied by ``(TUNED_SIZE / size) ** 2`` by the package's own rule
+    (``transfer._weights_for_size``, what ``weights_size=192`` does in every stage), written into
+    the settings so that the straightforward loop and the evaluator use the same weights.
 
     Why: the content loss and the TV loss are sums over pixels, so they grow with H x W, while the
     style loss compares Gram matrices normalized by C x H x W, which do not. At 512 px CS231n's
@@ -413,11 +423,7 @@ def quality_settings(size: int, style_size: int, steps: int, scale_weights: bool
     Scaling both weights by the pixel ratio keeps the balance the weights were tuned for.
     """
     settings = cs.TransferSettings(image_size=size, style_size=style_size, num_steps=steps)
-    if scale_weights:
-        factor = (TUNED_SIZE / size) ** 2
-        settings = settings.replace(content_weight=settings.content_weight * factor,
-                                    tv_weight=settings.tv_weight * factor)
-    return settings
+    return _weights_for_size(settings, TUNED_SIZE) if scale_weights else settings
 
 
 def quality_worker(job: dict) -> dict:
@@ -453,11 +459,24 @@ def first_reach(curve: list[tuple[float, float]], target: float) -> float | None
     return next((t for t, loss in curve if loss <= target), None)
 
 
-def side_by_side(images: list[torch.Tensor], titles: list[str], path: Path) -> None:
-    """Write the images next to each other, with a title strip above each, as a PNG."""
+def side_by_side(images: list[torch.Tensor], titles: list[str], path: Path, height: int | None = None,
+                 colors: int | None = None) -> None:
+    """Write the images next to each other, with a title strip above each, as a PNG.
+
+    Args:
+        images: normalized (1, 3, H, W) images.
+        titles: one line of text per image.
+        path: the file to write (its folder is made).
+        height: if given, each image is resized (Lanczos) to this height first; else as it is.
+        colors: if given, the picture is stored with a palette of this many colours (at most 256,
+            dithered): a file several times smaller.
+    """
     from PIL import Image, ImageDraw
 
     pils = [cs.deprocess(image) for image in images]
+    if height is not None:
+        pils = [pil.resize((round(pil.width * height / pil.height), height), Image.Resampling.LANCZOS)
+                for pil in pils]
     width, height = sum(p.width for p in pils) + 10 * (len(pils) - 1), max(p.height for p in pils) + 24
     canvas = Image.new("RGB", (width, height), "white")
     x = 0
@@ -466,7 +485,9 @@ def side_by_side(images: list[torch.Tensor], titles: list[str], path: Path) -> N
         ImageDraw.Draw(canvas).text((x + 4, 6), title, fill="black")
         x += pil.width + 10
     path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(path)
+    if colors is not None:
+        canvas = canvas.quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG)
+    canvas.save(path, optimize=True)
 
 
 def _split(terms: dict[str, float]) -> str:
@@ -531,6 +552,76 @@ def quality_table(args, device, losses, model) -> None:
                        "its content / style / TV", "s total", "whole run vs (a)", "peak memory (VmHWM, growth)"]))
 
 
+# --- size-aware weights (TransferSettings.weights_size) ---------------------------------------
+
+def size_aware_runs(args, losses, model) -> list[dict]:
+    """Style transfer of ``args.content`` + ``args.size_aware_style`` at each of
+    ``args.size_aware_sizes``, with ``weights_size=192`` (the command line's default) and 0 (CS231n's
+    weights as given), ``args.size_aware_speed``, ``args.size_aware_steps`` steps, style image at
+    ``args.style_size``.
+
+    Returns:
+        One dict per (size, weights size), in that order: ``size``, ``weights_size``, ``image`` (the
+        normalized (1, 3, H, W) CPU result), ``photo`` (the content image at that size, likewise),
+        ``seconds``, ``weights`` (content and TV weights of the full-size stage), ``style_ratio``
+        (the result's float32 style loss / the photo's, the same style weights: 1 is the photo's
+        style, lower is more stylized), ``mean_difference`` (mean absolute difference from the
+        photo in [0, 255] pixels). At 192 px both weight sizes are the same run (a factor of
+        exactly 1.0): it runs once and fills both rows.
+    """
+    rows = []
+    for size in args.size_aware_sizes:
+        photo = cs.preprocess(args.content, size)
+        runs = {}
+        for weights_size in (WEIGHTS_SIZE, 0):
+            settings = cs.TransferSettings(image_size=size, style_size=args.style_size, speed=args.size_aware_speed,
+                                           num_steps=args.size_aware_steps, weights_size=weights_size)
+            stage = _weights_for_size(settings, weights_size)  # the full-size stage's weights (the one rule)
+            if size == WEIGHTS_SIZE and runs:  # the factor is 1.0: the same run
+                result = next(iter(runs.values()))
+            else:
+                result = cs.style_transfer(args.content, args.size_aware_style, losses, model, settings,
+                                           progress=False)
+            runs[weights_size] = result
+            evaluate = _fast.LossEvaluator(args.content, args.size_aware_style, losses, model, settings)
+            style, photo_style = evaluate(result.image)["style"], evaluate(photo)["style"]
+            difference = float(np.abs(pixels(result.image) - pixels(photo)).mean())
+            rows.append({"size": size, "weights_size": weights_size, "image": result.image, "photo": photo,
+                         "seconds": result.seconds, "weights": (stage.content_weight, stage.tv_weight),
+                         "style_ratio": style / photo_style, "mean_difference": difference})
+            print(f"  size-aware weights: {size} px, weights_size {weights_size} done ({result.seconds:.1f} s)",
+                  file=sys.stderr)
+    return rows
+
+
+def size_aware_table(args, losses, model) -> None:
+    """The size-aware weights table (docs/benchmark.md, "Size-aware weights"), and per size a side by
+    side PNG in docs/images/ (the photo, weights_size 0, weights_size 192; each shown
+    ``args.size_aware_height`` px high, a 256-colour PNG: small files)."""
+    rows = size_aware_runs(args, losses, model)
+    lines = []
+    for row in rows:
+        lines.append([str(row["size"]), str(row["weights_size"]) + (" (as given)" if not row["weights_size"] else ""),
+                      f"{row['weights'][0]:.4g} / {row['weights'][1]:.4g}", f"{row['style_ratio']:.3f}",
+                      f"{row['mean_difference']:.1f}", f"{row['seconds']:.1f}"])
+    print(f"Content {args.content}, style {args.size_aware_style} ({args.style_size} px), speed "
+          f"{args.size_aware_speed}, {args.size_aware_steps} steps; weights_size {WEIGHTS_SIZE} (the command line's "
+          "default) vs 0 (CS231n's weights as given). Style ratio: the result's style loss / the photo's at that "
+          "size (lower: more stylized).\n")
+    print(table(lines, ["content size", "weights_size", "content / TV weight used", "style loss / photo's",
+                        "mean abs. difference from the photo (0-255)", "s"]))
+    for size in args.size_aware_sizes:
+        scaled, given = [row for row in rows if row["size"] == size]
+        png = ROOT / "docs" / "images" / f"size_aware_weights_{size}.png"
+        side_by_side([scaled["photo"], given["image"], scaled["image"]],
+                     [f"photo, {size} px", f"weights_size 0: style x{given['style_ratio']:.2f}, "
+                      f"diff {given['mean_difference']:.1f}",
+                      f"weights_size {WEIGHTS_SIZE}: style x{scaled['style_ratio']:.2f}, "
+                      f"diff {scaled['mean_difference']:.1f}"],
+                     png, height=args.size_aware_height, colors=256)
+        print(f"  side by side: {png.relative_to(ROOT)}", file=sys.stderr)
+
+
 def notebook_times(args) -> None:
     notebooks = sorted(SOLUTIONS.glob("*.ipynb"))
     if args.skip_notebooks:
@@ -583,6 +674,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale-weights", action="store_true",
                         help=f"time-to-quality: content and TV weights times ({TUNED_SIZE}/size)^2, so that "
                              "larger images stylize as much as at 192 px (see quality_settings)")
+    parser.add_argument("--size-aware-sizes", type=int, nargs="+", default=[192, 384, 768],
+                        help="content sizes of the size-aware weights table")
+    parser.add_argument("--size-aware-style", default="great_wave",
+                        help="style image of the size-aware weights table (issue #22's example)")
+    parser.add_argument("--size-aware-speed", choices=("fast", "exact"), default="fast",
+                        help="size-aware weights table: the speed setting of its runs")
+    parser.add_argument("--size-aware-steps", type=int, default=200, help="size-aware weights table: num_steps")
+    parser.add_argument("--size-aware-height", type=int, default=256,
+                        help="size-aware weights table: height of each image in its PNGs (docs/images/)")
+    parser.add_argument("--only-size-aware", action="store_true", help="print only the size-aware weights table")
+    parser.add_argument("--skip-size-aware", action="store_true", help="skip the size-aware weights table")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--quality-worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -601,6 +703,10 @@ def main(argv: list[str] | None = None) -> None:
         print("## Fast mode: time to quality\n")
         quality_table(args, device, losses, model)
         return
+    if args.only_size_aware:
+        print("## Size-aware weights\n")
+        size_aware_table(args, losses, model)
+        return
     peak = matmul_flops(device)
     print(f"Dense float32 matmul (2048 x 2048): {peak / 1e9:.0f} GFLOP/s\n")
     print(f"## Time per iteration (style size {args.style_size}, {args.steps} iterations, best of {args.repeats})\n")
@@ -614,6 +720,9 @@ def main(argv: list[str] | None = None) -> None:
     if not args.skip_quality:
         print("\n## Fast mode: time to quality\n")
         quality_table(args, device, losses, model)
+    if not args.skip_size_aware:
+        print("\n## Size-aware weights\n")
+        size_aware_table(args, losses, model)
     print("\n## Solution notebooks\n")
     notebook_times(args)
 
