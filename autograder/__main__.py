@@ -2,6 +2,7 @@
 
     python -m autograder grade SUBMISSION [--out DIR] [--seed N] [--rubric FILE]
     python -m autograder batch DIR --csv gradebook.csv [--jobs N] [--out DIR] [--seed N]
+    python -m autograder gradebook RESULTS_DIR --csv gradebook.csv [--rubric FILE]
     python -m autograder gradescope-zip OUT.zip [--rubric FILE]
     python -m autograder release OUT_DIR
     python -m autograder gradescope [--root /autograder]      (what run_autograder calls)
@@ -9,10 +10,14 @@
 A submission is a notebook, a folder of the course notebooks, or a .zip of them. In ``batch``,
 each entry of DIR (a notebook, a folder or a .zip) is one submission. Every submission's hidden
 inputs come from the same seed, the rubric's ``[grading] seed`` unless ``--seed`` is given.
+``gradebook`` writes the CSV that ``batch`` writes from reports already made: one ``grade --out
+RESULTS_DIR/NAME`` per submission (on a cluster, one per pod: docs/instructors.md), or ``batch``'s
+``--out`` folder.
 
-Exit status: 0 when graded; 1 when ``batch`` found no submission; 2 for an instructor's input error
-(no such submission or folder, a bad or missing rubric, an output path that cannot be written),
-printed as one ``error:`` line, before anything is graded or written.
+Exit status: 0 when graded; 1 when ``batch`` found no submission (``gradebook``: no report
+folder); 2 for an instructor's input error (no such submission or folder, a bad or missing rubric,
+an output path that cannot be written), printed as one ``error:`` line, before anything is graded
+or written.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import argparse
 import sys
 import textwrap
 from pathlib import Path
+
+from .reaper import private_tempdir
 
 
 def summary_lines(result, path: Path, width: int = 160) -> list[str]:
@@ -47,9 +54,11 @@ FOLDER holds one entry per student; the entry's name is the student's name in th
   FOLDER/alice/        a folder of the student's notebooks (searched recursively)
   FOLDER/bob.zip       a .zip of the student's notebooks
   FOLDER/carol.ipynb   one notebook
-Other files (a PDF, ...) and hidden entries (.DS_Store, .ipynb_checkpoints) are skipped, one
-line each. Every submission gets the same hidden inputs (the rubric's [grading] seed,
-unless --seed)."""
+Other files (a PDF, ...), symbolic links and hidden entries (.DS_Store, .ipynb_checkpoints) are
+skipped, one line each; inside a submission, links and special files are never followed (its
+feedback lists them). Each submission is read in a limited process and graded within the
+rubric's [sandbox] submission_s seconds. Every submission gets the same hidden inputs (the
+rubric's [grading] seed, unless --seed)."""
 
 
 class InputError(Exception):
@@ -89,6 +98,14 @@ def _check_output(path, option: str, folder: bool) -> None:
         raise InputError(f"{option} {path} cannot be created: {parent} is a file, not a folder")
 
 
+def _folder(path, takes: str) -> Path:
+    """``path``, an existing folder; else :class:`InputError` saying what is wrong and what the command ``takes``."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}; {takes}")
+    return folder
+
+
 def _integer(minimum: int):
     """An argparse type: an integer >= ``minimum`` (else argparse's usage error, naming the option)."""
 
@@ -105,6 +122,7 @@ def _integer(minimum: int):
 
 
 def _grade(args) -> int:
+    private_tempdir()  # all its temporary folders in one, removed even if the grader is killed
     from .grader import grade_submission
     from .report import write_results
     from .submission import submission_problem
@@ -122,14 +140,13 @@ def _grade(args) -> int:
 
 
 def _batch(args) -> int:
+    private_tempdir()  # all its temporary folders in one, removed even if the grader is killed
     from .grader import grade_batch
     from .report import write_gradebook, write_results
     from .submission import list_submissions
 
-    folder = Path(args.folder)
-    if not folder.is_dir():
-        raise InputError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}; batch takes "
-                         "a folder with one submission per student (grade takes a single submission)")
+    folder = _folder(args.folder, "batch takes a folder with one submission per student (grade takes a single "
+                                  "submission)")
     rubric = _load_rubric(args.rubric)
     _check_output(args.out, "--out", folder=True)
     _check_output(args.csv, "--csv", folder=False)
@@ -163,6 +180,35 @@ def _batch(args) -> int:
     return 0
 
 
+def _gradebook(args) -> int:
+    from .grader import _not_run
+    from .report import read_results, write_gradebook
+
+    folder = _folder(args.folder, "gradebook takes the folder of the reports, one NAME/results.json per submission")
+    rubric = _load_rubric(args.rubric)
+    _check_output(args.csv, "--csv", folder=False)
+    try:
+        entries = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as error:
+        raise InputError(f"cannot read the folder {folder}: {error.strerror}") from None
+    results = []
+    for entry in entries:
+        try:
+            results.append(read_results(entry / "results.json", rubric))
+        except (OSError, ValueError) as error:
+            why = ("no results.json: its grading did not finish" if isinstance(error, FileNotFoundError)
+                   else f"its results.json cannot be used: {getattr(error, 'strerror', None) or error}")
+            print(f"{entry.name}: {why}", file=sys.stderr)
+            results.append(_not_run(rubric, entry.name, why, error=why))
+    if not results:
+        print(f"warning: no report folders in {folder} (one NAME/results.json per submission, as "
+              "grade --out FOLDER/NAME writes them); no gradebook written", file=sys.stderr)
+        return 1
+    write_gradebook(results, rubric, args.csv)
+    print(f"collected {len(results)} submissions ({sum(bool(r.error) for r in results)} not graded) -> {args.csv}")
+    return 0
+
+
 def _gradescope_zip(args) -> int:
     from .packaging import build_gradescope_zip
 
@@ -183,6 +229,7 @@ def _release(args) -> int:
 
 
 def _gradescope(args) -> int:
+    private_tempdir()  # all its temporary folders in one, removed even if the grader is killed
     from .packaging import run_gradescope
 
     print(f"wrote {run_gradescope(args.root)}")
@@ -227,6 +274,17 @@ def main(argv: list[str] | None = None) -> int:
                        help="seed of the hidden inputs, the same for every submission (default: the rubric's)")
     batch.add_argument("--rubric", default=DEFAULT_RUBRIC, help="rubric file (default: autograder/rubric.toml)")
     batch.set_defaults(run=_batch)
+
+    book = commands.add_parser("gradebook", help="the gradebook CSV of submissions graded apart (grade --out DIR/NAME)",
+                               description="Write the CSV gradebook that batch writes, from the reports in "
+                                           "FOLDER: one row per FOLDER/NAME/results.json.",
+                               epilog="A subfolder without a usable results.json (its grading did not finish, or "
+                                      "another rubric) gets a row scored 0 whose note says why.")
+    book.add_argument("folder", metavar="FOLDER", help="the folder of the reports: FOLDER/NAME/results.json")
+    book.add_argument("--csv", default="gradebook.csv", help="the gradebook to write (default: gradebook.csv)")
+    book.add_argument("--rubric", default=DEFAULT_RUBRIC,
+                      help="the rubric they were graded with (default: autograder/rubric.toml)")
+    book.set_defaults(run=_gradebook)
 
     zip_ = commands.add_parser("gradescope-zip", help="build the Gradescope autograder zip")
     zip_.add_argument("out", help="the .zip to write")

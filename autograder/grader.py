@@ -45,15 +45,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cs231n_style.diagnosis import (diagnose_exception, diagnose_gradient, diagnose_output, diagnose_unmodified,
-                                    diagnose_values)
+from cs231n_style.diagnosis import (clip, diagnose_exception, diagnose_gradient, diagnose_output,
+                                    diagnose_unmodified, diagnose_values)
 from cs231n_style.notebook import NOTEBOOK_OF
 
 from .cases import Call, build_case
 from .reference import default_reference_path, load_reference, require_reference
 from .rubric import DEFAULT_RUBRIC, Rubric, TestSpec, load_rubric
 from .sandbox import Sandbox, SandboxFailure
-from .submission import SubmissionError, StudentCode, code_pieces, collect_notebooks, find_student_code
+from .submission import READ_TIME_S, SubmissionError, StudentCode, code_pieces, read_submission
 
 __all__ = ["TestResult", "GradingResult", "grade_submission", "grade_batch", "judge_call"]
 
@@ -61,7 +61,17 @@ __all__ = ["TestResult", "GradingResult", "grade_submission", "grade_batch", "ju
 
 @dataclass
 class TestResult:
-    """The outcome of one rubric test."""
+    """The outcome of one rubric test.
+
+    Attributes:
+        spec: the rubric's test.
+        score: the points earned, ``0 <= score <= spec.points``.
+        feedback: what the student reads (PASS, or the first failure's verdict).
+        passed_cases, total_cases: the test's cases that passed, and all of them.
+        printed: what the student's code printed during this test (part of the sandbox's 4 KB;
+            shown, never parsed): with the test's own visibility, since a hidden test's inputs
+            may be in it.
+    """
 
     __test__ = False  # not a pytest test class
 
@@ -70,6 +80,7 @@ class TestResult:
     feedback: str
     passed_cases: int = 0
     total_cases: int = 0
+    printed: str = ""
 
     @property
     def passed(self) -> bool:
@@ -86,9 +97,13 @@ class GradingResult:
         execution_time: seconds the grading took.
         seed: the seed the hidden inputs were drawn with (the rubric's, unless overridden).
         measures: the sandbox measures applied.
-        printed: the start of what the student's code printed (shown, never parsed).
+        printed: the start of what the student's code printed (shown, never parsed), all of it: the
+            instructor's report shows it; students see each test's part with that test
+            (:attr:`TestResult.printed`).
         where: function -> the notebook it was found in.
         error: why nothing could be graded (no notebook found, ...), or ``""``.
+        skipped: entries of the submission that were not read, each ``"NAME is why"`` (a symbolic
+            link, a hard link, a special file, a notebook too large); shown in the feedback.
     """
 
     submission: str
@@ -99,6 +114,7 @@ class GradingResult:
     printed: str = ""
     where: dict = field(default_factory=dict)
     error: str = ""
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -124,6 +140,26 @@ def _dtype(name) -> torch.dtype | None:
     return value if isinstance(value, torch.dtype) else None
 
 
+#: Longest text taken from the student's process: a string in a reply, a load error, an extraction
+#: problem (the runner cuts exception messages too; this is the grader's own guard).
+STUDENT_TEXT_LIMIT = 2000
+
+
+def _clip_reply(reply) -> dict:
+    """A reply (anything but a dict: an empty one) with every string in it and in its dicts clipped to
+    :data:`STUDENT_TEXT_LIMIT` (:func:`cs231n_style.diagnosis.clip`): an exception's type name, its
+    message or the line that raised can be of any length, and a dict's arrays are left as they are."""
+    def clipped(node):
+        if isinstance(node, str):
+            return clip(node, STUDENT_TEXT_LIMIT)
+        if isinstance(node, dict):
+            return {key: clip(value, STUDENT_TEXT_LIMIT) if isinstance(value, str) else value
+                    for key, value in node.items()}
+        return node
+
+    return {key: clipped(value) for key, value in reply.items()} if isinstance(reply, dict) else {}
+
+
 def judge_call(call: Call, reply: dict, memory_mb: float | None = None, own_gram: bool = True) -> str | None:
     """The failure message for one call's reply from the sandbox, or ``None`` if it passed.
 
@@ -136,9 +172,11 @@ def judge_call(call: Call, reply: dict, memory_mb: float | None = None, own_gram
             then does not blame the Gram matrix.
 
     Returns:
-        The failure message (in the notebook checks' words), or ``None``.
+        The failure message (in the notebook checks' words), or ``None``. Text from the reply is
+        clipped first (:data:`STUDENT_TEXT_LIMIT`); a NaN or inf in the values or the gradients fails.
     """
     name, dtype = call.function, _dtype(call.dtype)
+    reply = _clip_reply(reply)
     status = reply.get("status")
     if reply.get("oom_kills"):
         limit = f" of {memory_mb:g} MB" if memory_mb else ""
@@ -150,7 +188,7 @@ def judge_call(call: Call, reply: dict, memory_mb: float | None = None, own_gram
     inputs = call.input_arrays()
     shapes = ", ".join(str(tuple(a.shape)) for a in inputs)
     if status == "raised":
-        error = reply.get("error") or {}
+        error = reply["error"] if isinstance(reply.get("error"), dict) else {}
         if error.get("type") == "MemoryError":
             limit = f" of {memory_mb:g} MB" if memory_mb else ""
             return (f"{name}: FAIL - it hit the sandbox's memory limit{limit} (MemoryError): it allocated "
@@ -228,7 +266,16 @@ PROPERTIES = {
 }
 
 
-def _call(box: Sandbox, request: dict, function: str) -> dict:
+def _over_time(function: str, limit_s: float) -> str:
+    """The feedback of a test not graded because the submission's time limit was reached."""
+    return (f"{function}: FAIL - not graded: grading this submission took longer than its limit of {limit_s:g} s "
+            "(the rubric's [sandbox] submission_s); the tests graded before it keep their points.")
+
+
+def _call(box: Sandbox, request: dict, function: str, deadline: float = float("inf")) -> dict:
+    """``box.call(request)``; a failure, or ``time.monotonic()`` past ``deadline``, raises :class:`_Stop`."""
+    if time.monotonic() > deadline:
+        raise _Stop(_over_time(function, box.limits.submission_s))
     try:
         return box.call(request)
     except SandboxFailure as failure:
@@ -238,9 +285,10 @@ def _call(box: Sandbox, request: dict, function: str) -> dict:
 @dataclass
 class _StyleState:
     """Whether ``style_loss`` (``guided_style_loss``) still runs with the student's own Gram matrix
-    function first (see _judge)."""
+    function first (see _judge), and the submission's deadline (``time.monotonic()``) for calls."""
 
     own_gram_first: bool = True
+    deadline: float = float("inf")
 
 
 #: The losses graded on their own, re-run with the grader's Gram matrices when a call fails.
@@ -260,16 +308,17 @@ def _judge(call: Call, box: Sandbox, state: _StyleState) -> str | None:
     """
     memory = box.limits.memory_mb
     if call.function not in RERUN_WITH_GIVEN_GRAMS:
-        return judge_call(call, _call(box, call.request(), call.function), memory)
+        return judge_call(call, _call(box, call.request(), call.function, state.deadline), memory)
     stopped, message = None, None
     if state.own_gram_first:
         try:
-            message = judge_call(call, _call(box, call.request(), call.function), memory)
+            message = judge_call(call, _call(box, call.request(), call.function, state.deadline), memory)
         except _Stop as reason:
             stopped, message = reason, str(reason)
         if message is None:
             return None
-    retry = judge_call(call, _call(box, call.request(grams=True), call.function), memory, own_gram=False)
+    retry = judge_call(call, _call(box, call.request(grams=True), call.function, state.deadline), memory,
+                       own_gram=False)
     if stopped is not None:
         state.own_gram_first = False  # the student's gram_matrix hung or crashed it; the grader's did not
     if retry and message and stopped is None and "the grader's stand-in" in retry:
@@ -355,9 +404,15 @@ def grade_submission(path: str | Path, rubric: Rubric | None = None, reference=N
         reference_path: solution notebooks folder or ``reference_solutions.py`` (default:
             ``$CS231N_REFERENCE`` or ``solutions/``).
 
+    The submission is read, parsed and searched in a limited child process
+    (:func:`autograder.submission.read_submission`: no link followed, a time and a memory limit);
+    the whole grading has the rubric's ``[sandbox] submission_s`` seconds (see
+    :class:`autograder.sandbox.Limits`).
+
     Returns:
-        A :class:`GradingResult`. Never raises for a bad submission: an unreadable one scores 0
-        with the reason in every test's feedback.
+        A :class:`GradingResult`. Never raises for a bad submission: an unreadable one, or one too
+        large or too slow to read, scores 0 with the reason in every test's feedback; tests not
+        graded within ``submission_s`` score 0, saying so.
 
     Raises:
         autograder.rubric.MissingReference: if the rubric grades a function the reference
@@ -365,6 +420,7 @@ def grade_submission(path: str | Path, rubric: Rubric | None = None, reference=N
     """
     start = time.perf_counter()
     rubric = rubric or load_rubric(DEFAULT_RUBRIC)
+    deadline = time.monotonic() + rubric.limits.submission_s
     reference_path = Path(reference_path) if reference_path else default_reference_path()
     reference = reference or load_reference(reference_path)
     require_reference(rubric.functions, reference, reference_path)
@@ -372,17 +428,18 @@ def grade_submission(path: str | Path, rubric: Rubric | None = None, reference=N
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="cs231n-submission-") as work:
         try:
-            notebooks = collect_notebooks(path, work)
+            student = read_submission(path, work, rubric.functions,
+                                      timeout_s=max(1.0, min(READ_TIME_S, deadline - time.monotonic())))
         except SubmissionError as error:
             return _not_run(rubric, path.name, f"FAIL - nothing to grade: {error}.", seed=seed, error=str(error),
                             execution_time=time.perf_counter() - start)
-        student = find_student_code(notebooks, rubric.functions)
-        with Sandbox(code_pieces(student.code), notebooks, rubric.limits,
+        with Sandbox(code_pieces(student.code), student.notebooks, rubric.limits,
                      hide=_hidden_paths(path, reference_path, hide)) as box:
-            tests = _grade_functions(rubric, student, box, seed, reference)
+            tests = _grade_functions(rubric, student, box, seed, reference, deadline)
             printed = box.printed_output()
             measures = list(box.measures)
-    return GradingResult(path.name, tests, time.perf_counter() - start, seed, measures, printed, dict(student.where))
+    return GradingResult(path.name, tests, time.perf_counter() - start, seed, measures, printed, dict(student.where),
+                         skipped=student.skipped)
 
 
 def _problem(function: str, problem: str, student: StudentCode) -> str:
@@ -400,34 +457,54 @@ def _rng_for(seed: int, spec: TestSpec) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(spec.id.encode())])
 
 
-def _grade_functions(rubric: Rubric, student: StudentCode, box: Sandbox, seed: int, reference) -> list[TestResult]:
-    """Grade each function in a fresh process (``box.start()``), its tests in rubric order."""
+def _grade_functions(rubric: Rubric, student: StudentCode, box: Sandbox, seed: int, reference,
+                     deadline: float = float("inf")) -> list[TestResult]:
+    """Grade each function in a fresh process (``box.start()``), its tests in rubric order; from
+    ``deadline`` on (``time.monotonic()``), no process is started and no call made: the tests left
+    score 0, saying that the submission went over its time limit.
+
+    Each test's :attr:`TestResult.printed` is what the student's code printed since the previous
+    test (the first test of a function also gets what loading the code printed), so that the
+    reports can show it only to whom may see that test (hidden tests print their inputs).
+    """
     results: dict[str, TestResult] = {}
+    seen = ""  # the sandbox's printed output after the previous test
     for function in rubric.functions:
         specs = [s for s in rubric.tests if s.function == function]
         problem = student.code.problems.get(function)
         if problem:
             problem = _problem(function, problem, student)
-        else:
+        elif time.monotonic() <= deadline:  # past it, no process: the loop below says why
             try:
                 load_errors = box.start()
             except SandboxFailure as failure:
                 load_errors = {function: f"your code could not be started ({failure.detail})"}
             if function in load_errors:
                 problem = f"defining it failed: {load_errors[function]}"
-        stop = f"{function}: FAIL - {problem}." if problem else None
-        state = _StyleState()
+        stop = f"{function}: FAIL - {clip(problem, STUDENT_TEXT_LIMIT)}." if problem else None
+        state = _StyleState(deadline=deadline)
         for spec in specs:
+            if not stop and time.monotonic() > deadline:
+                stop = _over_time(function, box.limits.submission_s)
             if stop:
                 results[spec.id] = TestResult(spec, 0.0, stop)
-                continue
-            try:
-                results[spec.id] = _run_test(spec, box, _rng_for(seed, spec), reference,
-                                             student.code.functions[function], state)
-            except _Stop as reason:
-                results[spec.id] = TestResult(spec, 0.0, str(reason))
-                stop = f"{function}: FAIL - not run: an earlier test of {function} timed out or crashed."
+            else:
+                try:
+                    results[spec.id] = _run_test(spec, box, _rng_for(seed, spec), reference,
+                                                 student.code.functions[function], state)
+                except _Stop as reason:
+                    results[spec.id] = TestResult(spec, 0.0, str(reason))
+                    stop = (_over_time(function, box.limits.submission_s) if time.monotonic() > deadline else
+                            f"{function}: FAIL - not run: an earlier test of {function} timed out or crashed.")
+            now = box.printed_output()
+            results[spec.id].printed, seen = _added_text(seen, now), now
     return [results[spec.id] for spec in rubric.tests]
+
+
+def _added_text(before: str, now: str) -> str:
+    """What ``now``, the sandbox's printed output, adds to ``before``, an earlier reading of it: from
+    where they first differ (a character cut in two at the end of ``before`` is whole in ``now``)."""
+    return now[len(os.path.commonprefix([before, now])):]
 
 
 def grade_batch(paths: Iterable[str | Path], rubric: Rubric | None = None, jobs: int | None = None,
@@ -443,6 +520,11 @@ def grade_batch(paths: Iterable[str | Path], rubric: Rubric | None = None, jobs:
         on_result: called with each result as it completes (e.g. to write its files).
         **options: passed to :func:`grade_submission` (``seed``, ``hide``, ``reference_path``);
             every submission gets the same ``seed`` (default: the rubric's).
+
+    Each submission is graded as :func:`grade_submission` says: read in a limited process, within
+    the rubric's ``[sandbox] submission_s`` seconds (from its own start), so that one too large or
+    too slow submission costs only its own grade. The folders holding the submissions are hidden
+    from every student process too (where folders are hidden: the ``unshare`` fallback).
     """
     from tqdm.auto import tqdm
 
@@ -451,9 +533,10 @@ def grade_batch(paths: Iterable[str | Path], rubric: Rubric | None = None, jobs:
     reference = load_reference(options.get("reference_path"))
     require_reference(rubric.functions, reference, options.get("reference_path") or default_reference_path())
     jobs = jobs or os.cpu_count() or 1
+    hide = [*options.pop("hide", ()), *dict.fromkeys(str(Path(path).absolute().parent) for path in paths)]
 
     def one(path):
-        result = grade_submission(path, rubric, reference, **options)
+        result = grade_submission(path, rubric, reference, hide=hide, **options)
         if on_result is not None:
             on_result(result)
         return result

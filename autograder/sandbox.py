@@ -31,8 +31,11 @@ In every mode, when the grader runs as root:
 Resource limits (``setrlimit``) apply too: address space per process, CPU seconds, file size, open
 files, no core dumps; and a wall-clock timeout per call, after which the process is killed.
 
-Results come back over a dedicated pipe, framed with a per-run random nonce; the child's
-stdout/stderr go to a size-limited file that is only shown to the student, never parsed.
+Results come back over a dedicated pipe, framed with a random nonce per function, written by a
+relay process that never runs student code: the student's code runs in a process of its own that
+has no descriptor to the grader and never held the nonce, and the relay checks each of its replies
+(size, depth, schema) and measures the inputs after a call itself (see :mod:`autograder.runner`).
+The child's stdout/stderr go to a size-limited file that is only shown to the student, never parsed.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .protocol import ProtocolError, frame, read_message
+from .reaper import kill_cgroup, remove_cgroup, track, untrack
+from .submission import read_regular_file
 
 __all__ = ["Limits", "MemoryGroup", "Sandbox", "SandboxFailure", "isolation", "isolation_available", "runtime_paths"]
 
@@ -85,6 +90,10 @@ class Limits:
             /var/tmp; their contents count as memory too).
         user: the unprivileged user to become when the grader is root: ``"auto"`` (default) for
             a fresh uid of its own for each process, or an account's name.
+        submission_s: wall-clock seconds to grade one submission, reading it included (in
+            ``batch`` and on Gradescope): checked before each start and call, so a grading may
+            go over it by one ``startup_s`` or ``timeout_s``; the tests not graded by then score 0,
+            saying so. The default stays under ``run_autograder``'s 540 s.
     """
 
     timeout_s: float = 10.0
@@ -95,6 +104,7 @@ class Limits:
     processes: int = 256
     disk_mb: int = 64
     user: str = "auto"
+    submission_s: float = 420.0
 
 
 class SandboxFailure(Exception):
@@ -138,12 +148,22 @@ def _package_parent() -> str:
 # --- which isolation works here -------------------------------------------------------------------
 
 def _bwrap_command(binds: list[Path], scratch_size: int, submission: Path | None, root: bool) -> list[str]:
-    """bubblewrap's arguments up to ``--``: a root file system holding only what is listed."""
-    command = [shutil.which("bwrap") or "bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net",
+    """bubblewrap's arguments up to ``--``: a root file system holding only what is listed.
+
+    The command runs as PID 1 of its PID namespace (``--as-pid-1``: no bubblewrap reaper, whose
+    ``/proc/1/cmdline`` would show this command line, host paths included). As root it keeps only
+    the capabilities the template and its relays need (bubblewrap run by root keeps them all
+    otherwise): ``CAP_SETUID``/``CAP_SETGID`` to drop to the fresh uid (which clears them all in the
+    student's process), ``CAP_SYS_ADMIN`` for each function's private mount namespace and folders,
+    ``CAP_KILL`` to kill a student's process of another uid.
+    """
+    command = [shutil.which("bwrap") or "bwrap", "--unshare-ipc", "--unshare-pid", "--as-pid-1", "--unshare-net",
                "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session",
                "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
-    if root:  # the runner drops from root to the fresh uid itself; it may do nothing else as root
-        command += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    if root:
+        command += ["--cap-drop", "ALL"]
+        for capability in ("CAP_SETUID", "CAP_SETGID", "CAP_SYS_ADMIN", "CAP_KILL"):
+            command += ["--cap-add", capability]
     else:
         command += ["--unshare-user"]  # its own user namespace: its task count is its own
     for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):  # merged /usr: symlinks into it
@@ -259,6 +279,7 @@ class MemoryGroup:
                 path.mkdir()
             except OSError:
                 continue
+            track("cgroup", path)  # removed by the reaper if the grader dies first
             group = cls(path, version)
             if version == 2 and not (path / "memory.max").exists():
                 _write(base / "cgroup.subtree_control", "+memory")  # refused when the base holds processes
@@ -333,30 +354,12 @@ class MemoryGroup:
 
     def kill_all(self) -> None:
         """SIGKILL every process in the group and wait (up to 5 s) until it is empty."""
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            pids = self.pids()
-            if not pids:
-                return
-            if not (self.version == 2 and _write(self.path / "cgroup.kill", "1")):
-                for pid in pids:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-            time.sleep(0.02)
+        kill_cgroup(self.path)
 
     def remove(self) -> None:
-        """Kill what is left and remove the group."""
-        self.kill_all()
-        for _ in range(100):
-            try:
-                self.path.rmdir()
-                return
-            except FileNotFoundError:
-                return
-            except OSError:
-                time.sleep(0.05)
+        """Kill what is left and remove the group (the reaper forgets it)."""
+        remove_cgroup(self.path)
+        untrack("cgroup", self.path)
 
 
 # --- leftovers of a fresh uid ---------------------------------------------------------------------
@@ -491,8 +494,13 @@ class Sandbox:
         if self._mode not in ("bwrap", "unshare", "none"):
             raise ValueError(f"mode must be 'bwrap', 'unshare' or 'none', not {self._mode!r}")
         self._root = Path(tempfile.mkdtemp(prefix="cs231n-grade-"))
-        os.chmod(self._root, 0o711)  # others may traverse to their own scratch, never list it
+        track("folder", self._root)  # removed by the reaper if the grader dies first
         self._root_grader = os.geteuid() == 0
+        # The group of this sandbox's processes (each has its own fresh uid) and of its folders: they
+        # reach its scratch and read its copy; another sandbox's processes (another group) cannot.
+        self._gid = None
+        if self._root_grader:
+            self._gid = _fresh_id() if self.limits.user == "auto" else pwd.getpwnam(self.limits.user).pw_gid
         self._template: subprocess.Popen | None = None
         self._control = None
         self._child: dict | None = None
@@ -501,11 +509,12 @@ class Sandbox:
         self._outputs: list[Path] = []
         self._submission = self._root / "submission"
         self._submission.mkdir()
-        for notebook in self.notebooks:
-            target = self._submission / notebook.name
-            shutil.copyfile(notebook, target)
-            os.chmod(target, 0o444)
-        os.chmod(self._submission, 0o555)  # stays the grader's: the student's code cannot change the copy
+        for notebook in self.notebooks:  # the bytes of plain files only: never a link's target
+            target = self._submission / Path(notebook).name
+            target.write_bytes(read_regular_file(notebook))
+            self._private(target, 0o440)
+        self._private(self._submission, 0o550)  # stays the grader's: the student's code cannot change the copy
+        self._private(self._root, 0o710)  # this sandbox's group may traverse to its scratch, never list it
         if self.cgroup and self._root_grader:
             self._group = MemoryGroup.create((self.limits.memory_mb + 2048) << 20)  # lowered once ready
             self._oom_seen = self._group.oom_kills() if self._group else 0
@@ -528,6 +537,7 @@ class Sandbox:
             self._group.remove()
             self._group = None
         shutil.rmtree(self._root, ignore_errors=True)
+        untrack("folder", self._root)
 
     def _kill_child(self, ask_template: bool = True) -> int | None:
         """End the current student process: its pipes closed, its process group (and, as root, its
@@ -593,21 +603,28 @@ class Sandbox:
         return kills
 
     def _user(self) -> tuple[int, int] | None:
-        """The uid/gid of the next student process (``None`` when the grader is not root)."""
+        """The uid/gid of the next student process (``None`` when the grader is not root): a fresh
+        uid, and this sandbox's group (or the account's, with ``Limits.user`` set to one)."""
         if not self._root_grader:
             return None
         if self.limits.user == "auto":
-            number = _fresh_id()
-            return number, number
-        entry = pwd.getpwnam(self.limits.user)
-        return entry.pw_uid, entry.pw_gid
+            return _fresh_id(), self._gid
+        return pwd.getpwnam(self.limits.user).pw_uid, self._gid
+
+    def _private(self, path: Path, mode: int) -> None:
+        """Give ``path`` ``mode`` and, as root, this sandbox's group: its "group" bits are for this
+        sandbox's processes only, and nothing is for others."""
+        if self._gid is not None:
+            os.chown(path, -1, self._gid, follow_symlinks=False)
+        os.chmod(path, mode)
 
     def _host_scratch(self) -> Path:
-        """The working folder outside bubblewrap, holding home/ and tmp/ (each process its own uid)."""
+        """The working folder outside bubblewrap, holding home/ and tmp/ (each process its own uid),
+        reachable by this sandbox's processes only (its group; the sandbox's root is 0710)."""
         scratch = self._root / secrets.token_hex(8)
         for sub in ("", "home", "tmp"):
             (scratch / sub).mkdir()
-            os.chmod(scratch / sub, 0o1777 if sub else 0o755)
+            self._private(scratch / sub, 0o1770 if sub else 0o750)
         os.symlink(self._submission, scratch / "submission")
         return scratch
 
@@ -669,6 +686,7 @@ class Sandbox:
                        + python + [f"{BOX_RUNNER_DIR}/runner.py", str(theirs.fileno())])
             cwd = "/"
             env.update(HOME=BOX_SCRATCH, TMPDIR="/tmp", MPLCONFIGDIR="/tmp")
+            private = [*SHARED_TMP, BOX_SCRATCH]  # each function's own, fresh (runner.private_folders)
         else:
             scratch = self._host_scratch()
             command = (_UNSHARE + ["--"] if self._mode == "unshare" else []) + python + [str(RUNNER),
@@ -676,6 +694,8 @@ class Sandbox:
             cwd = str(scratch)
             env.update(HOME=str(scratch / "home"), TMPDIR=str(scratch / "tmp"), MPLCONFIGDIR=str(scratch / "tmp"))
             hide = self.hide if self._mode == "unshare" else []
+            # /tmp stays the host's here (it holds the scratch folder): swept of each fresh uid's files
+            private = ["/dev/shm", "/var/tmp", env["TMPDIR"], env["HOME"]] if self._mode == "unshare" else []
         if self._group is not None:  # join the group before anything else runs, so every child is in it
             command = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self._group.procs)] + command
             self._group.set_limit((limits.memory_mb + 2048) << 20)  # room to start; lowered once ready
@@ -686,7 +706,7 @@ class Sandbox:
         self._control = control
         self.template_starts += 1
         setup = {"pieces": self.pieces, "hide": bool(hide), "hide_paths": hide,
-                 "private_paths": ["/dev/shm", "/var/tmp"], "private_bytes": limits.disk_mb << 20,
+                 "private_paths": private, "private_bytes": limits.disk_mb << 20,
                  "memory_bytes": limits.memory_mb << 20, "cpu_seconds": limits.cpu_s,
                  "file_bytes": limits.file_mb << 20, "processes": limits.processes, "extra_path": [_package_parent()]}
         nonce = secrets.token_hex(16)
@@ -728,8 +748,7 @@ class Sandbox:
             replies_r, replies_w = os.pipe()
             output_path = self._root / f"output-{len(self._outputs)}.txt"
             output = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            nonce = secrets.token_hex(16)
-            command = {"cmd": "fork", "nonce": nonce, "uid": user[0] if user else None,
+            command = {"cmd": "fork", "uid": user[0] if user else None,
                        "gid": user[1] if user else None, "own_uid": self._own_uid, "forbid_fork": self._forbid_fork}
             try:
                 socket.send_fds(self._control, [json.dumps(command).encode()], [requests_r, replies_w, output])
@@ -748,13 +767,23 @@ class Sandbox:
                 raise SandboxFailure("crashed", "the sandbox stopped answering")
         self._outputs.append(output_path)
         os.set_blocking(requests_w, False)
+        nonce = secrets.token_hex(16)  # sent on the pipe, so that only the relay reads it, after forking
         self._child = {"requests": requests_w, "replies": replies_r, "nonce": nonce,
                        "uid": user[0] if user and self.limits.user == "auto" else None}
         self.starts += 1
-        ready = self._receive(time.monotonic() + self.limits.startup_s, "start")
+        deadline = time.monotonic() + self.limits.startup_s
+        self._send(nonce.encode() + b"\n", deadline)
+        ready = self._receive(deadline, "start")
         self.load_errors = ready.get("load_errors", {}) if isinstance(ready, dict) else {}
         if self._forbid_fork and isinstance(ready, dict) and not ready.get("nproc"):
-            self.measures[-1] = "memory of its process tree NOT capped (no cgroup, and forking could not be forbidden)"
+            self.measures = [m if not m.startswith("FALLBACK (no cgroup)") else
+                             "memory of its process tree NOT capped (no cgroup, and forking could not be forbidden)"
+                             for m in self.measures]
+        shared = ("its temporary folders NOT private to each function (no private mount namespace here, e.g. not "
+                  "root): this submission's function processes share them")
+        asked = self._mode != "none" and isinstance(ready, dict)
+        if asked and not ready.get("private") and shared not in self.measures:
+            self.measures.append(shared)
         return self.load_errors
 
     # --- calls ---------------------------------------------------------------------------
@@ -768,9 +797,16 @@ class Sandbox:
             self._fail("crashed")
 
     def _receive(self, deadline: float, what: str = "call") -> dict:
+        """The relay's next message (see :mod:`autograder.runner`).
+
+        Raises:
+            SandboxFailure: ``"timeout"`` (none by ``deadline``), ``"crashed"`` (the process ended),
+                or ``"protocol"`` (a malformed frame - over the size or depth limits included - or
+                the relay refused the function: ``{"rejected": why}``).
+        """
         try:
-            return read_message(self._child["replies"], self._child["nonce"],
-                                timeout=max(0.0, deadline - time.monotonic()))
+            message = read_message(self._child["replies"], self._child["nonce"],
+                                   timeout=max(0.0, deadline - time.monotonic()))
         except ProtocolError as error:
             if str(error) == "timeout":
                 limit = self.limits.startup_s if what == "start" else self.limits.timeout_s
@@ -778,6 +814,9 @@ class Sandbox:
             if str(error) == "end of stream":
                 self._fail("crashed")
             self._fail("protocol", str(error))
+        if isinstance(message, dict) and "rejected" in message:
+            self._fail("protocol", str(message["rejected"])[:2000])
+        return message
 
     def _fail(self, kind: str, detail: str | None = None):
         """Kill the student process and raise :class:`SandboxFailure` (for ``"crashed"`` without a
@@ -800,8 +839,9 @@ class Sandbox:
         for going over it.
 
         Raises:
-            SandboxFailure: on timeout, a crash (exit, kill, limit) or a malformed reply; the
-                process is killed, and the next call starts a fresh one.
+            SandboxFailure: on timeout, a crash (exit, kill, limit), a malformed reply, or one the
+                relay refused (the student's process wrote out of turn or sent no valid reply:
+                ``"protocol"``); the process is killed, and the next call starts a fresh one.
         """
         if self._child is None:
             self.start()

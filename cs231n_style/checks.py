@@ -14,7 +14,8 @@ inputs are left unmodified, and prints one verdict::
 When the result is wrong, the verdict names the mistake if it is a typical one (a missing weight,
 mean instead of sum, no division by C*H*W, ...): the diagnosis is :mod:`cs231n_style.diagnosis`,
 which the autograder uses too, so a student reads the same explanation in the notebook and in
-the grade. The stored inputs and reference values (``data/reference_values.npz``) contain no
+the grade. A NaN or an inf in a result or a gradient fails, with a verdict that says so and what
+usually causes it. The stored inputs and reference values (``data/reference_values.npz``) contain no
 solutions, and a check needs no network weights, images or GPU. The relative error in a verdict
 is ``max|yours - reference| / max|reference|``.
 """

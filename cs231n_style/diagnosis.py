@@ -15,13 +15,18 @@ so a check needs no network weights, images or GPU; it is made from the solution
 ``tools/make_reference_data.py`` and does not contain the solutions.
 
 The relative error is ``max|student - reference| / max|reference|`` (elementwise for Gram
-matrices), accepted up to :data:`TOLERANCE` for the inputs' dtype.
+matrices), accepted up to :data:`TOLERANCE` for the inputs' dtype. A NaN or inf anywhere in a
+result or a gradient fails, with a verdict that says so and what usually causes it.
+
+Text that comes from the student's code (an exception's type name and message, the line that
+raised) is cut to a bounded length (:func:`clip`) before it goes into a verdict.
 """
 
 from __future__ import annotations
 
 import ast
 import inspect
+import re
 import textwrap
 from collections.abc import Callable
 from functools import lru_cache
@@ -34,6 +39,7 @@ __all__ = [
     "REFERENCE_FILE",
     "TOLERANCE",
     "MISTAKES",
+    "clip",
     "reference_values",
     "relative_error",
     "uses_python_loops",
@@ -180,6 +186,13 @@ def reference_values(path: str | Path = REFERENCE_FILE) -> dict[str, np.ndarray]
     return _load_reference(str(path))
 
 
+def _float64(values) -> np.ndarray:
+    """A tensor (any dtype or device) or array-like as a float64 NumPy array."""
+    if isinstance(values, torch.Tensor):
+        return values.detach().cpu().double().numpy()
+    return np.asarray(values, np.float64)
+
+
 def relative_error(actual, expected) -> float:
     """``max|actual - expected| / max|expected|``, computed in float64.
 
@@ -187,16 +200,67 @@ def relative_error(actual, expected) -> float:
         actual, expected: tensors or arrays of the same shape (any float dtype, any device).
 
     Returns:
-        A Python ``float`` (``inf`` if ``expected`` is all zeros and ``actual`` is not).
+        A Python ``float``: ``inf`` if ``expected`` is all zeros and ``actual`` is not, and ``inf``
+        if either holds a NaN or an inf, so that such a result never passes a tolerance.
     """
-    a = actual.detach().cpu().double().numpy() if isinstance(actual, torch.Tensor) else np.asarray(actual, np.float64)
-    e = (expected.detach().cpu().double().numpy() if isinstance(expected, torch.Tensor)
-         else np.asarray(expected, np.float64))
+    a, e = _float64(actual), _float64(expected)
+    if not (np.isfinite(a).all() and np.isfinite(e).all()):
+        return float("inf")
     scale = np.abs(e).max() if e.size else 0.0
     diff = np.abs(a - e).max() if a.size else 0.0
     if scale == 0.0:
         return 0.0 if diff == 0.0 else float("inf")
     return float(diff / scale)
+
+
+def _nonfinite(values) -> str | None:
+    """What is not finite in ``values`` (tensor or array) - ``"is NaN"`` for a single value,
+    ``"contains NaN at 40 and inf at 2 of 80 entries"`` - or ``None`` when all are finite."""
+    array = _float64(values)
+    nan, inf = int(np.isnan(array).sum()), int(np.isinf(array).sum())
+    if not nan and not inf:
+        return None
+    if array.size == 1:
+        return "is NaN" if nan else "is inf"
+    found = " and ".join(f"{kind} at {count}" for kind, count in (("NaN", nan), ("inf", inf)) if count)
+    return f"contains {found} of {array.size} entries"
+
+
+#: Longest exception type name, exception message and source line (``where``) quoted in a verdict.
+TYPE_NAME_LIMIT, TEXT_LIMIT, WHERE_LIMIT = 200, 2000, 1000
+
+
+def clip(text, limit: int) -> str:
+    """``text`` cut to its first ``limit`` characters, with a marker saying how many were cut.
+
+    Text from a student's code - an exception's type name or message, a source line, printed
+    output, a notebook's name - can be of any length (a class named ``"E" * 40_000_000``): it is
+    clipped before it goes into a verdict, a report or a gradebook.
+
+    Args:
+        text: a string (anything else is converted with ``str``).
+        limit: how many characters to keep, ``>= 0``.
+
+    Returns:
+        ``text`` unchanged when it has at most ``limit`` characters, else its first ``limit``
+        characters followed by ``"... [N characters cut]"``. Clipping a clipped text again keeps
+        one marker, which counts from the original text.
+
+    Raises:
+        ValueError: if ``limit`` is negative.
+    """
+    if limit < 0:
+        raise ValueError(f"clip: limit must be >= 0, not {limit}")
+    text = text if isinstance(text, str) else str(text)
+    if len(text) <= limit:
+        return text
+    earlier = _CUT.search(text, max(0, len(text) - 60))  # the marker of an earlier clip, at the end
+    body, cut = (text[:earlier.start()], int(earlier.group(1))) if earlier else (text, 0)
+    cut += max(0, len(body) - limit)
+    return f"{body[:limit]}... [{cut} character{'' if cut == 1 else 's'} cut]"
+
+
+_CUT = re.compile(r"\.\.\. \[(\d+) characters? cut\]$")
 
 
 # --- Python loops in the source ------------------------------------------------------------------
@@ -242,6 +306,9 @@ def source_uses_python_loops(source: str) -> bool | None:
 def diagnose_exception(name: str, type_name: str, text: str, shapes: str = "", where: str = "") -> tuple[str, str]:
     """Explain an exception raised by a student's function.
 
+    ``type_name``, ``text`` and ``where`` come from the student's code: each is clipped (:func:`clip`,
+    to :data:`TYPE_NAME_LIMIT`, :data:`TEXT_LIMIT` and :data:`WHERE_LIMIT` characters).
+
     Args:
         name: the function, e.g. ``"gram_matrix"``.
         type_name: the exception's class name, e.g. ``"RuntimeError"``.
@@ -254,6 +321,7 @@ def diagnose_exception(name: str, type_name: str, text: str, shapes: str = "", w
         ``(status, message)``: status ``"not implemented"`` for ``NotImplementedError``, else
         ``"error"``.
     """
+    type_name, text, where = clip(type_name, TYPE_NAME_LIMIT), clip(text, TEXT_LIMIT), clip(where, WHERE_LIMIT)
     if type_name == "NotImplementedError":
         return "not implemented", (f"{name}: NOT IMPLEMENTED YET - it still raises NotImplementedError. "
                                    "Replace the stub with your code, run its cell, then run this check again.")
@@ -309,10 +377,11 @@ def diagnose_output(name: str, type_name: str, shape: tuple, dtype: torch.dtype 
             wrong dtype then comes from building a new tensor (``torch.tensor(float(...))``).
 
     Returns:
-        The failure message, or ``None`` when the output is fine.
+        The failure message, or ``None`` when the output is fine. ``type_name`` comes from the
+        student's code: it is clipped to :data:`TYPE_NAME_LIMIT` characters.
     """
     if type_name != "Tensor":
-        return (f"{name}: FAIL - it returned a {type_name}, not a torch.Tensor. "
+        return (f"{name}: FAIL - it returned a {clip(type_name, TYPE_NAME_LIMIT)}, not a torch.Tensor. "
                 "Use torch operations throughout (no .item(), .numpy() or math) so gradients can flow.")
     shape = tuple(shape)
     if name == "guided_gram_matrix" and input_shape is not None and shape != tuple(expected_shape):
@@ -398,9 +467,16 @@ def diagnose_values(name: str, out, expected, variants: dict, dtype: torch.dtype
             message says so.
 
     Returns:
-        ``(relative error, failure message or None)``.
+        ``(relative error, failure message or None)``; a result holding a NaN or an inf fails with
+        a message that says so (its relative error is ``inf``).
     """
     tolerance = TOLERANCE[dtype]
+    found = _nonfinite(out)
+    if found:
+        return float("inf"), (f"{name}: FAIL - for {str(dtype).removeprefix('torch.')} inputs the result {found}: "
+                              "NaN and inf come from a division by 0, a log or sqrt of 0 or of a negative number, or "
+                              "an overflow (exp, ** or a product of large values) - check each step of your "
+                              "computation.")
     error = relative_error(out, expected)
     if error <= tolerance:
         return error, None
@@ -429,13 +505,20 @@ def diagnose_gradient(name: str, requires_grad: bool, grads: list, expected: lis
         expected: the reference gradients, same shapes.
 
     Returns:
-        The failure message, or ``None`` when every gradient is within 1e-6 relative error.
+        The failure message, or ``None`` when every gradient is within 1e-6 relative error. A
+        gradient holding a NaN or an inf fails with a message that says so.
     """
     if not requires_grad:
         return (f"{name}: FAIL - the values are right but no gradient flows back to the inputs. "
                 "Don't use .detach(), .item(), .numpy(), torch.tensor(...) or .data on intermediate results.")
     for grad, want in zip(grads, expected):
-        if grad is None or relative_error(grad, want) > 1e-6:
+        found = None if grad is None else _nonfinite(grad)
+        if found:
+            return (f"{name}: FAIL - the values are right but the gradient {found}: a sqrt, log or "
+                    "division at 0 in your code gives NaN or inf gradients, even multiplied by 0 (0 * "
+                    "torch.sqrt(x - x) is 0, but its gradient is 0 * inf = NaN) - remove it, and compute the result "
+                    "from the inputs with operations whose gradient is finite there.")
+        if grad is None or not relative_error(grad, want) <= 1e-6:
             return (f"{name}: FAIL - the values are right but the gradient is not: "
                     "part of the computation is cut off from autograd (.detach(), .data or a NumPy detour).")
     return None
