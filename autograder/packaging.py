@@ -54,8 +54,12 @@ and watch them turn a photo into a painting. Notebook 05 adds control over where
 With Python 3.10+ and `make`:
 
 ```bash
-make course    # creates .venv, installs everything, opens the course in JupyterLab
+make course    # creates .venv, installs everything, starts JupyterLab on notebooks/
 ```
+
+It prints JupyterLab's URL (it adds `--allow-root` as root and `--no-browser` without a display);
+stop it with Ctrl-C, twice. Without an NVIDIA GPU it installs PyTorch's CPU build from PyTorch's CPU
+index (`make course TORCH_INDEX=` lets pip choose).
 
 With conda instead: `conda env create -f environment.yml && conda activate cs231n-style && jupyter lab notebooks/`.
 
@@ -78,11 +82,13 @@ load your functions from earlier ones (`cs.load_functions`), so you never copy c
 ## Checking your work
 
 ```bash
-make check     # or: python -m pytest notebooks/
+make check     # or: .venv/bin/python -m pytest notebooks/
 ```
 
 This runs your notebooks top to bottom (comparing each check cell with its expected `PASS` line)
-and `notebooks/test_my_functions.py`; it passes exactly when your functions are right.
+and `notebooks/test_my_functions.py`; it passes exactly when your functions are right, and ends
+with one line per function and its verdict. After a failed check, the notebook's later demo cells
+print `skipped: fix <function> first` instead of failing one after another.
 
 ## Submitting
 
@@ -101,9 +107,9 @@ Anywhere a sample name (`"cat"`, `"swirls"`, ...) is accepted, a path works too:
 ## Pretrained weights, offline
 
 SqueezeNet 1.1's ImageNet weights (5 MB) are downloaded by torchvision on first use. Without
-internet, put the file where torchvision caches it
-(`~/.cache/torch/hub/checkpoints/squeezenet1_1-b8a52dc0.pth`), or set
-`CS231N_STYLE_WEIGHTS=/path/to/file.pth`.
+internet, put the file in a `weights/` folder here (next to `notebooks/`), or where torchvision
+caches it (`~/.cache/torch/hub/checkpoints/squeezenet1_1-b8a52dc0.pth`), or set
+`CS231N_STYLE_WEIGHTS=/path/to/file.pth`; if none is found, the error lists every place it looked.
 
 ## GPU
 
