@@ -31,7 +31,10 @@ def dry_run(tmp_path, *targets, gpu: bool, display: str | None = None, **variabl
         fake.unlink()
     # a PATH without any real nvidia-smi: make, the shell and python only
     tools = {Path(shutil.which(name)).parent for name in ("make", "sh", "python3", "id", "uname")}
-    env = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    # No display, and none of an enclosing make's variables: under `make test` (as in .ci/run, which
+    # sets TORCH_INDEX=), MAKEFLAGS would pass them on to this make.
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("DISPLAY", "WAYLAND_DISPLAY", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     env["PATH"] = os.pathsep.join([str(bin_dir), *map(str, sorted(tools))])
     if display:
         env["DISPLAY"] = display
