@@ -33,6 +33,7 @@ __all__ = ["track", "untrack", "private_tempdir", "kill_cgroup", "remove_cgroup"
 
 _LOCK = threading.Lock()
 _REAPER: subprocess.Popen | None = None
+_TEMPDIR: str | None = None
 
 
 def _reaper() -> subprocess.Popen:
@@ -82,15 +83,19 @@ def private_tempdir() -> str:
 
     ``tempfile.tempdir`` is set to a fresh ``cs231n-grading-*`` folder (mode 0711: a sandbox's
     processes may pass through to their own folder, never list the others), which the reaper removes
-    when the grader dies. Call it once, at the start of a command that grades.
+    when the grader dies. Called at the start of each command that grades; a second call in the same
+    process returns the same folder.
 
     Returns:
         The folder's path.
     """
+    global _TEMPDIR
+    if _TEMPDIR is not None and os.path.isdir(_TEMPDIR):  # a second command in the same process: the same one
+        return _TEMPDIR
     folder = tempfile.mkdtemp(prefix="cs231n-grading-")
     os.chmod(folder, 0o711)
     track("folder", folder)
-    tempfile.tempdir = folder
+    tempfile.tempdir = _TEMPDIR = folder
     return folder
 
 

@@ -509,10 +509,15 @@ class Sandbox:
         self._outputs: list[Path] = []
         self._submission = self._root / "submission"
         self._submission.mkdir()
-        for notebook in self.notebooks:  # the bytes of plain files only: never a link's target
-            target = self._submission / Path(notebook).name
-            target.write_bytes(read_regular_file(notebook))
-            self._private(target, 0o440)
+        try:
+            for notebook in self.notebooks:  # the bytes of plain files only: never a link's target
+                target = self._submission / Path(notebook).name
+                target.write_bytes(read_regular_file(notebook))
+                self._private(target, 0o440)
+        except BaseException:  # a link or an unreadable file refused: no sandbox, and no folder left
+            shutil.rmtree(self._root, ignore_errors=True)
+            untrack("folder", self._root)
+            raise
         self._private(self._submission, 0o550)  # stays the grader's: the student's code cannot change the copy
         self._private(self._root, 0o710)  # this sandbox's group may traverse to its scratch, never list it
         if self.cgroup and self._root_grader:

@@ -16,6 +16,7 @@ import dataclasses
 import json
 import os
 import stat
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -100,8 +101,14 @@ def test_a_symlinked_submission_is_refused_and_skipped_by_batch(tmp_path):
     assert "symbolic link" in submission_problem(tmp_path / "class" / "mallory.ipynb")
     with pytest.raises(SubmissionError, match="symbolic link"):
         collect_notebooks(tmp_path / "class" / "mallory.ipynb", tmp_path / "work")
-    with pytest.raises(SubmissionError, match="symbolic link"):  # nor does the sandbox copy a link's target
-        Sandbox([], [tmp_path / "class" / "mallory.ipynb"], mode="none", cgroup=False)
+    tempfile.tempdir, before = str(tmp_path / "temp"), tempfile.tempdir
+    (tmp_path / "temp").mkdir()
+    try:
+        with pytest.raises(SubmissionError, match="symbolic link"):  # nor does the sandbox copy a link's target
+            Sandbox([], [tmp_path / "class" / "mallory.ipynb"], mode="none", cgroup=False)
+    finally:
+        tempfile.tempdir = before
+    assert list((tmp_path / "temp").iterdir()) == []  # and the refused sandbox leaves no folder
 
 
 def test_links_and_special_files_in_a_zip_are_skipped_and_named(tmp_path):

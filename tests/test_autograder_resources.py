@@ -142,6 +142,7 @@ import os, subprocess, sys, time
 sys.path.insert(0, {str(ROOT)!r})
 from autograder import reaper
 folder = reaper.private_tempdir()
+assert reaper.private_tempdir() == folder  # once per process
 open(os.path.join(folder, "x"), "w").write("x")
 kept = {str(tmp_path / "kept")!r}
 os.mkdir(kept); reaper.track("folder", kept); reaper.untrack("folder", kept)
