@@ -16,6 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU_INDEX = "--extra-index-url https://download.pytorch.org/whl/cpu"
+#: The Makefile's own variables (an environment variable of the same name would override its ?= default).
+MAKEFILE_VARIABLES = ("PYTHON", "VENV", "TORCH", "CPU_INDEX", "TORCH_INDEX", "BIN", "JUPYTER_FLAGS", "SHARED_WEIGHTS")
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 
 
@@ -32,9 +34,9 @@ def dry_run(tmp_path, *targets, gpu: bool, display: str | None = None, **variabl
     # a PATH without any real nvidia-smi: make, the shell and python only
     tools = {Path(shutil.which(name)).parent for name in ("make", "sh", "python3", "id", "uname")}
     # No display, and none of an enclosing make's variables: under `make test` (as in .ci/run, which
-    # sets TORCH_INDEX=), MAKEFLAGS would pass them on to this make.
+    # sets TORCH_INDEX=), make exports them to the tests' environment and passes them on in MAKEFLAGS.
     env = {key: value for key, value in os.environ.items()
-           if key not in ("DISPLAY", "WAYLAND_DISPLAY", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+           if key not in ("DISPLAY", "WAYLAND_DISPLAY", "MAKEFLAGS", "MFLAGS", "MAKELEVEL", *MAKEFILE_VARIABLES)}
     env["PATH"] = os.pathsep.join([str(bin_dir), *map(str, sorted(tools))])
     if display:
         env["DISPLAY"] = display
