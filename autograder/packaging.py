@@ -27,7 +27,7 @@ import stat
 import zipfile
 from pathlib import Path
 
-from cs231n_style.authoring import BEGIN_SOLUTION, END_SOLUTION
+from autograder.authoring import BEGIN_SOLUTION, END_SOLUTION
 from cs231n_style.notebook import read_notebook
 
 from .reference import SOLUTIONS, load_reference, reference_source, require_reference

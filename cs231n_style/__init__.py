@@ -6,7 +6,8 @@ feature maps, the optimization loop, checks and plots. The losses themselves are
 ``dir(cs)`` lists too): ``cs.load_image(...)``, ``cs.check_gram_matrix(...)``, ... are all a
 notebook needs. One module per concept:
 
-* :mod:`.device`, :mod:`.images`, :mod:`.features`, :mod:`.transfer`: everything they export;
+* :mod:`.device`, :mod:`.images`, :mod:`.features`, :mod:`.transfer` (and its :mod:`.settings`):
+  everything they export;
 * :mod:`.color` and :mod:`.masks` (notebook 05: colour control and the masks of spatial control,
   Gatys et al., CVPR 2017, Sec. 5 and 4): everything they export;
 * :mod:`.checks`: the checks of the four functions and of notebook 05's two (``check_guided_...``),
@@ -20,10 +21,10 @@ notebook needs. One module per concept:
 
 The rest is imported by its module's name where it is needed, never through ``cs``:
 :mod:`.diagnosis` (what a wrong result says about the code: the checks' and the autograder's),
-:mod:`.authoring` (student notebooks made from the solution notebooks: course authors'),
 :mod:`.background` (a style transfer run in a worker thread: the panel's), the notebook module's
 extraction and cell roles (the autograder's), and the private :mod:`._pooling` (the loop's fast
-pooling) and :mod:`._tracebacks` (the student's line in a traceback).
+pooling) and :mod:`._tracebacks` (the student's line in a traceback). Making student notebooks from
+the solution notebooks is the course authors' (``autograder.authoring``): not in the students' wheel.
 """
 
 from importlib import import_module as _import_module

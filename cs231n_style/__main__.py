@@ -36,6 +36,7 @@ import argparse
 import dataclasses
 import os
 import sys
+import traceback
 import tempfile
 from pathlib import Path
 
@@ -44,7 +45,9 @@ from .features import load_squeezenet
 from .images import SAMPLE_IMAGES, preprocess, save_image
 from .masks import load_masks
 from .notebook import COURSE_FOLDER_ENV, NOTEBOOK_OF, load_course_functions
-from .transfer import EXAMPLE_SETTINGS, WEIGHTS_SIZE, LossFunctions, TransferSettings, style_transfer
+from ._tracebacks import where_in_your_code
+from .settings import EXAMPLE_SETTINGS, WEIGHTS_SIZE, TransferSettings
+from .transfer import LossFunctions, style_transfer
 
 #: The settings whose command-line default is not the field's: the weights are size-aware here
 #: (``--weights-size 0`` for CS231n's exact numbers at every size), so ``--image-size 384`` or 768
@@ -231,10 +234,37 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}: finish notebooks 1-3 (and 05 for --masks) first (or pass --functions solutions).",
               file=sys.stderr)
         return 1
-    except (ValueError, RuntimeError, LookupError, FileNotFoundError, KeyError, TypeError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (ValueError, RuntimeError, LookupError, FileNotFoundError, KeyError, TypeError, IndexError) as error:
+        print(f"error: {_in_students_code(error) or error}", file=sys.stderr)
         return 2
     return _save(result, args.output)
+
+
+def _from_a_notebook(frame: traceback.FrameSummary) -> bool:
+    """Whether a traceback frame is in a function loaded from a course notebook (their file names
+    are ``<03_tv_loss.ipynb: the cell of tv_loss>``, :func:`cs231n_style.load_functions`)."""
+    return frame.filename.startswith("<") and ".ipynb: the cell of " in frame.filename
+
+
+def _in_students_code(error: BaseException) -> str | None:
+    """What the checks would say of ``error`` if a student's function raised it: the function, its
+    notebook and line, the diagnosis with the shapes of the function's tensor arguments
+    (:func:`cs231n_style.diagnosis.diagnose_exception`), and where to test it; ``None`` if the error
+    was not raised in a notebook's code (a bad image, ...)."""
+    frames = [(frame, line) for frame, line in traceback.walk_tb(error.__traceback__)
+              if _from_a_notebook(traceback.FrameSummary(frame.f_code.co_filename, line, frame.f_code.co_name))]
+    if not frames:
+        return None
+    from .diagnosis import diagnose_exception  # only on this path: the CLI's start stays light
+
+    frame = frames[-1][0]
+    name, notebook = frame.f_code.co_name, frame.f_code.co_filename[1:].split(":")[0]
+    arguments = [frame.f_locals.get(arg) for arg in frame.f_code.co_varnames[:frame.f_code.co_argcount]]
+    shapes = ", ".join(str(tuple(arg.shape)) for arg in arguments if hasattr(arg, "shape"))
+    where = where_in_your_code(error, _from_a_notebook)
+    _, message = diagnose_exception(name, type(error).__name__, str(error), shapes, where)
+    return (f"{name} (in {notebook}) raised an error during style transfer.\n{message}\n"
+            f"  Run {notebook}'s check cell (or `make check`) to test {name} alone.")
 
 
 def _save(result, output: str) -> int:

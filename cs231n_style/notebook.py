@@ -16,7 +16,7 @@ roles the same way):
 * ``"check"``: a check cell; its expected output is kept in student notebooks, for nbval;
 * ``"solution-only"``: dropped from student notebooks.
 
-Making student notebooks from the solution notebooks is :mod:`cs231n_style.authoring`'s (course
+Making student notebooks from the solution notebooks is :mod:`autograder.authoring`'s (course
 authors only).
 """
 
@@ -32,7 +32,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
 
 __all__ = [
     # what students use (``import cs231n_style as cs`` re-exports these)
@@ -116,6 +115,8 @@ def read_notebook(path: str | os.PathLike):
         FileNotFoundError: if there is no such file.
         ValueError: if the file is not a readable notebook.
     """
+    import nbformat  # here, not at the top: ``import cs231n_style`` need not load Jupyter's packages
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No notebook at {str(path)!r}.")

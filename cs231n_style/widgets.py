@@ -59,7 +59,8 @@ from torch import nn
 from .background import BackgroundRun, RunProgress
 from .images import SAMPLE_IMAGES, deprocess, image_from_bytes, load_image, save_image
 from .plots import plot_loss_history
-from .transfer import EXAMPLE_SETTINGS, WEIGHTS_SIZE, LossFunctions, TransferResult, TransferSettings
+from .settings import EXAMPLE_SETTINGS, WEIGHTS_SIZE, TransferSettings
+from .transfer import LossFunctions, TransferResult
 
 __all__ = ["PanelRun", "StyleTransferPanel", "style_transfer_panel"]
 

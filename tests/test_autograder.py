@@ -31,7 +31,7 @@ from autograder.packaging import build_release, solution_lines, solution_lines_i
 from autograder.report import markdown_report, results_json, write_gradebook
 from autograder.rubric import RubricError, load_rubric
 from autograder.submission import collect_notebooks, find_student_code
-from cs231n_style.authoring import fill_in_solutions
+from autograder.authoring import fill_in_solutions
 from cs231n_style.notebook import ALL_STUDENT_FUNCTIONS, STUDENT_FUNCTIONS, extract_functions, read_notebook
 
 ROOT = Path(__file__).resolve().parents[1]

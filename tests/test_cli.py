@@ -164,3 +164,29 @@ def test_a_negative_weights_size_is_refused_before_any_work(tmp_path, capsys):
         "not -192.",
         "error: Invalid style transfer settings: weights_size must be 0 (the weights as given) or a whole number of "
         "pixels >= 32 (CS231n's weights are for 192), not 8."]
+
+
+def test_an_error_in_a_students_function_is_located_as_the_checks_locate_it(tmp_path, capsys):
+    # A tv_loss whose slices are off by one: torch raises a shape mismatch deep inside the run. The
+    # command names the function, its notebook and line, and what the checks would say, not torch's words alone.
+    import shutil
+
+    import nbformat
+
+    folder = tmp_path / "course"
+    folder.mkdir()
+    for name in ("01_content_loss.ipynb", "02_style_loss.ipynb"):
+        shutil.copy(ROOT / "solutions" / name, folder / name)
+    wrong = ("import torch\n\n"
+             "def tv_loss(img, tv_weight):\n"
+             "    down = torch.sum((img[:, :, 1:, :] - img[:, :, :-1, :]) ** 2)\n"
+             "    right = torch.sum((img[:, :, :, 1:] - img[:, :, :-2, :]) ** 2)\n"
+             "    return tv_weight * (down + right)\n")
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(wrong)]), folder / "03_tv_loss.ipynb")
+    assert main(["--output", str(tmp_path / "r.png"), *TINY[:-2], "--functions", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "tv_loss (in 03_tv_loss.ipynb)" in err
+    assert "line 5: right = torch.sum((img[:, :, :, 1:] - img[:, :, :-2, :]) ** 2)" in err
+    assert "shapes (1, 3, 32, 48)" in err and "03_tv_loss.ipynb's check cell" in err
+    assert not (tmp_path / "r.png").exists()

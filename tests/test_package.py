@@ -1,11 +1,11 @@
 """What ``import cs231n_style as cs`` gives students, and what it loads.
 
 ``cs`` is the student API and nothing else: the grader's diagnosis (``cs231n_style.diagnosis``),
-notebook authoring (``cs231n_style.authoring``) and the extraction the autograder uses are imported
+notebook authoring (``autograder.authoring``) and the extraction the autograder uses are imported
 by their modules' names. The names are listed here one by one, so that a new export is a
 deliberate choice. Importing the package loads its light modules only: the plots and the widget
 panel (matplotlib, ipywidgets) load on first use; nbgrader and Jupyter's client and converters (nbclient,
-nbconvert, jupyter_client) never load. nbformat does: ``load_functions`` reads notebooks with it.
+nbconvert, jupyter_client) never load, and nbformat loads when a notebook is first read.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ STUDENT_API = {
 #: What ``import cs231n_style`` loads of the package: the student modules that are not lazy, and what
 #: they import (the diagnosis the checks give, the student's line in a traceback, the fast pooling, the
 #: skipping of demo cells after a failed check).
-LOADED = {"cs231n_style", "cs231n_style._pooling", "cs231n_style._skip_after_failure", "cs231n_style._tracebacks",
+LOADED = {"cs231n_style", "cs231n_style._parts", "cs231n_style._pooling", "cs231n_style._skip_after_failure",
+          "cs231n_style._tracebacks", "cs231n_style.settings",
           "cs231n_style.checks", "cs231n_style.color", "cs231n_style.device", "cs231n_style.diagnosis",
           "cs231n_style.features", "cs231n_style.images", "cs231n_style.masks", "cs231n_style.notebook",
           "cs231n_style.transfer"}
@@ -48,7 +49,8 @@ LOADED = {"cs231n_style", "cs231n_style._pooling", "cs231n_style._skip_after_fai
 #: Packages that ``import cs231n_style`` must not load: the figures' and the panel's, Jupyter's and
 #: nbgrader's (an autograder's environment need not have them), and torchvision (seconds and about
 #: 160 MB: loaded by the first image or network, never by the autograder, which grades in 768 MB).
-NOT_LOADED = ("ipywidgets", "matplotlib", "nbgrader", "nbclient", "nbconvert", "jupyter_client", "torchvision")
+NOT_LOADED = ("ipywidgets", "matplotlib", "nbgrader", "nbclient", "nbconvert", "jupyter_client", "torchvision",
+              "nbformat", "traitlets")
 
 
 def _loaded_after(code: str) -> list[str]:

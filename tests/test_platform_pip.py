@@ -29,7 +29,7 @@ from nbformat.v4 import new_code_cell
 from PIL import Image
 
 import cs231n_style as cs
-from cs231n_style.authoring import fill_in_solutions
+from autograder.authoring import fill_in_solutions
 from cs231n_style.notebook import is_check_cell, read_notebook
 
 pytestmark = pytest.mark.slow

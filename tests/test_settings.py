@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from cs231n_style import TransferSettings
-from cs231n_style.transfer import _stages
+from cs231n_style.settings import plan_stages
 
 FIELDS = {field.name: field for field in dataclasses.fields(TransferSettings)}
 
@@ -160,7 +160,7 @@ def test_total_steps_count_both_stages_of_coarse_to_fine():
     assert TransferSettings(num_steps=50, coarse_size=96).total_steps == 100
 
 
-# --- size-aware weights: one rule for every stage (transfer._stages, _fast._stages) ---------------
+# --- size-aware weights: one rule for every stage of every run (settings.plan_stages) ----------------
 
 W = TransferSettings()  # CS231n's weights: content 5e-2, TV 5e-2
 
@@ -169,40 +169,43 @@ def weights(stage: TransferSettings) -> tuple[float, float]:
     return stage.content_weight, stage.tv_weight
 
 
-def test_without_a_weights_size_every_stage_keeps_the_weights_given_bit_for_bit():
+def stage_settings(settings: TransferSettings) -> list[TransferSettings]:
+    return [stage.settings for stage in plan_stages(settings)]
+
+
+def test_without_a_weights_size_a_one_stage_run_keeps_the_settings_given():
     settings = TransferSettings(image_size=384)
-    assert _stages(settings)[0] is settings  # CS231n's loop runs on the very settings given
-    coarse, fine = _stages(settings.replace(coarse_size=192))
-    assert weights(coarse) == weights(fine) == weights(W) and coarse.weights_size == fine.weights_size == 0
+    assert stage_settings(settings)[0] is settings  # CS231n's loop runs on the very settings given
 
 
 @pytest.mark.parametrize("image_size, factor", [(192, 1.0), (384, 0.25), (768, 1 / 16), (96, 4.0), (288, 4 / 9)])
 def test_each_stage_scales_the_content_and_tv_weights_with_the_inverse_area(image_size, factor):
-    (stage,) = _stages(TransferSettings(image_size=image_size, weights_size=192))
+    (stage,) = stage_settings(TransferSettings(image_size=image_size, weights_size=192))
     assert weights(stage) == (W.content_weight * factor, W.tv_weight * factor)
     assert stage.style_weights == W.style_weights and stage.image_size == image_size
     assert stage.weights_size == 0  # its weights are now for its own size: never scaled twice
-    assert weights(_stages(TransferSettings(image_size=image_size, weights_size=image_size))[0]) == weights(W)
+    assert weights(stage_settings(TransferSettings(image_size=image_size, weights_size=image_size))[0]) == weights(W)
 
 
 def test_coarse_to_fine_scales_each_stage_for_its_own_size():
-    coarse, fine = _stages(TransferSettings(image_size=768, coarse_size=384, weights_size=192))
+    coarse, fine = stage_settings(TransferSettings(image_size=768, coarse_size=384, weights_size=192))
     assert (coarse.image_size, fine.image_size) == (384, 768)
     assert weights(coarse) == (W.content_weight / 4, W.tv_weight / 4)
     assert weights(fine) == (W.content_weight / 16, W.tv_weight / 16)
 
 
-def test_the_fast_mode_uses_the_same_rule_with_its_own_size_as_the_default_reference():
-    from cs231n_style import _fast
-
-    # weights_size 0: the coarse stage's weights times (image_size / coarse_size)^2, the fine stage's as given.
-    (coarse, _), (fine, _) = _fast._stages(TransferSettings(image_size=384), _fast.FAST_PLAN)
+@pytest.mark.parametrize("speed", ["exact", "fast"])
+def test_without_a_weights_size_the_weights_are_meant_for_the_runs_own_size(speed):
+    # One rule for both modes: the coarse stage's weights times (image_size / coarse_size)^2, the
+    # full-size stage's as given.
+    settings = TransferSettings(image_size=384, speed=speed, coarse_size=192 if speed == "exact" else 0)
+    coarse, fine = stage_settings(settings)
     assert (coarse.image_size, weights(coarse), weights(fine)) == (192, (0.2, 0.2), weights(W))
+
+
+def test_the_fast_mode_uses_the_same_rule():
     # weights_size 192: each stage's weights for its own size, as in the exact loop.
-    (coarse, _), (fine, _) = _fast._stages(TransferSettings(image_size=384, weights_size=192), _fast.FAST_PLAN)
+    coarse, fine = stage_settings(TransferSettings(image_size=384, weights_size=192, speed="fast"))
     assert weights(coarse) == weights(W) and weights(fine) == (W.content_weight / 4, W.tv_weight / 4)
-    ((small, _),) = _fast._stages(TransferSettings(image_size=96, weights_size=192), _fast.FAST_PLAN)  # exact loop
+    (small,) = stage_settings(TransferSettings(image_size=96, weights_size=192, speed="fast"))  # the exact loop
     assert weights(small) == (W.content_weight * 4, W.tv_weight * 4)
-    ((alone, _),) = _fast._stages(TransferSettings(image_size=384, weights_size=192),
-                                  _fast.FastPlan(coarse_fraction=0, fine_steps=1.0))
-    assert weights(alone) == (W.content_weight / 4, W.tv_weight / 4)

@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cs231n_style.authoring import fill_in_solutions
+from autograder.authoring import fill_in_solutions
 from cs231n_style.notebook import ALL_STUDENT_FUNCTIONS, is_check_cell, read_notebook
 
 ROOT = Path(__file__).resolve().parents[1]

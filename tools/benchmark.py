@@ -20,10 +20,10 @@ Prints, for this machine (CPU unless ``--device`` says otherwise):
 5. the loss Adam and L-BFGS reach against wall time;
 6. the time-to-quality table of the fast mode (``--quality-sizes``, default 192 512 1024; also
    alone with ``--only-quality``): seconds until the float32 total loss of the image each method
-   would return - evaluated by one shared function, ``cs231n_style._fast.LossEvaluator``, with
+   would return - evaluated by one shared function, ``tools.plain_loop.LossEvaluator``, with
    the same loss functions for every method, the evaluations' own time excluded - first falls to
    the straightforward loop's 200-step loss, for (a) the straightforward loop, (b) the package's
-   exact loop, (c) each idea of the fast mode alone and combined (``--skip-variants`` skips them),
+   exact loop, (c) each idea of the fast mode alone (``--skip-variants`` skips them),
    (d) ``speed="fast"``; the content image's own loss as a reference row, flagged when the
    criterion is (nearly) degenerate; whole-run times; peak memory of (a) and (d) in a fresh
    process each (``--skip-memory``); and a side-by-side PNG of (a)'s and (d)'s final images in
@@ -84,8 +84,8 @@ sys.path.insert(0, str(ROOT))
 
 import cs231n_style as cs  # noqa: E402
 from tools.plain_loop import PlainRun, straightforward_loop, synchronize as _sync  # noqa: E402
-from cs231n_style import _fast  # noqa: E402
-from cs231n_style.transfer import WEIGHTS_SIZE, _weights_for_size  # noqa: E402
+from cs231n_style.settings import WEIGHTS_SIZE, weights_for_size  # noqa: E402
+from tools.plain_loop import LossEvaluator  # noqa: E402
 
 SOLUTIONS = ROOT / "solutions"
 
@@ -332,28 +332,30 @@ def optimizer_comparison(args, device, losses, model) -> None:
 
 # --- time to quality: the fast mode ----------------------------------------------------------
 
-#: The methods of the time-to-quality table: name -> the ``FastPlan`` of ``_fast.run_fast`` (None:
-#: the two exact loops). (a) and (b) are the exact loops; (c) one idea each; (d) ``speed="fast"``.
-QUALITY_METHODS = {
+#: The methods of the time-to-quality table: name -> the changes to the settings of a
+#: ``style_transfer`` run (None: the straightforward loop). (a) and (b) are the exact loops; (c) one
+#: idea each; (d) ``speed="fast"``. The variants measured before the fast mode shipped (bfloat16, the
+#: first fast mode's L-BFGS from the photo with a 10-pair history, coarse to fine then L-BFGS) left
+#: the package with issue #19; docs/benchmark.md keeps their rows, made by this file at commit 31496ed.
+QUALITY_METHODS: dict[str, dict | None] = {
     "(a) straightforward": None,
-    "(b) package, exact": None,
-    "(c) bf16 only (Adam, CS231n's schedule)": _fast.FastPlan(precision="auto", optimizer="adam", coarse_fraction=0,
-                                                            fine_steps=1.0),
-    "(c) L-BFGS only (float32, 200 evaluations from the photo)": _fast.FastPlan(optimizer="lbfgs", coarse_fraction=0,
-                                                                                fine_steps=1.0),
-    "(c) the first fast mode: L-BFGS, 60 evaluations from the photo": _fast.FastPlan(
-        optimizer="lbfgs", coarse_fraction=0, fine_steps=0.3),
-    "(c) coarse to fine only (Adam: 100 steps at half size, 100 at full size)": _fast.FastPlan(fine_steps=0.5),
-    "(c) coarse to fine, then L-BFGS (100 Adam steps at half size, 50 evaluations at full size)":
-        _fast.FastPlan(optimizer="lbfgs"),
-    "(c) bf16 + L-BFGS (200 evaluations)": _fast.FastPlan(precision="auto", optimizer="lbfgs", coarse_fraction=0,
-                                                          fine_steps=1.0),
-    "(d) fast mode": _fast.FAST_PLAN,
+    "(b) package, exact": {},
+    "(c) L-BFGS only (float32, 200 evaluations from the photo)": {"optimizer": "lbfgs"},
+    "(c) coarse to fine only (Adam: 100 steps at half size, 100 at full size)": {"coarse_size": "half",
+                                                                                "num_steps": "half"},
+    "(d) fast mode": {"speed": "fast"},
 }
 
 
+def method_settings(name: str, settings: cs.TransferSettings) -> cs.TransferSettings:
+    """The settings method ``name`` of :data:`QUALITY_METHODS` runs with ("half": half of ``settings``' value)."""
+    halves = {"coarse_size": settings.image_size // 2, "num_steps": settings.num_steps // 2}
+    changes = QUALITY_METHODS[name] or {}
+    return settings.replace(**{key: halves[key] if value == "half" else value for key, value in changes.items()})
+
+
 def run_method(name: str, content, style, losses, model, settings, evaluate=None) -> dict:
-    """Run one method of :data:`QUALITY_METHODS`; with ``evaluate`` (a ``_fast.LossEvaluator``),
+    """Run one method of :data:`QUALITY_METHODS`; with ``evaluate`` (a ``tools.plain_loop.LossEvaluator``),
     also the float32 loss of the image after each step or evaluation and the wall time at which it
     was there, the evaluations' own time excluded.
 
@@ -366,12 +368,11 @@ def run_method(name: str, content, style, losses, model, settings, evaluate=None
     the image the run would return if stopped there (upsampled to full size during a coarse stage,
     clamped for L-BFGS).
     """
-    plan = QUALITY_METHODS[name]
-    if name.startswith("(a)"):
+    if QUALITY_METHODS[name] is None:
         run = straightforward_loop(content, style, losses, model, settings)
         curve = list(zip(run.step_seconds, run.totals))
         image, seconds = run.image, run.seconds
-    elif plan is None:
+    elif not QUALITY_METHODS[name]:
         stamps = []
         result = cs.style_transfer(content, style, losses, model, settings, progress=False, preview_every=1,
                                    callback=lambda step, img, terms: stamps.append(time.perf_counter()))
@@ -379,21 +380,22 @@ def run_method(name: str, content, style, losses, model, settings, evaluate=None
         curve = [(t - begin, loss) for t, loss in zip(stamps, result.history["total"])]
         image, seconds = result.image, result.seconds
     else:
+        run_settings = method_settings(name, settings)
         stamps, paused = [], [0.0]
+        full = tuple(cs.preprocess(content, settings.image_size).shape[-2:])
 
         def record(step, img, terms):
             entered = time.perf_counter()
             if evaluate is not None:
-                if img.shape[-2:] != evaluate.content.shape[-2:]:
-                    img = torch.nn.functional.interpolate(img, size=evaluate.content.shape[-2:], mode="bilinear",
-                                                          align_corners=False)
-                if plan.optimizer == "lbfgs":
+                if img.shape[-2:] != full:
+                    img = torch.nn.functional.interpolate(img, size=full, mode="bilinear", align_corners=False)
+                if run_settings.optimizer == "lbfgs":
                     img = img.clamp(-settings.clamp, settings.clamp)
                 stamps.append((entered - paused[0], evaluate(img)["total"]))
             paused[0] += time.perf_counter() - entered
 
-        result = _fast.run_fast(content, style, losses, model, settings, plan=plan, progress=False,
-                                preview_every=1 if evaluate is not None else 0, callback=record)
+        result = cs.style_transfer(content, style, losses, model, run_settings, progress=False,
+                                   preview_every=1 if evaluate is not None else 0, callback=record)
         end = time.perf_counter()
         seconds = result.seconds - paused[0]
         begin = end - result.seconds
@@ -413,7 +415,7 @@ TUNED_SIZE = WEIGHTS_SIZE
 def quality_settings(size: int, style_size: int, steps: int, scale_weights: bool) -> cs.TransferSettings:
     """CS231n's default settings at content size ``size``; with ``scale_weights``, the content and
     total variation weights multiplied by ``(TUNED_SIZE / size) ** 2`` by the package's own rule
-    (``transfer._weights_for_size``, what ``weights_size=192`` does in every stage), written into
+    (``settings.weights_for_size``, what ``weights_size=192`` does in every stage), written into
     the settings so that the straightforward loop and the evaluator use the same weights.
 
     Why: the content loss and the TV loss are sums over pixels, so they grow with H x W, while the
@@ -423,7 +425,7 @@ def quality_settings(size: int, style_size: int, steps: int, scale_weights: bool
     Scaling both weights by the pixel ratio keeps the balance the weights were tuned for.
     """
     settings = cs.TransferSettings(image_size=size, style_size=style_size, num_steps=steps)
-    return _weights_for_size(settings, TUNED_SIZE) if scale_weights else settings
+    return weights_for_size(settings, TUNED_SIZE) if scale_weights else settings
 
 
 def quality_worker(job: dict) -> dict:
@@ -502,7 +504,7 @@ def quality_table(args, device, losses, model) -> None:
     methods = [m for m in QUALITY_METHODS if not (args.skip_variants and m.startswith("(c)"))]
     for size in args.quality_sizes:
         settings = quality_settings(size, args.style_size, args.quality_steps, args.scale_weights)
-        evaluate = _fast.LossEvaluator(args.content, args.style, losses, model, settings)
+        evaluate = LossEvaluator(args.content, args.style, losses, model, settings)
         for name in methods[:2] + methods[-1:]:  # warm-up (oneDNN sets up its kernels at each new shape)
             run_method(name, args.content, args.style, losses, model, settings.replace(num_steps=2))
         runs = {name: run_method(name, args.content, args.style, losses, model, settings, evaluate)
@@ -576,14 +578,14 @@ def size_aware_runs(args, losses, model) -> list[dict]:
         for weights_size in (WEIGHTS_SIZE, 0):
             settings = cs.TransferSettings(image_size=size, style_size=args.style_size, speed=args.size_aware_speed,
                                            num_steps=args.size_aware_steps, weights_size=weights_size)
-            stage = _weights_for_size(settings, weights_size)  # the full-size stage's weights (the one rule)
+            stage = weights_for_size(settings, weights_size)  # the full-size stage's weights (the one rule)
             if size == WEIGHTS_SIZE and runs:  # the factor is 1.0: the same run
                 result = next(iter(runs.values()))
             else:
                 result = cs.style_transfer(args.content, args.size_aware_style, losses, model, settings,
                                            progress=False)
             runs[weights_size] = result
-            evaluate = _fast.LossEvaluator(args.content, args.size_aware_style, losses, model, settings)
+            evaluate = LossEvaluator(args.content, args.size_aware_style, losses, model, settings)
             style, photo_style = evaluate(result.image)["style"], evaluate(photo)["style"]
             difference = float(np.abs(pixels(result.image) - pixels(photo)).mean())
             rows.append({"size": size, "weights_size": weights_size, "image": result.image, "photo": photo,

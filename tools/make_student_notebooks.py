@@ -1,6 +1,6 @@
 """Generate ``notebooks/`` (student copies) from ``solutions/`` (the one source of truth).
 
-Each solution notebook goes through ``cs231n_style.authoring.STUDENT_STEPS``: cells tagged
+Each solution notebook goes through ``autograder.authoring.STUDENT_STEPS``: cells tagged
 "solution-only" are dropped, code between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` becomes
 a stub that raises ``NotImplementedError`` (by nbgrader's ``ClearSolutions``, as ``nbgrader
 generate_assignment`` does; the ``# HINT:`` lines above a region stay), and outputs are cleared
@@ -31,7 +31,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cs231n_style.authoring import make_student_notebook  # noqa: E402
+from autograder.authoring import make_student_notebook  # noqa: E402
 from cs231n_style.notebook import is_check_cell, is_solution_cell, read_notebook  # noqa: E402
 
 SOLUTIONS = ROOT / "solutions"

@@ -20,9 +20,13 @@ from typing import NamedTuple
 import torch
 
 import cs231n_style as cs
+from cs231n_style import _parts, transfer
+from cs231n_style._pooling import network_for
+from cs231n_style.settings import weights_for_size
 
-__all__ = ["CS231N_LOSSES", "GUIDED_LOSSES", "GUIDED_SOURCE", "PlainRun", "content_loss", "gram_matrix",
-           "guided_gram_matrix", "guided_style_loss", "straightforward_loop", "style_loss", "synchronize", "tv_loss"]
+__all__ = ["CS231N_LOSSES", "GUIDED_LOSSES", "GUIDED_SOURCE", "LossEvaluator", "PlainRun", "content_loss",
+           "gram_matrix", "guided_gram_matrix", "guided_style_loss", "straightforward_loop", "style_loss",
+           "synchronize", "tv_loss"]
 
 
 # CS231n's solutions written plainly, as the tests' loss functions (``view`` needs contiguous NCHW
@@ -166,3 +170,39 @@ def straightforward_loop(content_image, style_image, losses: cs.LossFunctions, m
         torch.set_num_threads(old_threads)
     return PlainRun(img.detach().to("cpu", torch.float32), torch.stack(totals).tolist() if totals else [],
                     seconds, first_grad, step_seconds)
+
+
+class LossEvaluator:
+    """The yardstick of the fast mode's tests and of the benchmark: the loss values (content, style,
+    TV, total) of an image, for one content image, style image and settings, computed as the loop
+    computes them (``cs231n_style.transfer.loss_values``, float32, the given loss functions).
+
+    Args:
+        content_image, style_image: as in :func:`cs231n_style.style_transfer` (``style_image``
+            may be ``None``).
+        losses: :class:`cs231n_style.LossFunctions` (the student's or these plain ones).
+        model: SqueezeNet ``features``, float32, on the device to evaluate on.
+        settings: :class:`cs231n_style.TransferSettings` (``image_size``, ``style_size``, layers
+            and weights are used; with ``weights_size`` > 0, the content and TV weights scaled for
+            ``image_size`` as the run scales them).
+
+    Calling it with a normalized image (1, 3, H, W) of the content image's size (any float dtype
+    and device) returns ``{"content", "style", "tv", "total"}`` as Python floats (an unused term is
+    0.0): what a ``speed="fast"`` run reports as its ``final_loss``. Raises what
+    :func:`cs231n_style.style_transfer` raises for bad arguments.
+    """
+
+    def __init__(self, content_image, style_image, losses: cs.LossFunctions, model, settings: cs.TransferSettings):
+        self.used = _parts.losses_in_use(losses, settings, style_image, model)
+        self.network = network_for(model, self.used.deepest_layer)
+        self.device = next(model.parameters()).device
+        images = _parts.load_images(content_image, style_image, None, settings, self.device)
+        self.losses = losses
+        self.settings = weights_for_size(settings, settings.weights_size)
+        self.targets = _parts.targets(images, self.network, losses, settings, self.used)
+
+    @torch.no_grad()
+    def __call__(self, image: torch.Tensor) -> dict[str, float]:
+        img = image.detach().to(self.device, torch.float32).contiguous()
+        values = transfer.loss_values(img, self.network, self.losses, self.settings, self.used, self.targets)
+        return {key: float(value) for key, value in values.items()}

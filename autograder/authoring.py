@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 
 import nbformat
 
-from .notebook import METADATA_KEY, is_check_cell, is_solution_cell, is_solution_only_cell
+from cs231n_style.notebook import METADATA_KEY, is_check_cell, is_solution_cell, is_solution_only_cell
 
 __all__ = [
     "BEGIN_SOLUTION",
