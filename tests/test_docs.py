@@ -253,3 +253,29 @@ cp notebooks/*.nope course/x
     assert len(problems) == 7, problems
     links = link_problems(text, ROOT)
     assert len(links) == 2 and "no_such_page.md" in links[0] and "#no-such-heading" in links[1], links
+
+
+# --- facts stated in the docs come from one place -------------------------------------------------
+
+SPEEDUP = re.compile(r"\b\d+(?:\.\d+)?(?:-\d+(?:\.\d+)?)?x\b")
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda path: path.name)
+def test_every_speedup_the_docs_state_is_one_docs_benchmark_md_measured(doc):
+    # docs/benchmark.md holds the measurements (tools/benchmark.py prints them); README.md and
+    # docs/instructors.md may only quote them, so a new measurement cannot leave an old number behind.
+    measured = (ROOT / "docs" / "benchmark.md").read_text()
+    stated = set(SPEEDUP.findall(doc.read_text()))
+    assert stated, f"{doc.name} states no speedup: is this test still needed?"
+    assert sorted(number for number in stated if not re.search(rf"(?<![\d.-]){re.escape(number)}", measured)) == []
+
+
+def test_the_module_table_lists_the_packages_modules():
+    # docs/instructors.md's table of cs231n_style's modules names each module of the package once.
+    text = (ROOT / "docs" / "instructors.md").read_text()
+    table = text[text.index("## The package `cs231n_style`"):]
+    table = table[:table.index("\n## ")]
+    listed = {name for row in table.splitlines() if row.startswith("| `")
+              for name in re.findall(r"`(\w+)`", row.split("|")[1])}
+    modules = {path.stem for path in (ROOT / "cs231n_style").glob("*.py") if path.stem != "__init__"}
+    assert listed == modules

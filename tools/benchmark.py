@@ -341,15 +341,16 @@ QUALITY_METHODS: dict[str, dict | None] = {
     "(a) straightforward": None,
     "(b) package, exact": {},
     "(c) L-BFGS only (float32, 200 evaluations from the photo)": {"optimizer": "lbfgs"},
-    "(c) coarse to fine only (Adam: 100 steps at half size, 100 at full size)": {"coarse_size": "half",
-                                                                                "num_steps": "half"},
+    "(c) coarse to fine only, the exact mode's (Adam: 100 steps at half size, 100 at full size, no detail added)": {
+        "coarse_size": "half", "num_steps": "half", "decay_at": "half", "clamp_until": "half"},
     "(d) fast mode": {"speed": "fast"},
 }
 
 
 def method_settings(name: str, settings: cs.TransferSettings) -> cs.TransferSettings:
     """The settings method ``name`` of :data:`QUALITY_METHODS` runs with ("half": half of ``settings``' value)."""
-    halves = {"coarse_size": settings.image_size // 2, "num_steps": settings.num_steps // 2}
+    halves = {"coarse_size": settings.image_size // 2, "num_steps": settings.num_steps // 2,
+              "decay_at": settings.decay_at // 2, "clamp_until": settings.clamp_until // 2}
     changes = QUALITY_METHODS[name] or {}
     return settings.replace(**{key: halves[key] if value == "half" else value for key, value in changes.items()})
 
