@@ -51,7 +51,9 @@ class Slider:
             weights: useful values span many powers of ten).
         step: the smallest move, in the scale's units.
         low, high: the ends of a linear slider (``None`` for a log one).
-        decades: the reach of a log slider either side of its first value.
+        decades: the reach of a log slider either side of its first value (2: four or five powers of
+            ten over the slider's track, about 3x per 40 px dragged; a value typed in the slider's
+            box may lie beyond, and widens it).
     """
 
     label: str
@@ -59,7 +61,7 @@ class Slider:
     step: float
     low: int | None = None
     high: int | None = None
-    decades: int = 3
+    decades: int = 2
 
 
 def _option(default, help: str, *, kind: str, minimum: float | None = None,

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ipywidgets as widgets
-from PIL import Image
+from PIL import Image, ImageDraw
 from torch import nn
 
 from .background import BackgroundRun, RunProgress
@@ -66,6 +66,7 @@ __all__ = ["PanelRun", "StyleTransferPanel", "style_transfer_panel"]
 
 _UPLOAD_PREFIX = "upload: "
 _WIDE = {"description_width": "150px"}  # room for the longest label, "style weight, layer 7"
+_LOG_SLIDER_WIDTH = "620px"  # a weight slider's whole width: label 150 px, track ~400 px, the typed value's box
 _PLOT_INTERVAL = 1.0  # seconds between loss plot redraws during a run: matplotlib takes ~0.1 s each
 
 
@@ -114,6 +115,18 @@ def _loss_plot_png(history: Mapping[str, Sequence[float]], steps: Sequence[int] 
     return buffer.getvalue()
 
 
+def _placeholder_png(text: str, size: tuple[int, int] = (288, 192)) -> bytes:
+    """A light grey PNG (``size`` = width, height) with ``text`` in its middle: what an image widget
+    shows before there is an image (an empty one shows the browser's broken-image icon)."""
+    picture = Image.new("RGB", size, (238, 238, 238))
+    draw = ImageDraw.Draw(picture)
+    left, top, right, bottom = draw.textbbox((0, 0), text)
+    draw.text(((size[0] - right + left) / 2, (size[1] - bottom + top) / 2), text, fill=(120, 120, 120))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def _slider(name: str, value: float | None = None, **label_fields) -> widgets.FloatLogSlider | widgets.IntSlider:
     """The slider of the TransferSettings field ``name``: its label, range and scale from the
     field's ``metadata["slider"]`` (a :class:`cs231n_style.transfer.Slider`), its tooltip the
@@ -126,7 +139,8 @@ def _slider(name: str, value: float | None = None, **label_fields) -> widgets.Fl
     spec = _field(name).metadata["slider"]
     look = {"description": spec.label.format(**label_fields), "tooltip": _help(name), "continuous_update": False,
             "style": _WIDE, "layout": widgets.Layout(width="440px")}
-    if spec.scale == "log":
+    if spec.scale == "log":  # a long track: a drag moves the weight by about 3x per 40 px, not 20x
+        look["layout"] = widgets.Layout(width=_LOG_SLIDER_WIDTH)
         value = 1.0 if value is None else value
         center = math.log10(value) if value > 0 else -3.0
         return widgets.FloatLogSlider(
@@ -531,7 +545,8 @@ class _RunDisplay:
         self.progress = _named(widgets.IntProgress(value=0, min=0, max=1, description="progress", style=_WIDE,
                                                    layout=widgets.Layout(width="440px")), "progress")
         self.status = _named(widgets.HTML(value="Ready: press Run."), "status")
-        self.preview = _named(widgets.Image(format="png", layout=widgets.Layout(max_width="420px")), "preview")
+        self.preview = _named(widgets.Image(value=_placeholder_png("the result appears here during a run"),
+                                            format="png", layout=widgets.Layout(max_width="420px")), "preview")
         self.loss_plot = _named(widgets.Image(value=_loss_plot_png({}, num_steps=num_steps), format="png",
                                               layout=widgets.Layout(width="360px")), "loss_plot")
         self.controls = widgets.VBox([widgets.HBox([self.run_button, self.stop_button]), self.progress,

@@ -343,10 +343,13 @@ def test_sliders_are_the_ones_the_settings_fields_declare(panel):
     assert (panel.image_size.min, panel.image_size.max, panel.image_size.step) == (32, 512, 16)
     assert (panel.num_steps.min, panel.num_steps.max, panel.num_steps.step) == (0, 1000, 10)
     for slider in (panel.content_weight, panel.tv_weight):
-        assert (slider.base, slider.min, slider.max, slider.step) == (10, -3, 3, 0.05)  # 0.001 to 1000
-    for slider, weight in zip(panel.style_weights, TINY.style_weights):  # 3 powers of ten around the weight
+        assert (slider.base, slider.min, slider.max, slider.step) == (10, -2, 2, 0.05)  # 0.01 to 100
+    for slider, weight in zip(panel.style_weights, TINY.style_weights):  # 2 powers of ten around the weight
         exponent = np.log10(weight)
-        assert (slider.min, slider.max, slider.step) == (np.floor(exponent) - 3, np.ceil(exponent) + 3, 0.05)
+        assert (slider.min, slider.max, slider.step) == (np.floor(exponent) - 2, np.ceil(exponent) + 2, 0.05)
+    for slider in (panel.content_weight, panel.tv_weight, *panel.style_weights):
+        # at most 5 powers of ten over a ~400 px track (the issue measured 18x per 40 px over 6-8 in ~200 px)
+        assert slider.max - slider.min <= 5 and slider.layout.width == "620px"
     assert [s.description for s in (panel.content_weight, panel.tv_weight, panel.image_size, panel.num_steps)] == [
         "content weight", "TV weight", "image size (px)", "steps"]
 
@@ -400,3 +403,10 @@ def test_a_coarse_to_fine_run_counts_both_stages(losses, model, tmp_path):
     run = panel.wait(timeout=60)
     assert panel.error is None and run.result.stages == (32, 48) and len(run.result.history["total"]) == 4
     assert panel.progress.max == 4 and "4 steps" in panel.gallery.children[0].children[1].value
+
+
+def test_the_preview_shows_a_placeholder_before_the_first_run(panel):
+    # An Image widget without a value shows the browser's broken-image icon.
+    placeholder = Image.open(io.BytesIO(panel.preview.value))
+    assert placeholder.format == "PNG" and placeholder.size[0] > 100
+    assert len(set(placeholder.convert("L").getdata())) > 1  # grey with its text, not blank
