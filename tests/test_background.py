@@ -19,6 +19,7 @@ from torch import nn
 
 from cs231n_style.background import BackgroundRun, RunProgress
 from cs231n_style.transfer import LossFunctions, TransferSettings, style_transfer
+from tools.plain_loop import content_loss, gram_matrix, style_loss, tv_loss
 
 PACKAGE = Path(__file__).resolve().parents[1] / "cs231n_style"
 SETTINGS = TransferSettings(image_size=32, style_size=32, content_layer=1, style_layers=(0, 2),
@@ -31,23 +32,10 @@ def tiny_model() -> nn.Sequential:
     return model.requires_grad_(False)
 
 
-def gram_matrix(features, normalize=True):
-    n, c, h, w = features.shape
-    flat = features.reshape(n, c, h * w)
-    gram = flat @ flat.transpose(1, 2)
-    return gram / (c * h * w) if normalize else gram
-
-
 def tiny_losses(**changes) -> LossFunctions:
     """Plain loss functions with CS231n's signatures; ``changes`` replaces some of them."""
     functions = {
-        "content_loss": lambda weight, current, original: weight * ((current - original) ** 2).sum(),
-        "gram_matrix": gram_matrix,
-        "style_loss": lambda feats, layers, targets, weights: sum(
-            weight * ((gram_matrix(feats[layer]) - target) ** 2).sum()
-            for layer, target, weight in zip(layers, targets, weights)),
-        "tv_loss": lambda img, weight: weight * (((img[..., 1:, :] - img[..., :-1, :]) ** 2).sum()
-                                                 + ((img[..., 1:] - img[..., :-1]) ** 2).sum()),
+        "content_loss": content_loss, "gram_matrix": gram_matrix, "style_loss": style_loss, "tv_loss": tv_loss,
     }
     return LossFunctions(**{**functions, **changes})
 

@@ -8,32 +8,12 @@ import torch
 
 import cs231n_style as cs
 from cs231n_style.settings import GRADING_SIZE, GRADING_STEPS
+from tools.plain_loop import CS231N_LOSSES, content_loss, gram_matrix, style_loss, tv_loss
 
 SIZE = 48
 
 
-def content_loss(content_weight, content_current, content_original):
-    return content_weight * torch.sum((content_current - content_original) ** 2)
-
-
-def gram_matrix(features, normalize=True):
-    n, c, h, w = features.shape
-    flat = features.reshape(n, c, h * w)
-    gram = flat @ flat.transpose(1, 2)
-    return gram / (c * h * w) if normalize else gram
-
-
-def style_loss(feats, style_layers, style_targets, style_weights):
-    return sum(w * torch.sum((gram_matrix(feats[i]) - t) ** 2)
-               for i, t, w in zip(style_layers, style_targets, style_weights))
-
-
-def tv_loss(img, tv_weight):
-    return tv_weight * (torch.sum((img[:, :, 1:] - img[:, :, :-1]) ** 2)
-                        + torch.sum((img[:, :, :, 1:] - img[:, :, :, :-1]) ** 2))
-
-
-LOSSES = cs.LossFunctions(content_loss, gram_matrix, style_loss, tv_loss)
+LOSSES = CS231N_LOSSES  # CS231n's solutions, written plainly once (tools/plain_loop.py)
 
 
 @pytest.fixture(scope="module")
