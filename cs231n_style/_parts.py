@@ -3,9 +3,31 @@
 ``transfer.py`` reads as the lesson: the loss, the Adam loop, the stages. What it calls from here is
 bookkeeping: checking the arguments and deciding which losses run (:func:`losses_in_use`), reading
 the images with the colour control of Gatys et al. (CVPR 2017, Sec. 5) (:func:`load_images`),
-the style targets with blending and spatial control (Sec. 4) (:func:`style_targets`), the image
+the style targets with blending and spatial control (Sec. 4) (:func:`targets`), the image
 a stage starts from (:func:`initial_image`), the progress bar and previews (:class:`Monitor`), and
 L-BFGS (:func:`run_lbfgs`). Nothing here imports ``transfer.py``: it sits below it.
+
+The controls of Gatys et al., "Controlling Perceptual Factors in Neural Style Transfer" (CVPR 2017),
+each off by default, change the images and the targets, not the loop:
+
+* **Blending** (``style_image`` a list, no masks): the style target at each layer is the
+  weighted sum ``sum_k w_k G_k`` of the style images' Gram matrices, ``w`` =
+  ``settings.style_blend_weights`` normalized to sum 1 (equal weights if empty), as
+  neural-style's ``-style_blend_weights`` does.
+* **Spatial control** (Sec. 4; ``content_masks``): region ``r`` of the result takes the style
+  of ``style_image[r]``. The loss is ``losses.guided_style_loss`` with targets
+  ``style_targets[i]`` (1, R, C, C), region ``r``'s the ``gram_matrix`` of the whole style
+  image ``r`` at style layer ``i``, and ``content_masks[i]`` the masks resized to that layer's
+  H x W (:func:`cs231n_style.resize_masks`).
+* **Colour control** (Sec. 5; ``settings.preserve_colors``): ``"histogram"`` recolours each
+  style image to the content's colour mean and covariance before its Gram matrices are made
+  (:func:`cs231n_style.match_color_histogram`); ``"luminance"`` runs the transfer on grey
+  images (the content's luminance, the style's luminance matched to it:
+  :func:`cs231n_style.match_luminance`) and returns the result's luminance with the content's
+  colours (:func:`cs231n_style.combine_luminance`).
+* **Scale control** (Sec. 6; ``settings.coarse_size``): the whole optimization first at the
+  shorter side ``coarse_size``, then at ``image_size`` from the upsampled result
+  (:func:`cs231n_style.settings.coarse_to_fine`).
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import torch
@@ -39,7 +38,7 @@ __all__ = ["TransferSettings", "TransferResult", "LossFunctions", "EXAMPLE_SETTI
 
 @dataclass(frozen=True)
 class LossFunctions:
-    """The functions students write: CS231n's four, and the guided pair of spatial control.
+    """The functions students write: CS231n's four, and the guided pair for spatial control (notebook 05).
 
     * ``content_loss(content_weight, content_current, content_original) -> scalar tensor``
     * ``gram_matrix(features, normalize=True) -> (N, C, C) tensor``
@@ -120,33 +119,15 @@ def style_transfer(
     Minimizes ``content_loss + style_loss + tv_loss`` over the pixels of the image (Gatys et al.,
     2016, Sec. 2.3 and Eq. 7; total variation as in Johnson et al., 2016), with the loss
     functions given in ``losses``. With the default settings, one style image and no masks, this
-    is CS231n's loop, bit for bit. Gatys et al., "Controlling Perceptual Factors in Neural Style
-    Transfer" (CVPR 2017), add controls, each off by default:
+    is CS231n's loop, bit for bit.
 
-    * **Blending** (``style_image`` a list, no masks): the style target at each layer is the
-      weighted sum ``sum_k w_k G_k`` of the style images' Gram matrices, ``w`` =
-      ``settings.style_blend_weights`` normalized to sum 1 (equal weights if empty), as
-      neural-style's ``-style_blend_weights`` does.
-    * **Spatial control** (Sec. 4; ``content_masks``): region ``r`` of the result takes the style
-      of ``style_image[r]``. The loss is ``losses.guided_style_loss`` with targets
-      ``style_targets[i]`` (1, R, C, C), region ``r``'s the ``gram_matrix`` of the whole style
-      image ``r`` at style layer ``i``, and ``content_masks[i]`` the masks resized to that layer's
-      H x W (:func:`cs231n_style.resize_masks`).
-    * **Colour control** (Sec. 5; ``settings.preserve_colors``): ``"histogram"`` recolours each
-      style image to the content's colour mean and covariance before its Gram matrices are made
-      (:func:`cs231n_style.match_color_histogram`); ``"luminance"`` runs the transfer on grey
-      images (the content's luminance, the style's luminance matched to it:
-      :func:`cs231n_style.match_luminance`) and returns the result's luminance with the content's
-      colours (:func:`cs231n_style.combine_luminance`).
-    * **Scale control** (Sec. 6; ``settings.coarse_size``): the whole optimization first at the
-      shorter side ``coarse_size``, then at ``image_size`` from the upsampled result
-      (:func:`cs231n_style.settings.coarse_to_fine`).
-
-    **Size-aware weights** (``settings.weights_size``, off by default; the command line and the panel
-    use 192): the content and TV weights are meant for that shorter side, and each stage multiplies
-    them by ``(weights_size / size) ** 2`` (:func:`cs231n_style.settings.weights_for_size`), so a 384
-    or 768 px result is as stylized as a 192 px one. The history's losses are then those of the
-    scaled weights.
+    Notebook 05's options (skip them on a first read; each is off by default) come from Gatys et
+    al., "Controlling Perceptual Factors in Neural Style Transfer" (CVPR 2017): several style images
+    blended, a style per region (``content_masks``), the photo's colours kept
+    (``preserve_colors``), coarse to fine (``coarse_size``); ``cs231n_style._parts``' docstring
+    says how each works. ``weights_size`` makes the content and TV weights size-aware (the command
+    line and the panel use 192): each stage multiplies them by ``(weights_size / size) ** 2``
+    (:func:`cs231n_style.settings.weights_for_size`), so a 384 px result is as stylized as a 192 px one.
 
     Args:
         content_image: anything :func:`cs231n_style.load_image` accepts (path, sample name,
@@ -188,46 +169,32 @@ def style_transfer(
     if not isinstance(losses, LossFunctions):
         raise TypeError("losses must be a LossFunctions(content_loss=..., gram_matrix=..., style_loss=..., "
                         "tv_loss=...).")
-    settings = cut_while_grading(settings)  # (only under nbgrader: demo runs are never graded)
+    settings = cut_while_grading(settings)  # while nbgrader autogrades, a short run; else unchanged
     used = _parts.losses_in_use(losses, settings, style_image, model, content_masks)
-    network = network_for(model, used.deepest_layer)  # the layers up to the deepest one a loss reads
+    network = network_for(model, used.deepest_layer)  # the model's layers up to the deepest one a loss reads
     device = next(model.parameters()).device
-    stages = plan_stages(settings)  # one stage; two for coarse to fine and the fast mode
-
-    start, img, previous_content = time.perf_counter(), None, None
+    stages = plan_stages(settings)  # one stage; two (each with its own size, steps and rates) going coarse to fine
+    start = time.perf_counter()
     images = _parts.load_images(content_image, style_image, content_masks, stages[0].settings, device)
     monitor = _parts.Monitor(settings.total_steps, progress, preview_every, callback, should_stop)
+
+    img = previous_content = None
     with monitor:
-        for number, stage in enumerate(stages):
-            if number > 0:  # the next stage's images, at its size
+        for stage_index, stage in enumerate(stages):
+            if stage_index > 0:  # the next stage's images, at its size
                 previous_content = images.content
                 images = _parts.load_images(content_image, style_image, content_masks, stage.settings, device)
-            # 2. The targets: the content image's feature maps, the style image's Gram matrices.
+            # 2. The targets: the content image's feature maps, the style image's Gram matrices
+            #    (made with your gram_matrix).
             targets = _parts.targets(images, network, losses, stage.settings, used)
             # 3. The image to optimize: the content image (or noise), or the last stage's result upsampled.
             img = _parts.initial_image(images.content, stage, previous=img, previous_content=previous_content)
             # 4. Minimize the loss over its pixels.
-            optimize(img, partial(loss_values, img, network, losses, stage.settings, used, targets), stage.settings,
-                     monitor)
+            optimize(img, network, losses, stage.settings, used, targets, monitor)
             if monitor.stopped:
                 break
-
-    final_loss = None
-    if number < len(stages) - 1:  # stopped in the coarse stage: the result is where the next would start
-        previous_content = images.content
-        images = _parts.load_images(content_image, style_image, content_masks, stages[-1].settings, device)
-        img = _parts.initial_image(images.content, stages[-1], previous=img, previous_content=previous_content)
-        targets = None
-    if settings.speed == "fast":  # its history starts at the coarse size: report the result's own loss
-        if targets is None:
-            targets = _parts.targets(images, network, losses, stages[-1].settings, used)
-        with torch.no_grad():
-            values = loss_values(img.detach(), network, losses, stages[-1].settings, used, targets)
-        final_loss = {key: float(value) for key, value in values.items()}
-    image = _parts.with_original_colors(img.detach().to("cpu", torch.float32).contiguous(), content_image, settings)
-    return TransferResult(image=image, history=monitor.history(), settings=settings,
-                          seconds=time.perf_counter() - start, stopped_early=monitor.stopped,
-                          final_loss=final_loss, stages=tuple(stage.settings.image_size for stage in stages))
+    return _result(img, stages, stage_index, images, start, monitor, content_image, style_image, content_masks,
+                   network, losses, settings, used, targets)
 
 
 def loss_values(img: torch.Tensor, network: nn.Sequential, losses: LossFunctions, settings: TransferSettings,
@@ -259,15 +226,15 @@ def loss_values(img: torch.Tensor, network: nn.Sequential, losses: LossFunctions
     return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
 
 
-def optimize(img: torch.Tensor, loss: Callable[[], dict[str, torch.Tensor]], settings: TransferSettings,
-             monitor: _parts.Monitor) -> None:
-    """Minimize ``loss()["total"]`` over the pixels of ``img`` (a leaf tensor, changed in place) with
-    CS231n's schedule: Adam at ``learning_rate``; a fresh Adam at ``decayed_learning_rate`` from
-    step ``decay_at`` on (CS231n re-creates the optimizer); pixels clamped to [-clamp, clamp] before
-    each step until ``clamp_until``. ``optimizer="lbfgs"``: L-BFGS instead (``_parts.run_lbfgs``).
-    Each step's loss values go to ``monitor``, which may stop the run."""
+def optimize(img: torch.Tensor, network: nn.Sequential, losses: LossFunctions, settings: TransferSettings,
+             used: _parts.LossesInUse, targets: _parts.Targets, monitor: _parts.Monitor) -> None:
+    """Minimize the total loss (:func:`loss_values`) over the pixels of ``img`` (a leaf tensor,
+    changed in place) with CS231n's schedule: Adam at ``learning_rate``; a fresh Adam at
+    ``decayed_learning_rate`` from step ``decay_at`` on (CS231n re-creates the optimizer); pixels
+    clamped to [-clamp, clamp] before each step until ``clamp_until``. ``optimizer="lbfgs"``: L-BFGS
+    instead (``_parts.run_lbfgs``). Each step's loss values go to ``monitor``, which may stop the run."""
     if settings.optimizer == "lbfgs":
-        _parts.run_lbfgs(img, loss, settings, monitor)
+        _parts.run_lbfgs(img, lambda: loss_values(img, network, losses, settings, used, targets), settings, monitor)
         return
     optimizer = torch.optim.Adam([img], lr=settings.learning_rate)
     for step in range(settings.num_steps):
@@ -275,11 +242,38 @@ def optimize(img: torch.Tensor, loss: Callable[[], dict[str, torch.Tensor]], set
             with torch.no_grad():
                 img.clamp_(-settings.clamp, settings.clamp)
         optimizer.zero_grad(set_to_none=True)
-        values = loss()
+        values = loss_values(img, network, losses, settings, used, targets)
         values["total"].backward()
-        if step == settings.decay_at:
+        if step == settings.decay_at:  # the new Adam takes this step, with the gradient just computed
             optimizer = torch.optim.Adam([img], lr=settings.decayed_learning_rate)
         optimizer.step()
         monitor.after_step(img, values)
         if monitor.stopped:
             return
+
+
+# --- Bookkeeping: the result of a run (you can skip this) ------------------------------------------
+
+def _result(img, stages, stage_index, images, start, monitor, content_image, style_image, content_masks, network,
+            losses, settings, used, targets) -> TransferResult:
+    """The :class:`TransferResult` of a run that ended in stage ``stage_index``: a run stopped in its
+    coarse stage returns the image the full-size stage would have started from; the fast mode reports
+    the result's own loss values (its history starts at the coarse size); after a luminance-only
+    transfer the photo's colours are put back (Gatys et al., 2017, Sec. 5.1)."""
+    last = stages[-1]
+    if stage_index < len(stages) - 1:  # stopped in the coarse stage
+        previous_content = images.content
+        images = _parts.load_images(content_image, style_image, content_masks, last.settings, images.content.device)
+        img = _parts.initial_image(images.content, last, previous=img, previous_content=previous_content)
+        targets = None
+    final_loss = None
+    if settings.speed == "fast":
+        if targets is None:
+            targets = _parts.targets(images, network, losses, last.settings, used)
+        with torch.no_grad():
+            values = loss_values(img.detach(), network, losses, last.settings, used, targets)
+        final_loss = {key: float(value) for key, value in values.items()}
+    image = _parts.with_original_colors(img.detach().to("cpu", torch.float32).contiguous(), content_image, settings)
+    return TransferResult(image=image, history=monitor.history(), settings=settings,
+                          seconds=time.perf_counter() - start, stopped_early=monitor.stopped,
+                          final_loss=final_loss, stages=tuple(stage.settings.image_size for stage in stages))

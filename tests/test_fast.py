@@ -112,7 +112,7 @@ def test_a_run_stopped_in_the_coarse_stage_returns_the_full_size_start_with_the_
     # the upsampled coarse image plus the detail, as the full-size stage would have started.
     stages = []
 
-    def coarse_stage_then_stop(img, loss, settings, monitor):
+    def coarse_stage_then_stop(img, network, losses, settings, used, targets, monitor):
         stages.append(settings.image_size)
         monitor.stopped = True  # what a should_stop answering True does after a step
 
