@@ -63,6 +63,7 @@ class LossesInUse:
     style: bool
     tv: bool
     deepest_layer: int
+    photorealism: bool = False
 
 
 def losses_in_use(losses, settings, style_image, model: nn.Sequential, content_masks=None) -> LossesInUse:
@@ -76,14 +77,16 @@ def losses_in_use(losses, settings, style_image, model: nn.Sequential, content_m
         _refuse_controls(style_image, content_masks, settings)
     use_style = style_image is not None and len(settings.style_layers) > 0
     used = LossesInUse(content=settings.content_weight > 0, style=use_style, tv=settings.tv_weight > 0,
-                       deepest_layer=settings.deepest_layer if use_style else settings.content_layer)
+                       deepest_layer=settings.deepest_layer if use_style else settings.content_layer,
+                       photorealism=settings.photorealism_weight > 0)
     guided = content_masks is not None
     needed = {"content_loss": used.content, "gram_matrix": used.style, "style_loss": used.style and not guided,
-              "guided_style_loss": used.style and guided, "tv_loss": used.tv}
+              "guided_style_loss": used.style and guided, "tv_loss": used.tv,
+              "photorealism_loss": used.photorealism}
     missing = [name for name, is_needed in needed.items() if is_needed and getattr(losses, name) is None]
     if missing:
         raise ValueError(f"These settings need {', '.join(missing)}: pass it in LossFunctions(...), "
-                         "or set its weight to 0 (content_weight, tv_weight) / style_image=None"
+                         "or set its weight to 0 (content_weight, tv_weight, photorealism_weight) / style_image=None"
                          + (" / content_masks=None." if guided else "."))
     if not (used.content or used.style or used.tv):
         raise ValueError("Nothing to optimize: content_weight and tv_weight are 0 and there is no style "
@@ -200,16 +203,30 @@ class Targets:
     """What the result should match: the content image's feature maps at the content layer
     (``None`` without a content term) and the style targets at each style layer: (1, C, C) Gram
     matrices, or with masks (1, R, C, C) ones and ``masks``, the masks (1, R, H_l, W_l) resized to
-    each style layer (``None`` without masks)."""
+    each style layer (``None`` without masks); with ``photorealism_weight`` > 0, ``laplacian``, the
+    content image's Matting Laplacian at the stage's size (Luan et al., 2017, Sec. 3.1)."""
 
     content: torch.Tensor | None
     style: list[torch.Tensor]
     masks: list[torch.Tensor] | None = None
+    laplacian: torch.Tensor | None = None
+
+
+def targets(images: Images, network: nn.Sequential, losses, settings: TransferSettings,
+            used: LossesInUse) -> Targets:
+    """:func:`_feature_targets`, plus the content image's Matting Laplacian when the photorealism
+    term runs (built from its pixels in [0, 1], on the CPU, then moved to the image's device)."""
+    found = _feature_targets(images, network, losses, settings, used)
+    if used.photorealism:
+        from .photorealism import matting_laplacian  # only for this term: NumPy work, on first use
+
+        found.laplacian = matting_laplacian(to_pixels(images.content).cpu()).to(images.content.device)
+    return found
 
 
 @torch.no_grad()  # targets are constants: no graph, computed once
-def targets(images: Images, network: nn.Sequential, losses, settings: TransferSettings,
-            used: LossesInUse) -> Targets:
+def _feature_targets(images: Images, network: nn.Sequential, losses, settings: TransferSettings,
+                     used: LossesInUse) -> Targets:
     """The content target and the style targets (with the student's ``gram_matrix``): one style
     image's Gram matrices; several images' blend; with masks, each region's style image's, stacked
     (1, R, C, C), and the masks resized to each style layer (Gatys et al., 2017, Sec. 4)."""
@@ -300,6 +317,7 @@ class Monitor:
         self.progress = progress
         self.recorded: list[torch.Tensor] = []
         self.stopped = False
+        self.keys = LOSS_KEYS
 
     def __enter__(self) -> Monitor:
         self.bar = tqdm(total=self.num_steps, disable=not self.progress, desc="style transfer", leave=False)
@@ -309,20 +327,22 @@ class Monitor:
         self.bar.close()
 
     def after_step(self, img: torch.Tensor, values: dict[str, torch.Tensor]) -> None:
-        self.recorded.append(torch.stack([values[key].detach().reshape(()) for key in LOSS_KEYS]))
+        self.keys = tuple(values)  # LOSS_KEYS, with "photorealism" when that term runs
+        self.recorded.append(torch.stack([values[key].detach().reshape(()) for key in self.keys]))
         self.bar.update(1)
         step = len(self.recorded)
         done = step == self.num_steps
         if self.callback is not None and self.preview_every > 0 and (step % self.preview_every == 0 or done):
             image = img.detach().to("cpu", torch.float32, copy=True)  # a copy: the callback may keep it
-            self.callback(step, image, dict(zip(LOSS_KEYS, self.recorded[-1].tolist())))
+            self.callback(step, image, dict(zip(self.keys, self.recorded[-1].tolist())))
         if self.should_stop is not None and not done and self.should_stop():
             self.stopped = True
 
     def history(self) -> dict[str, list[float]]:
-        """The recorded loss values as Python floats, one list per key of :data:`LOSS_KEYS`."""
+        """The recorded loss values as Python floats, one list per key of :data:`LOSS_KEYS` (and
+        ``"photorealism"`` when that term ran)."""
         rows = torch.stack(self.recorded).tolist() if self.recorded else []
-        return {key: [row[i] for row in rows] for i, key in enumerate(LOSS_KEYS)}
+        return {key: [row[i] for row in rows] for i, key in enumerate(self.keys)}
 
 
 class _Stop(Exception):

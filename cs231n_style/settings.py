@@ -131,6 +131,11 @@ class TransferSettings:
     tv_weight: float = _option(
         5e-2, "Weight of the total variation loss (smoothness).",
         kind="number", minimum=0, slider=Slider("TV weight", "log", step=0.05))
+    photorealism_weight: float = _option(
+        0.0, "Weight of the photorealism regularization of Luan et al. (Deep Photo Style Transfer, CVPR 2017, "
+        "Sec. 3.1): the result must stay, in every 3 x 3 window, an affine recolouring of the content photo (its "
+        "Matting Laplacian; notebook 06); 0: off. About 3000 with CS231n's weights at 128-192 px",
+        kind="number", minimum=0)
     weights_size: int = _option(
         0, "The shorter side, in pixels, the content and TV weights are meant for; at any other image size (of the "
         "run or of a coarse-to-fine stage) they are multiplied by (weights_size / size)^2, so that the balance of "

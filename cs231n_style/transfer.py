@@ -30,7 +30,7 @@ from torch import nn
 from . import _parts
 from ._pooling import network_for
 from .features import extract_features
-from .images import deprocess
+from .images import deprocess, to_pixels
 from .settings import EXAMPLE_SETTINGS, TransferSettings, cut_while_grading, plan_stages
 
 __all__ = ["TransferSettings", "TransferResult", "LossFunctions", "EXAMPLE_SETTINGS", "style_transfer"]
@@ -47,6 +47,9 @@ class LossFunctions:
     * ``guided_gram_matrix(features, masks, normalize=True) -> (N, R, C, C) tensor`` and
       ``guided_style_loss(feats, style_layers, style_targets, style_weights, content_masks) ->
       scalar tensor`` (notebook 05; Gatys et al., CVPR 2017, Sec. 4; UMich EECS 498 A6).
+    * ``photorealism_loss(img, laplacian, weight) -> scalar tensor`` (notebook 06; Luan et al.,
+      CVPR 2017, Sec. 3.1): ``img`` the image's pixels in [0, 1], ``laplacian`` the content photo's
+      Matting Laplacian (:func:`cs231n_style.photorealism.matting_laplacian`).
 
     A function may be left out (``None``) when its term is not used: the content loss when
     ``content_weight`` is 0, the Gram matrix and style loss when there is no style image, the TV
@@ -62,6 +65,7 @@ class LossFunctions:
     tv_loss: Callable | None = None
     guided_gram_matrix: Callable | None = None
     guided_style_loss: Callable | None = None
+    photorealism_loss: Callable | None = None
 
 
 @dataclass
@@ -200,7 +204,8 @@ def style_transfer(
 def loss_values(img: torch.Tensor, network: nn.Sequential, losses: LossFunctions, settings: TransferSettings,
                 used: _parts.LossesInUse, targets: _parts.Targets) -> dict[str, torch.Tensor]:
     """The loss being minimized, term by term, computed with the students' functions: Gatys et
-    al.'s ``content + style`` (2016, Eq. 7) plus the total variation loss (Johnson et al., 2016).
+    al.'s ``content + style`` (2016, Eq. 7) plus the total variation loss (Johnson et al., 2016), and
+    with ``photorealism_weight`` > 0 Luan et al.'s photorealism regularization (2017, Sec. 3.1).
 
     Args:
         img: the normalized image being optimized, float32 (1, 3, H, W).
@@ -209,7 +214,8 @@ def loss_values(img: torch.Tensor, network: nn.Sequential, losses: LossFunctions
         targets: the content image's feature maps and the style targets (``_parts.targets``).
 
     Returns:
-        ``{"content", "style", "tv", "total"}``: scalar tensors on ``img``'s device, with graphs.
+        ``{"content", "style", "tv", "total"}`` (and ``"photorealism"`` when it runs): scalar
+        tensors on ``img``'s device, with graphs.
     """
     feats = extract_features(img, network, up_to=used.deepest_layer)
     zero = torch.zeros((), device=img.device)
@@ -223,7 +229,12 @@ def loss_values(img: torch.Tensor, network: nn.Sequential, losses: LossFunctions
         style = losses.guided_style_loss(feats, list(settings.style_layers), targets.style,
                                          list(settings.style_weights), targets.masks)
     tv = losses.tv_loss(img, settings.tv_weight) if used.tv else zero
-    return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
+    if not used.photorealism:
+        return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
+    # Luan et al. (2017): the output's pixels, locally an affine recolouring of the photo
+    photo = losses.photorealism_loss(to_pixels(img), targets.laplacian, settings.photorealism_weight)
+    return {"content": content, "style": style, "tv": tv, "photorealism": photo,
+            "total": content + style + tv + photo}
 
 
 def optimize(img: torch.Tensor, network: nn.Sequential, losses: LossFunctions, settings: TransferSettings,

@@ -190,3 +190,17 @@ def test_an_error_in_a_students_function_is_located_as_the_checks_locate_it(tmp_
     assert "line 5: right = torch.sum((img[:, :, :, 1:] - img[:, :, :-2, :]) ** 2)" in err
     assert "shapes (1, 3, 32, 48)" in err and "03_tv_loss.ipynb's check cell" in err
     assert not (tmp_path / "r.png").exists()
+
+
+def test_the_photorealism_weight_takes_notebook_06s_function(tmp_path, capsys):
+    out = tmp_path / "photo.png"
+    assert main(["--content", "coffee", "--style", "rocket", "--photorealism-weight", "3000", "--output", str(out),
+                 *TINY]) == 0
+    assert out.is_file()
+    folder = tmp_path / "no06"
+    folder.mkdir()
+    for name in ("01_content_loss.ipynb", "02_style_loss.ipynb", "03_tv_loss.ipynb"):
+        (folder / name).write_bytes((ROOT / "solutions" / name).read_bytes())
+    assert main(["--photorealism-weight", "3000", "--output", str(tmp_path / "x.png"), *TINY[:-2],
+                 "--functions", str(folder)]) == 2
+    assert "06_photorealistic_style_transfer.ipynb" in capsys.readouterr().err

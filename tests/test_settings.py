@@ -28,6 +28,7 @@ RANGES = {
     "content_layer": ([-1, 3.0], [0, 12]),
     "content_weight": ([-1e-9, math.inf, math.nan, "0.1", None, 10**400], [0, 0.0, 1e9, np.float32(0.5)]),
     "tv_weight": ([-1.0, math.inf], [0.0, 2e-2]),
+    "photorealism_weight": ([-1.0, math.nan, "3000"], [0.0, 3e3]),
     "init": (["Content", "random", 0], ["content", "noise"]),
     "num_steps": ([-1, 2.5], [0, 5000]),
     "optimizer": (["sgd", "Adam"], ["adam", "lbfgs"]),
@@ -51,7 +52,8 @@ def test_every_field_has_a_default_a_help_and_a_kind():
         assert field.metadata["kind"] in ("whole number", "number", "layer index", "choice")
         assert (field.metadata["kind"] == "choice") == (field.metadata["choices"] is not None)
     assert TransferSettings().speed == "exact"  # the default is CS231n's loop, bit for bit
-    controls_off = {"preserve_colors": "none", "style_blend_weights": (), "coarse_size": 0, "weights_size": 0}
+    controls_off = {"preserve_colors": "none", "style_blend_weights": (), "coarse_size": 0, "weights_size": 0,
+                    "photorealism_weight": 0.0}
     assert {name: getattr(TransferSettings(), name) for name in controls_off} == controls_off
 
 

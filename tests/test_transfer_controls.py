@@ -226,3 +226,49 @@ def test_bad_inputs_are_named_before_any_work(model, settings, style, options, c
 def test_masks_need_the_guided_style_loss(model, settings):
     with pytest.raises(ValueError, match=r"need guided_style_loss: pass it in LossFunctions.*content_masks=None"):
         run("coffee", ["the_scream", "starry_night"], settings, model=model, losses=CS231N_LOSSES, content_masks=TWO)
+
+
+# --- photorealism (Luan et al., 2017, Sec. 3.1; notebook 06) ---------------------------------------
+
+def test_the_photorealism_term_runs_only_with_a_weight_and_keeps_the_result_closer_to_a_recolouring(model):
+    from cs231n_style.images import to_pixels
+    from cs231n_style.photorealism import matting_laplacian
+    from tools.plain_loop import CS231N_LOSSES, photorealism_loss
+
+    losses = dataclasses.replace(CS231N_LOSSES, photorealism_loss=photorealism_loss)
+    settings = cs.TransferSettings(image_size=48, style_size=48, num_steps=30, decay_at=25, clamp_until=28)
+    plain = cs.style_transfer("coffee", "starry_night", losses, model, settings, progress=False)
+    assert "photorealism" not in plain.history  # weight 0: the loop as before, the function never called
+    photo = cs.style_transfer("coffee", "starry_night", losses, model, settings.replace(photorealism_weight=3e3),
+                              progress=False)
+    assert len(photo.history["photorealism"]) == 30
+    assert photo.history["total"][0] == pytest.approx(
+        sum(photo.history[key][0] for key in ("content", "style", "tv", "photorealism")), rel=1e-6)
+    # The regularizer's own measure of "not a recolouring of the photo", float64: lower with the term on.
+    laplacian = matting_laplacian(to_pixels(cs.preprocess("coffee", 48)), dtype=torch.float64)
+
+    def cost(result):
+        v = to_pixels(result.image).double().clamp(0, 1).reshape(3, -1).T
+        return float((v * (laplacian @ v)).sum())
+
+    assert cost(photo) < 0.5 * cost(plain)
+
+
+def test_the_photorealism_term_needs_its_function_and_follows_coarse_to_fine(model):
+    from tools.plain_loop import CS231N_LOSSES, photorealism_loss
+
+    settings = cs.TransferSettings(image_size=48, style_size=48, num_steps=2, photorealism_weight=1e3)
+    with pytest.raises(ValueError, match="photorealism_loss"):
+        cs.style_transfer("coffee", "starry_night", CS231N_LOSSES, model, settings, progress=False)
+    seen = []
+
+    def recording(img, laplacian, weight):
+        seen.append((tuple(img.shape[-2:]), tuple(laplacian.shape), float(img.detach().min()) >= 0))
+        return photorealism_loss(img, laplacian, weight)
+
+    losses = dataclasses.replace(CS231N_LOSSES, photorealism_loss=recording)
+    cs.style_transfer("coffee", "starry_night", losses, model, settings.replace(image_size=64, coarse_size=32),
+                      progress=False)
+    (h1, w1), (h2, w2) = seen[0][0], seen[-1][0]
+    assert seen[0][1] == (h1 * w1, h1 * w1) and seen[-1][1] == (h2 * w2, h2 * w2) and h2 == 64 and h1 == 32
+    assert all(pixels for *_, pixels in seen[:1])  # pixels (the photo's are in [0, 1]), not normalized values

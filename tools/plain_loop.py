@@ -26,7 +26,7 @@ from cs231n_style.settings import weights_for_size
 
 __all__ = ["CS231N_LOSSES", "GUIDED_LOSSES", "GUIDED_SOURCE", "LossEvaluator", "PlainRun", "content_loss",
            "gram_matrix", "guided_gram_matrix", "guided_style_loss", "straightforward_loop", "style_loss",
-           "synchronize", "tv_loss"]
+           "photorealism_loss", "synchronize", "tv_loss"]
 
 
 # CS231n's solutions written plainly, as the tests' loss functions (``view`` needs contiguous NCHW
@@ -81,6 +81,12 @@ def guided_style_loss(feats, style_layers, style_targets, style_weights, content
 #: The six functions as one :class:`cs231n_style.LossFunctions`.
 GUIDED_LOSSES = dataclasses.replace(CS231N_LOSSES, guided_gram_matrix=guided_gram_matrix,
                                     guided_style_loss=guided_style_loss)
+def photorealism_loss(img, laplacian, weight):
+    """Luan et al. (2017, Sec. 3.1): ``weight * sum_c V_c^T M V_c`` over the image's three channels."""
+    channels = img.reshape(3, -1).T
+    return weight * (channels * (laplacian @ channels)).sum()
+
+
 #: The guided pair's source code, for tests that write it into a notebook or vary it.
 GUIDED_SOURCE = inspect.getsource(guided_gram_matrix) + "\n\n" + inspect.getsource(guided_style_loss)
 
