@@ -9,7 +9,8 @@ Kinds (the rubric's ``kind``):
 
 * ``public`` - the notebook check's own stored inputs and aspects: float64 (with gradient) and
   float32, inputs unmodified; ``normalize=False`` too for ``gram_matrix`` and ``guided_gram_matrix``;
-  no loops for ``tv_loss``;
+  no loops for the functions whose hint says so (``cs231n_style.diagnosis.VECTORIZED``: ``content_loss``,
+  ``gram_matrix``, ``guided_gram_matrix``, ``tv_loss``), as the notebook check;
 * ``shapes`` - ``draws`` other random shapes, H != W (other layers and weights for ``style_loss``
   and ``guided_style_loss``: their drawn ``style_layers`` never include layer 0, so indexing
   ``feats`` by position fails; other numbers of regions R for the guided functions, R != N);
@@ -22,7 +23,8 @@ Kinds (the rubric's ``kind``):
 * ``tensor`` - a ``torch.Tensor`` of the reference's shape and the inputs' dtype;
 * ``device`` - no device literal in the source (``.cuda()``, ``"cuda"``, ``device="cpu"``...),
   and it runs on PyTorch's ``meta`` device, returning a tensor there;
-* ``no_loops`` - right values, and no ``for``/``while``/comprehension in the source.
+* ``no_loops`` - right values, and no ``for``/``while``/comprehension in the source (the functions of
+  ``VECTORIZED`` only: their hints say "no Python loops").
 
 Every kind also requires the right values (except the ``meta`` call, which has none), so a stub or
 a wrong function earns nothing from the "property" tests.
@@ -40,13 +42,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from cs231n_style.diagnosis import diagnose_loops, reference_values, source_uses_python_loops
+from cs231n_style.diagnosis import VECTORIZED, diagnose_loops, reference_values, source_uses_python_loops
 
 from .protocol import build_tensors
 from .rubric import TestSpec
 from .variants import mistake_variants
 
-__all__ = ["Call", "Case", "build_case", "device_hardcoding", "given_grams", "given_guided_grams"]
+__all__ = ["Call", "Case", "arrays", "build_case", "device_hardcoding", "given_grams", "given_guided_grams", "leaves"]
 
 
 @dataclass
@@ -277,7 +279,7 @@ def _calls(spec: TestSpec, rng: np.random.Generator) -> tuple[list[Call], list]:
                 normalize_false = args[-1] is False  # gram_matrix's / guided_gram_matrix's normalize=False
                 calls.append(Call(f, args, dtype, check_grad=dtype == "float64" and not normalize_false,
                                   check_unmodified=True))
-        return calls, [_no_loops] if f == "tv_loss" else []
+        return calls, [_no_loops] if f in VECTORIZED else []
     if kind == "shapes":
         calls = [Call(f, draw_args(f, rng)) for _ in range(spec.draws + 1)]
         if f in ("gram_matrix", "guided_gram_matrix"):
@@ -306,16 +308,29 @@ def _calls(spec: TestSpec, rng: np.random.Generator) -> tuple[list[Call], list]:
     raise KeyError(kind)
 
 
+def arrays(args):
+    """Arguments with their arrays in place of the tensor leaves ``{"tensor": array, "grad": bool}``: as
+    ``mistake_variants`` and the diagnosis (``cs231n_style.diagnosis.locate_mistake``) take them."""
+    if isinstance(args, dict) and "tensor" in args:
+        return args["tensor"]
+    if isinstance(args, list):
+        return [arrays(value) for value in args]
+    return args
+
+
+def leaves(args):
+    """:func:`arrays` undone: every array a leaf ``{"tensor": float64 array, "grad": False}`` (a probe's
+    request, which needs no gradient)."""
+    if isinstance(args, np.ndarray):
+        return {"tensor": np.asarray(args, dtype=np.float64), "grad": False}
+    if isinstance(args, (list, tuple)):
+        return [leaves(value) for value in args]
+    return args.item() if isinstance(args, np.generic) else args
+
+
 def _numpy_args(call: Call) -> list:
     """The arguments with arrays in place of tensor leaves, as ``mistake_variants`` takes them."""
-    def strip(node):
-        if isinstance(node, dict) and "tensor" in node:
-            return node["tensor"]
-        if isinstance(node, list):
-            return [strip(value) for value in node]
-        return node
-
-    args = strip(call.args)
+    args = arrays(call.args)
     if call.function == "gram_matrix":
         return args[:1]
     if call.function == "guided_gram_matrix":

@@ -49,7 +49,7 @@ from cs231n_style.diagnosis import (clip, diagnose_exception, diagnose_gradient,
                                     diagnose_unmodified, diagnose_values)
 from cs231n_style.notebook import NOTEBOOK_OF
 
-from .cases import Call, build_case
+from .cases import Call, arrays, build_case, leaves
 from .reference import default_reference_path, load_reference, require_reference
 from .rubric import DEFAULT_RUBRIC, Rubric, TestSpec, load_rubric
 from .sandbox import Sandbox, SandboxFailure
@@ -160,7 +160,8 @@ def _clip_reply(reply) -> dict:
     return {key: clipped(value) for key, value in reply.items()} if isinstance(reply, dict) else {}
 
 
-def judge_call(call: Call, reply: dict, memory_mb: float | None = None, own_gram: bool = True) -> str | None:
+def judge_call(call: Call, reply: dict, memory_mb: float | None = None, own_gram: bool = True,
+               probe=None) -> str | None:
     """The failure message for one call's reply from the sandbox, or ``None`` if it passed.
 
     Args:
@@ -170,6 +171,9 @@ def judge_call(call: Call, reply: dict, memory_mb: float | None = None, own_gram
         own_gram: ``False`` when ``style_loss`` (``guided_style_loss``) ran with the grader's Gram
             matrices instead of the student's ``gram_matrix`` (``guided_gram_matrix``): the message
             then does not blame the Gram matrix.
+        probe: a ``cs231n_style.diagnosis.Probe`` of the student's function in the sandbox
+            (:func:`_prober`): a wrong value is then located as the notebook check locates it (which
+            image, region, layer or term); ``None``: not probed (the gradients may still say).
 
     Returns:
         The failure message (in the notebook checks' words), or ``None``. Text from the reply is
@@ -226,17 +230,42 @@ def judge_call(call: Call, reply: dict, memory_mb: float | None = None, own_gram
         message = diagnose_unmodified(name, before, [torch.from_numpy(a) for a in after])
         if message:
             return message
-    _, message = diagnose_values(name, value, call.expected, call.variants, dtype, own_gram)
+    grads = reply.get("grads") if call.check_grad and isinstance(reply.get("grads"), list) else None
+    if grads is not None and len(grads) != len(call.expected_grads):
+        grads = None
+    _, message = diagnose_values(name, value, call.expected, call.variants, dtype, own_gram, args=arrays(call.args),
+                                 probe=probe, grads=grads, expected_grads=call.expected_grads if grads else None)
     if message:
         return message
     if call.check_grad:
         if reply.get("grad_error"):
             return f"{name}: FAIL - the values are right but computing the gradient failed: {reply['grad_error']}"
-        grads = reply.get("grads") or []
-        if len(grads) != len(call.expected_grads):
-            grads = [None] * len(call.expected_grads)
-        return diagnose_gradient(name, bool(out.get("requires_grad")), grads, call.expected_grads)
+        return diagnose_gradient(name, bool(out.get("requires_grad")), grads or [None] * len(call.expected_grads),
+                                 call.expected_grads)
     return None
+
+
+def _prober(box: Sandbox, function: str, deadline: float):
+    """A ``cs231n_style.diagnosis.Probe`` of the student's ``function`` in the sandbox: float64 calls on the
+    CPU, no gradient; ``None`` for anything but a returned tensor. Probing stops at the first call that
+    fails (a timeout, a crash) and at ``deadline`` (``time.monotonic()``)."""
+    broken = []
+
+    def probe(args: list):
+        if broken or time.monotonic() > deadline:
+            return None
+        request = {"function": function, "args": leaves(args), "dtype": "float64", "device": "cpu", "grad": False,
+                   "upstream": None}
+        try:
+            reply = box.call(request)
+        except SandboxFailure:
+            broken.append(True)
+            return None
+        out = reply.get("output") if reply.get("status") == "returned" else None
+        value = out.get("value") if isinstance(out, dict) and out.get("type") == "Tensor" else None
+        return value if isinstance(value, np.ndarray) else None
+
+    return probe
 
 
 # --- one test -------------------------------------------------------------------------------------
@@ -295,8 +324,8 @@ class _StyleState:
 RERUN_WITH_GIVEN_GRAMS = ("style_loss", "guided_style_loss")
 
 
-def _judge(call: Call, box: Sandbox, state: _StyleState) -> str | None:
-    """Run one call and judge it.
+def _judge(call: Call, box: Sandbox, state: _StyleState, locate: bool = True) -> str | None:
+    """Run one call and judge it; with ``locate``, a wrong value is located by probing (:func:`_prober`).
 
     ``style_loss`` is graded on its own: a call it fails with the student's ``gram_matrix`` - wrong
     values, an exception, a timeout or a crash - passes if it succeeds with the grader's Gram
@@ -307,18 +336,20 @@ def _judge(call: Call, box: Sandbox, state: _StyleState) -> str | None:
     ``guided_style_loss`` likewise, with the grader's guided Gram matrices.
     """
     memory = box.limits.memory_mb
+    probe = _prober(box, call.function, state.deadline) if locate and call.device != "meta" else None
     if call.function not in RERUN_WITH_GIVEN_GRAMS:
-        return judge_call(call, _call(box, call.request(), call.function, state.deadline), memory)
+        return judge_call(call, _call(box, call.request(), call.function, state.deadline), memory, probe=probe)
     stopped, message = None, None
     if state.own_gram_first:
         try:
-            message = judge_call(call, _call(box, call.request(), call.function, state.deadline), memory)
+            message = judge_call(call, _call(box, call.request(), call.function, state.deadline), memory,
+                                 probe=probe)
         except _Stop as reason:
             stopped, message = reason, str(reason)
         if message is None:
             return None
     retry = judge_call(call, _call(box, call.request(grams=True), call.function, state.deadline), memory,
-                       own_gram=False)
+                       own_gram=False, probe=probe if stopped is None else None)
     if stopped is not None:
         state.own_gram_first = False  # the student's gram_matrix hung or crashed it; the grader's did not
     if retry and message and stopped is None and "the grader's stand-in" in retry:
@@ -336,7 +367,7 @@ def _run_test(spec: TestSpec, box: Sandbox, rng: np.random.Generator, reference,
         if call.device == "meta" and failures:
             failures.append(later)
             continue
-        message = _judge(call, box, state)
+        message = _judge(call, box, state, locate=not failures)  # the feedback quotes the first failure
         if message:
             failures.append(message)
     values_ok = not failures

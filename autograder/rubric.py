@@ -240,8 +240,9 @@ def load_rubric(path: str | Path = DEFAULT_RUBRIC) -> Rubric:
         RubricError: on invalid TOML; top-level keys other than :data:`SECTIONS` (a misspelt
             ``[[test]]`` or ``[grdaing]``); no ``[[tests]]``; unknown fields or values of the wrong
             type (``hidden = "false"``, ``spatial_control = "no"``); unknown functions or kinds;
-            duplicate ids; a test's section missing from ``[sections]``; bad points, limits,
-            visibilities or seed. The message names the file, the entry and the field.
+            duplicate ids; a test's section missing from ``[sections]``; a ``no_loops`` test of a
+            function whose hint allows loops; bad points, limits, visibilities or seed. The message
+            names the file, the entry and the field.
     """
     path = Path(path)
     with open(path, "rb") as file:
@@ -255,8 +256,14 @@ def load_rubric(path: str | Path = DEFAULT_RUBRIC) -> Rubric:
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise RubricError(f"{path}: duplicate test ids {duplicates}")
+    from cs231n_style.diagnosis import VECTORIZED
+
     sections = dict(data.get("sections", {}))
     for number, test in enumerate(tests, 1):
+        if test.kind == "no_loops" and test.function not in VECTORIZED:
+            raise RubricError(f"{path}: [[tests]] entry {number} ({test.id}): kind 'no_loops' is for "
+                              f"{', '.join(VECTORIZED)}, the functions whose hint says \"no Python loops\" "
+                              f"(cs231n_style.diagnosis.VECTORIZED); {test.function}'s hint allows loops")
         if test.section and test.section not in sections:
             raise RubricError(f"{path}: [[tests]] entry {number} ({test.id}): section {test.section!r} is not in "
                               f"[sections] ({sorted(sections) or 'none declared'}): add a line "

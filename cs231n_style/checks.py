@@ -12,12 +12,19 @@ inputs are left unmodified, and prints one verdict::
     gram_matrix: PASS - matches the reference values in float64 and float32 (max relative error 2.1e-16) ...
 
 When the result is wrong, the verdict names the mistake if it is a typical one (a missing weight,
-mean instead of sum, no division by C*H*W, ...): the diagnosis is :mod:`cs231n_style.diagnosis`,
-which the autograder uses too, so a student reads the same explanation in the notebook and in
-the grade. A NaN or an inf in a result or a gradient fails, with a verdict that says so and what
-usually causes it. The stored inputs and reference values (``data/reference_values.npz``) contain no
-solutions, and a check needs no network weights, images or GPU. The relative error in a verdict
-is ``max|yours - reference| / max|reference|``.
+mean instead of sum, no division by C*H*W, ...); otherwise it locates it: the check calls the
+function again on inputs built so that each image, region, style layer and term can be told apart,
+and says which one is wrong and how ("image 1 got image 0's masks", "the vertical differences are
+counted twice", "the terms of style layers 3 and 4 are not multiplied by their weights"). A
+relative error it cannot place is reported with what it means - a difference in the formula, or
+float32 somewhere - never as rounding. The diagnosis is :mod:`cs231n_style.diagnosis`, which the
+autograder uses too, so a student reads the same explanation in the notebook and in the grade.
+Where a function's hint says "no Python loops" (``content_loss``, ``gram_matrix``,
+``guided_gram_matrix``, ``tv_loss``), its check fails a loop or comprehension, as the grader's tests
+and, through the check cells, nbgrader do. A NaN or an inf in a result or a gradient fails, with a
+verdict that says so and what usually causes it. The stored inputs and reference values
+(``data/reference_values.npz``) contain no solutions, and a check needs no network weights, images
+or GPU. The relative error in a verdict is ``max|yours - reference| / max|reference|``.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import io
 import traceback
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +42,8 @@ import torch
 
 from . import _skip_after_failure
 from ._tracebacks import where_in_your_code
-from .diagnosis import (diagnose_exception, diagnose_gradient, diagnose_loops, diagnose_output, diagnose_unmodified,
-                        diagnose_values, reference_values, uses_python_loops)
+from .diagnosis import (VECTORIZED, Probe, diagnose_exception, diagnose_gradient, diagnose_loops, diagnose_output,
+                        diagnose_unmodified, diagnose_values, reference_values, uses_python_loops)
 
 __all__ = [
     "CheckResult",
@@ -99,14 +107,15 @@ class CheckResult:
         already (IPython's display protocol calls this instead of showing the repr)."""
 
 
-# --- the four checks -----------------------------------------------------------------------------
+# --- the checks ----------------------------------------------------------------------------------
 
 def check_content_loss(content_loss: Callable) -> CheckResult:
     """Check ``content_loss(content_weight, content_current, content_original) -> scalar tensor``.
 
     Inputs are feature maps of shape (1, C, H, W) (float64, then float32) and a Python float
     weight; the reference is ``content_weight * sum((current - original) ** 2)`` (Gatys et al.,
-    2016, Eq. 1, without the 1/2; CS231n's convention).
+    2016, Eq. 1, without the 1/2; CS231n's convention). Its source must have no Python loop or
+    comprehension (its hint says so).
 
     Args:
         content_loss: the student's function.
@@ -120,7 +129,7 @@ def check_content_loss(content_loss: Callable) -> CheckResult:
         original = _tensor(ref["content_loss.content_original"], dtype)
         return (weight, current, original), [current, original], [current], ["content_loss.grad"]
 
-    return _check_scalar_loss("content_loss", content_loss, inputs)
+    return _check_scalar_loss("content_loss", content_loss, inputs, _no_loops("content_loss", content_loss))
 
 
 def check_gram_matrix(gram_matrix: Callable) -> CheckResult:
@@ -129,7 +138,8 @@ def check_gram_matrix(gram_matrix: Callable) -> CheckResult:
     Inputs are feature maps of shape (2, C, H, W) with H != W (float64, then float32); the
     reference is ``G[n] = F[n] @ F[n].T`` with ``F[n]`` of shape (C, H*W), divided by C*H*W when
     ``normalize`` (Gatys et al., 2016, Eq. 3; CS231n's normalization). Both ``normalize=True``
-    and ``normalize=False`` are checked.
+    and ``normalize=False`` are checked, and that the source has no Python loop or comprehension
+    (the hint says so). A wrong result is located: per image, and by how it grows with the features.
 
     Args:
         gram_matrix: the student's function.
@@ -146,16 +156,18 @@ def check_gram_matrix(gram_matrix: Callable) -> CheckResult:
         out = _call(name, gram_matrix, features)
         _require_tensor(name, out, (n, c, c), dtype, input_shape=(n, c, h, w), inputs=[features])
         _require_unmodified(name, before, [features])
-        error = _compare(name, out, ref, name, dtype)
+        probe = _prober(gram_matrix)
+        error = _compare(name, out, ref, name, dtype, args=[features], probe=probe)
         out_raw = _call(name, gram_matrix, features, False)
         _require_tensor(name, out_raw, (n, c, c), dtype)
-        error = max(error, _compare(name, out_raw, ref, name, dtype, expected_key="expected_unnormalized"))
+        error = max(error, _compare(name, out_raw, ref, name, dtype, expected_key="expected_unnormalized",
+                                    args=[features, False], probe=probe))
         if dtype == torch.float64:
             upstream = _tensor(ref[f"{name}.grad_upstream"], dtype)
             _require_gradient(name, out, [features], [ref[f"{name}.grad"]], upstream)
         return error
 
-    return _run_check(name, body)
+    return _run_check(name, body, _no_loops(name, gram_matrix))
 
 
 def check_style_loss(style_loss: Callable) -> CheckResult:
@@ -165,7 +177,7 @@ def check_style_loss(style_loss: Callable) -> CheckResult:
     Gram matrices (1, C_l, C_l) of the style image at ``style_layers``, ``style_weights`` a list of
     floats; the reference is ``sum_l w_l * sum((gram_matrix(feats[l]) - target_l) ** 2)``
     (Gatys et al., 2016, Eqs. 4-5, with CS231n's weighting). The student's function calls the
-    student's own ``gram_matrix``.
+    student's own ``gram_matrix``. A wrong result is located per style layer (its weight, its term).
 
     Args:
         style_loss: the student's function.
@@ -182,8 +194,8 @@ def check_style_loss(style_loss: Callable) -> CheckResult:
         return ((feats, layers, targets, weights), feats + targets, [feats[i] for i in layers],
                 [f"style_loss.grad.{i}" for i in layers])
 
-    note = _own_check_note("style_loss", style_loss, "gram_matrix", check_gram_matrix)
-    return _check_scalar_loss("style_loss", style_loss, inputs, note_if_failed=note)
+    note, passes = _helper_verdict("style_loss", style_loss, "gram_matrix", check_gram_matrix)
+    return _check_scalar_loss("style_loss", style_loss, inputs, note_if_failed=note, passes_own_check=passes)
 
 
 def check_tv_loss(tv_loss: Callable) -> CheckResult:
@@ -192,7 +204,8 @@ def check_tv_loss(tv_loss: Callable) -> CheckResult:
     ``img`` has shape (1, 3, H, W), H != W, normalized values (float64, then float32); the
     reference is ``tv_weight * (sum of squared differences of vertically adjacent pixels + the
     same for horizontally adjacent pixels)`` (total variation regularization as in Johnson et
-    al., 2016, and CS231n).
+    al., 2016, and CS231n). A wrong result is located by probing: per term (vertical, horizontal),
+    with and without the weight, wrapping around the border, pixels two apart.
 
     Args:
         tv_loss: the student's function.
@@ -204,10 +217,7 @@ def check_tv_loss(tv_loss: Callable) -> CheckResult:
         img = _tensor(ref["tv_loss.img"], dtype, requires_grad=True)
         return (img, float(ref["tv_loss.tv_weight"])), [img], [img], ["tv_loss.grad"]
 
-    def no_loops():
-        _fail_if(diagnose_loops("tv_loss", uses_python_loops(tv_loss)))
-
-    return _check_scalar_loss("tv_loss", tv_loss, inputs, no_loops)
+    return _check_scalar_loss("tv_loss", tv_loss, inputs, _no_loops("tv_loss", tv_loss))
 
 
 def check_guided_gram_matrix(guided_gram_matrix: Callable) -> CheckResult:
@@ -219,7 +229,12 @@ def check_guided_gram_matrix(guided_gram_matrix: Callable) -> CheckResult:
     mask on both factors, weights m**2 - divided by ``C * sum(masks[n, r] ** 2)`` when ``normalize``
     (Gatys et al., CVPR 2017, Sec. 4, "guided Gram matrices"; an all-ones mask gives
     ``gram_matrix``). Both ``normalize=True`` and ``normalize=False`` are checked, the gradient with
-    respect to ``features`` too, and that neither input is modified.
+    respect to ``features`` too, that neither input is modified, and that the source has no Python
+    loop or comprehension (the hint says so). A wrong result is located per image and region (which
+    masks each Gram matrix was computed with, what it was divided by); a constant added to the
+    normalizer (an eps) fails by name even when the values are within the tolerance
+    (:func:`cs231n_style.diagnosis.normalizer_eps`): no region is ever empty, and with an eps a
+    region's average depends on its mask's overall scale.
 
     Args:
         guided_gram_matrix: the student's function.
@@ -237,17 +252,18 @@ def check_guided_gram_matrix(guided_gram_matrix: Callable) -> CheckResult:
         out = _call(name, guided_gram_matrix, features, masks)
         _require_tensor(name, out, (n, r, c, c), dtype, input_shape=(n, r, c, h, w), inputs=[features])
         _require_unmodified(name, before, [features, masks])
-        error = _compare(name, out, ref, name, dtype)
+        probe = _prober(guided_gram_matrix)
+        error = _compare(name, out, ref, name, dtype, args=[features, masks], probe=probe)
         out_raw = _call(name, guided_gram_matrix, features, masks, False)
         _require_tensor(name, out_raw, (n, r, c, c), dtype, input_shape=(n, r, c, h, w))
         error = max(error, _compare(name, out_raw, ref, name, dtype, expected_key="expected_unnormalized",
-                                    variant_key="variant_unnormalized"))
+                                    variant_key="variant_unnormalized", args=[features, masks, False], probe=probe))
         if dtype == torch.float64:
             upstream = _tensor(ref[f"{name}.grad_upstream"], dtype)
             _require_gradient(name, out, [features], [ref[f"{name}.grad"]], upstream)
         return error
 
-    return _run_check(name, body)
+    return _run_check(name, body, _no_loops(name, guided_gram_matrix))
 
 
 def check_guided_style_loss(guided_style_loss: Callable) -> CheckResult:
@@ -260,7 +276,8 @@ def check_guided_style_loss(guided_style_loss: Callable) -> CheckResult:
     (R = 2). The reference is ``sum_i w_i * sum((guided_gram_matrix(feats[style_layers[i]],
     content_masks[i]) - style_targets[i]) ** 2)`` over all regions and entries (Gatys et al., CVPR
     2017, Sec. 4). The student's function calls the student's own ``guided_gram_matrix``; when that
-    one fails its own check, the verdict says so first.
+    one fails its own check, the verdict says so first. A wrong result is located by probing and from
+    the gradients: per region (its targets), per style layer (its masks, its weight, its term).
 
     Args:
         guided_style_loss: the student's function.
@@ -280,24 +297,62 @@ def check_guided_style_loss(guided_style_loss: Callable) -> CheckResult:
         return ((feats, layers, targets, weights, masks), feats + targets + masks, [feats[i] for i in layers],
                 [f"{prefix}grad.{i}" for i in layers])
 
-    note = _own_check_note("guided_style_loss", guided_style_loss, "guided_gram_matrix", check_guided_gram_matrix)
-    return _check_scalar_loss("guided_style_loss", guided_style_loss, inputs, note_if_failed=note)
+    note, passes = _helper_verdict("guided_style_loss", guided_style_loss, "guided_gram_matrix",
+                                   check_guided_gram_matrix)
+    return _check_scalar_loss("guided_style_loss", guided_style_loss, inputs, note_if_failed=note,
+                              passes_own_check=passes)
 
 
-def _own_check_note(name: str, loss: Callable, helper: str, check: Callable[[Callable], CheckResult]) -> str | None:
-    """What to say first when ``loss`` (named ``name``) fails while the ``helper`` it calls (the one in its
-    notebook's namespace) fails its own ``check``: the mistake may be there, not in the loss."""
+def _helper_verdict(name: str, loss: Callable, helper: str, check: Callable[[Callable], CheckResult]
+                    ) -> tuple[str | None, Callable[[str], bool | None]]:
+    """What the ``helper`` that ``loss`` (named ``name``) calls - the one in its notebook's namespace -
+    says about a failure of ``loss``: the note to say first when the helper fails its own ``check``
+    (the mistake may be there, not in the loss), and, for the traceback pointer, whether a function
+    of that name passes its own check (``None``: unknown)."""
     function = getattr(loss, "__globals__", {}).get(helper)
-    if not callable(function):
-        return None
-    with contextlib.redirect_stdout(io.StringIO()):  # the helper's verdict is not this check's
-        passed = check(function).passed
-    return None if passed else (f"your {helper}, which {name} calls, does not pass {check.__name__}: "
-                                "fix it first, then run this check again")
+    passed = None
+    if callable(function):
+        with contextlib.redirect_stdout(io.StringIO()):  # the helper's verdict is not this check's
+            result = check(function)
+        # a helper whose values are right but that has a loop its hint forbids cannot make the loss wrong
+        passed = result.passed or result.message == diagnose_loops(helper, True)
+    note = None if passed is not False else (f"your {helper}, which {name} calls, does not pass {check.__name__}: "
+                                             "fix it first, then run this check again")
+    return note, lambda function_name: passed if function_name == helper else None
+
+
+class CheckResults(tuple):
+    """The :class:`CheckResult` of each check :func:`check_all` ran, in order; truthy exactly when all passed.
+
+    A notebook cell ending with ``cs.check_all(...)`` shows nothing more than the verdicts each check
+    printed (no stray ``True``), as a cell ending with one check does.
+    """
+
+    def __bool__(self) -> bool:
+        return all(result.passed for result in self)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self)
+
+    def raise_if_failed(self) -> CheckResults:
+        """Raise unless every check passed (see :meth:`CheckResult.raise_if_failed`).
+
+        Raises:
+            AssertionError: with the verdicts of the checks that did not pass, one per line.
+        """
+        __tracebackhide__ = True
+        failed = [result.message for result in self if not result.passed]
+        if failed:
+            raise AssertionError("\n".join(failed))
+        return self
+
+    def _ipython_display_(self) -> None:
+        """Jupyter shows nothing more: each check printed its verdict already."""
 
 
 def check_all(content_loss: Callable, gram_matrix: Callable, style_loss: Callable, tv_loss: Callable,
-              guided_gram_matrix: Callable | None = None, guided_style_loss: Callable | None = None) -> bool:
+              guided_gram_matrix: Callable | None = None, guided_style_loss: Callable | None = None) -> CheckResults:
     """Run the four checks, and notebook 05's two when their functions are given, each printing its verdict.
 
     Args:
@@ -306,7 +361,9 @@ def check_all(content_loss: Callable, gram_matrix: Callable, style_loss: Callabl
             their checks).
 
     Returns:
-        ``True`` only if every check run passed.
+        A :class:`CheckResults`, the checks' results in order: truthy only if every check run passed
+        (``bool(check_all(...))``), and ``.raise_if_failed()`` to fail a cell. As a cell's last line it
+        displays nothing beyond the printed verdicts.
     """
     results = [check_content_loss(content_loss), check_gram_matrix(gram_matrix),
                check_style_loss(style_loss), check_tv_loss(tv_loss)]
@@ -314,7 +371,7 @@ def check_all(content_loss: Callable, gram_matrix: Callable, style_loss: Callabl
         results.append(check_guided_gram_matrix(guided_gram_matrix))
     if guided_style_loss is not None:
         results.append(check_guided_style_loss(guided_style_loss))
-    return all(results)
+    return CheckResults(results)
 
 
 # --- the machinery shared by all checks ----------------------------------------------------------
@@ -337,8 +394,9 @@ def _is_students(frame: traceback.FrameSummary) -> bool:
     return "torch" not in path.parts and path.name != "checks.py"
 
 
-def _call(name: str, fn: Callable, *args):
-    """Call the student's function, turning exceptions into verdicts."""
+def _call(name: str, fn: Callable, *args, passes_own_check: Callable[[str], bool | None] | None = None):
+    """Call the student's function, turning exceptions into verdicts (``passes_own_check``: see
+    :func:`cs231n_style._tracebacks.where_in_your_code`)."""
     def describe(arg) -> str | None:
         if isinstance(arg, torch.Tensor):
             return str(tuple(arg.shape))
@@ -350,7 +408,7 @@ def _call(name: str, fn: Callable, *args):
     try:
         return fn(*args)
     except Exception as error:  # a student's bug can raise anything: report it, don't crash
-        where = where_in_your_code(error, _is_students)
+        where = where_in_your_code(error, _is_students, passes_own_check)
         status, message = diagnose_exception(name, type(error).__name__, str(error), shapes, where)
         raise _Verdict(status, message) from None
 
@@ -373,13 +431,73 @@ def _require_unmodified(name: str, before: list[torch.Tensor], after: list[torch
 
 
 def _compare(name: str, out: torch.Tensor, ref: dict, prefix: str, dtype: torch.dtype,
-             expected_key: str = "expected", variant_key: str = "variant") -> float:
-    """Compare with the reference; on a mismatch, name the mistake if a stored variant matches."""
+             expected_key: str = "expected", variant_key: str = "variant", args: list | None = None,
+             probe: Probe | None = None, grads: list | None = None, expected_grads: list | None = None) -> float:
+    """Compare with the reference; on a mismatch, name the mistake if a stored variant matches, else
+    locate it with ``args`` (the call's arguments), ``probe`` and the gradients (see
+    :func:`cs231n_style.diagnosis.diagnose_values`)."""
     variant_prefix = f"{prefix}.{variant_key}."
     variants = {key[len(variant_prefix):]: ref[key] for key in ref if key.startswith(variant_prefix)}
-    error, message = diagnose_values(name, out, ref[f"{prefix}.{expected_key}"], variants, dtype)
+    error, message = diagnose_values(name, out, ref[f"{prefix}.{expected_key}"], variants, dtype,
+                                     args=None if args is None else _arrays(args), probe=probe, grads=grads,
+                                     expected_grads=expected_grads)
     _fail_if(message, error)
     return error
+
+
+def _arrays(args):
+    """The arguments with every tensor as a float64 NumPy array (lists of tensors too)."""
+    if isinstance(args, torch.Tensor):
+        return args.detach().to("cpu", torch.float64).numpy()
+    if isinstance(args, (list, tuple)):
+        return [_arrays(arg) for arg in args]
+    return args
+
+
+def _tensors(args):
+    """:func:`_arrays` undone: every array a new float64 tensor."""
+    if isinstance(args, np.ndarray):
+        return torch.tensor(args, dtype=torch.float64)
+    if isinstance(args, list):
+        return [_tensors(arg) for arg in args]
+    return args
+
+
+def _prober(fn: Callable) -> Probe:
+    """A :data:`cs231n_style.diagnosis.Probe` of the student's function: called in float64 on fresh tensors,
+    what it prints is not shown, and whatever it raises gives ``None``."""
+    def probe(args: list):
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")
+                out = fn(*_tensors(args))
+        except Exception:  # a probe of wrong code may raise anything: it just finds nothing
+            return None
+        return out.detach().to("cpu", torch.float64).numpy() if isinstance(out, torch.Tensor) else None
+
+    return probe
+
+
+def _no_loops(name: str, fn: Callable) -> Callable[[], None]:
+    """The check's last step for a function of :data:`cs231n_style.diagnosis.VECTORIZED`: no Python loop."""
+    assert name in VECTORIZED, name
+
+    def check() -> None:
+        _fail_if(diagnose_loops(name, uses_python_loops(fn)))
+
+    return check
+
+
+def _student_grads(out: torch.Tensor, wrt: list[torch.Tensor]) -> list | None:
+    """The student's gradients of a scalar ``out`` with respect to ``wrt`` (arrays; ``None`` where unused), kept
+    for locating a wrong value; ``None`` when there are none."""
+    if not (isinstance(out, torch.Tensor) and out.requires_grad):
+        return None
+    try:
+        grads = torch.autograd.grad(out, wrt, retain_graph=True, allow_unused=True)
+    except RuntimeError:
+        return None
+    return [None if g is None else _arrays(g) for g in grads]
 
 
 def _require_gradient(name: str, out: torch.Tensor, inputs: list[torch.Tensor], expected: list[np.ndarray],
@@ -412,20 +530,24 @@ def _run_check(name: str, body: Callable[[dict, torch.dtype], float], extra: Cal
 
 
 def _check_scalar_loss(name: str, loss: Callable, make_inputs: Callable, extra: Callable[[], None] | None = None,
-                       note_if_failed: str | None = None) -> CheckResult:
+                       note_if_failed: str | None = None,
+                       passes_own_check: Callable[[str], bool | None] | None = None) -> CheckResult:
     """The check of a loss that returns a scalar: call, output, unmodified inputs, values, gradient.
 
     ``make_inputs(ref, dtype)`` returns ``(args, tensors, wrt, grad_keys)``: the call's arguments,
     the tensors among them that must stay unmodified, those whose gradient is checked (float64
-    only), and the reference keys of those gradients.
+    only), and the reference keys of those gradients. A wrong value is located by probing ``loss``
+    and, in float64, from its gradients.
     """
     def body(ref, dtype):
         args, tensors, wrt, grad_keys = make_inputs(ref, dtype)
         before = [t.detach().clone() for t in tensors]
-        out = _call(name, loss, *args)
+        out = _call(name, loss, *args, passes_own_check=passes_own_check)
         _require_tensor(name, out, (), dtype, inputs=wrt)
         _require_unmodified(name, before, tensors)
-        error = _compare(name, out, ref, name, dtype)
+        grads = _student_grads(out, wrt) if dtype == torch.float64 else None
+        error = _compare(name, out, ref, name, dtype, args=args, probe=_prober(loss), grads=grads,
+                         expected_grads=[ref[key] for key in grad_keys] if grads is not None else None)
         if dtype == torch.float64:
             _require_gradient(name, out, wrt, [ref[key] for key in grad_keys])
         return error

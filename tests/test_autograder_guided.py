@@ -210,6 +210,9 @@ GUIDED_STYLE_UNWEIGHTED = '''def guided_style_loss(feats, style_layers, style_ta
 
 @pytest.mark.parametrize("source, words", [
     (GUIDED_STYLE_ONE_LAYERS_MASKS, "content_masks[i] is already resized to style layer i's feature maps"),
+    # the pointer names the call with the wrong masks first, then the (right) line it raised in (issue #24)
+    (GUIDED_STYLE_ONE_LAYERS_MASKS, "in your code (guided_style_loss), line 4: G = guided_gram_matrix(feats[layer], "
+                                    "content_masks[0])\n  (it raised inside guided_gram_matrix, line "),
     (GUIDED_STYLE_UNWEIGHTED, "without the style weights"),
 ])
 def test_a_wrong_guided_style_loss_loses_its_points_with_the_diagnosis(tmp_path, rubric, source, words):

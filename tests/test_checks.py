@@ -109,9 +109,25 @@ def tv_loss(img, w):
 
 
 def test_correct_functions_pass(capsys):
-    assert cs.check_all(content_loss, gram_matrix, style_loss, tv_loss) is True
+    results = cs.check_all(content_loss, gram_matrix, style_loss, tv_loss)
+    assert bool(results) is True and results.raise_if_failed() is results
+    assert [result.name for result in results] == ["content_loss", "gram_matrix", "style_loss", "tv_loss"]
     out = capsys.readouterr().out
     assert out.count("PASS") == 4 and "float64 and float32" in out
+
+
+def test_check_all_shows_nothing_but_the_verdicts_in_a_notebook(capsys):
+    """A cell ending with cs.check_all(...) shows the printed verdicts and no stray True (issue #24)."""
+    from IPython.core.formatters import DisplayFormatter
+
+    results = cs.check_all(content_loss, gram_matrix, style_loss, tv_loss)
+    assert hasattr(results, "_ipython_display_") and DisplayFormatter().format(results) == ({}, {})
+    failing = cs.check_all(content_loss, gram_matrix, style_loss, lambda img, w: w * img.sum())
+    assert not failing
+    with pytest.raises(AssertionError, match="tv_loss: FAIL") as raised:
+        failing.raise_if_failed()
+    assert "gram_matrix" not in str(raised.value)  # only the failed checks' verdicts
+    capsys.readouterr()
 
 
 def test_result_is_truthy_only_on_pass(capsys):
