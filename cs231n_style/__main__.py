@@ -41,7 +41,7 @@ import tempfile
 from pathlib import Path
 
 from .device import describe_device, get_device
-from .features import load_squeezenet
+from .backbones import load_backbone
 from .images import SAMPLE_IMAGES, preprocess, save_image
 from .masks import load_masks
 from .notebook import COURSE_FOLDER_ENV, NOTEBOOK_OF, load_course_functions, load_functions
@@ -99,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"folder of the notebooks holding the loss functions (default: ${COURSE_FOLDER_ENV} "
                              "if set, else the first of ., solutions/ and notebooks/ that holds them)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: the best available)")
+    parser.add_argument("--weights", default=None, metavar="FILE",
+                        help="the --backbone's weights file (.pth); default: looked for as cs231n_style.backbones "
+                             "says (an environment variable, torchvision's cache, weights/, then a download)")
+    parser.add_argument("--pooling", default="max", choices=("max", "avg"),
+                        help="the backbone's pooling layers: max (as trained) or avg (Gatys et al. 2016, Sec. 2)")
     _add_settings(parser)
     return parser
 
@@ -108,9 +113,14 @@ def _option_name(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
 
 
+def _layer(text: str) -> int | str:
+    """A layer on the command line: an index (``3``) or a name (``relu4_2``)."""
+    return int(text) if text.strip().lstrip("-").isdigit() else text
+
+
 #: For each kind of TransferSettings field (its ``metadata["kind"]``): the argparse ``type`` of one
 #: value, and its name in the help (``None``: argparse lists the choices).
-_KINDS = {"whole number": (int, "N"), "layer index": (int, "LAYER"), "number": (float, "X"), "choice": (str, None)}
+_KINDS = {"whole number": (int, "N"), "layer index": (_layer, "LAYER"), "number": (float, "X"), "choice": (str, None)}
 
 
 def _add_settings(parser: argparse.ArgumentParser) -> None:
@@ -138,7 +148,8 @@ def _given_settings(args: argparse.Namespace) -> dict[str, object]:
 def run_settings(args: argparse.Namespace) -> tuple[str, list[str], TransferSettings]:
     """What a parsed command line runs: the content image, the style images and the settings.
 
-    The settings are ``TransferSettings()``, or ``--example``'s, with :data:`_COMMAND_LINE_DEFAULTS`
+    The settings are ``TransferSettings()`` (``--backbone``'s defaults, ``for_backbone``), or ``--example``'s,
+    with :data:`_COMMAND_LINE_DEFAULTS`
     (size-aware weights, ``weights_size=192``) and then every option given.
 
     Args:
@@ -153,7 +164,12 @@ def run_settings(args: argparse.Namespace) -> tuple[str, list[str], TransferSett
             with the options' names for a lone ``--style-layers`` / ``--style-weights``).
     """
     base, content, styles = TransferSettings(), "cat", ["swirls"]
+    if args.backbone:  # its own default layers and weights (cs231n_style.backbones)
+        base = TransferSettings.for_backbone(args.backbone)
     if args.example:
+        if args.backbone not in (None, "squeezenet1_1"):
+            raise ValueError(f"--example's weightings are CS231n's, for SqueezeNet: drop --example to run "
+                             f"--backbone {args.backbone} with its own defaults.")
         content, style, base = EXAMPLE_SETTINGS[args.example]
         styles = [style]
     base = base.replace(**_COMMAND_LINE_DEFAULTS)
@@ -232,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             losses = dataclasses.replace(losses, photorealism_loss=load_functions(
                 notebook, ["photorealism_loss"]).photorealism_loss)
         masks = _content_masks(args.masks, content, settings, losses, functions)
-        model = load_squeezenet(device=device)
+        model = load_backbone(settings.backbone, weights_path=args.weights, device=device, pooling=args.pooling)
         regions = f" (regions from {', '.join(args.masks)})" if masks is not None else ""
         print(f"style transfer on {describe_device(device)}: {content} + {' + '.join(styles)}{regions}")
         result = style_transfer(content, styles[0] if len(styles) == 1 else styles, losses, model, settings,

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .backbones import backbone_of
 from .color import combine_luminance, luminance_image, match_color_histogram, match_luminance
 from .features import extract_features
 from .images import preprocess, to_normalized, to_pixels
@@ -91,6 +92,11 @@ def losses_in_use(losses, settings, style_image, model: nn.Sequential, content_m
     if not (used.content or used.style or used.tv):
         raise ValueError("Nothing to optimize: content_weight and tv_weight are 0 and there is no style "
                          "term (style_image=None or no style layers).")
+    found = backbone_of(model)
+    if found is not None and found.name != settings.backbone:
+        raise ValueError(f"The model is {found.title} but settings.backbone is {settings.backbone!r}: its layers "
+                         f"and weights are for another network. Use TransferSettings.for_backbone({found.name!r}, "
+                         "...) (or pass the model of load_backbone(settings.backbone)).")
     too_deep = [f"content_layer {settings.content_layer}"] if settings.content_layer >= len(model) else []
     too_deep += [f"style layer {i}" for i in settings.style_layers if i >= len(model)]
     if too_deep:

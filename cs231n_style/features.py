@@ -20,11 +20,16 @@ When none of these has the file and the download fails, the error lists every pl
 
 A file may hold the whole model's state dict (``features.0.weight``, ..., ``classifier.1.bias``)
 or only that of ``features`` (``0.weight``, ...).
+
+The other backbones (VGG-16 and VGG-19, :func:`cs231n_style.backbones.load_backbone`) are found by
+the same rule, each with its own environment variable and file names (a :class:`WeightsSource`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,34 +46,102 @@ __all__ = [
 WEIGHTS_ENV_VAR = "CS231N_STYLE_WEIGHTS"
 
 
-def _torchvision():
-    """torchvision's ``squeezenet1_1`` builder and its ``SqueezeNet1_1_Weights.IMAGENET1K_V1``, imported
-    on first use: importing torchvision takes seconds and about 160 MB, and ``import cs231n_style``
-    (the autograder's too, which never loads a network) does not need it."""
-    from torchvision.models import SqueezeNet1_1_Weights, squeezenet1_1
+@dataclass(frozen=True)
+class WeightsSource:
+    """Where one network's ImageNet weights are looked for, in the order of the module docstring.
 
-    return squeezenet1_1, SqueezeNet1_1_Weights.IMAGENET1K_V1
+    Attributes:
+        title: the network's name in messages, e.g. ``"SqueezeNet 1.1"``.
+        file_prefix: torchvision's file name stem, e.g. ``"squeezenet1_1"``: the course's ``weights/``
+            folders are searched for ``{file_prefix}*.pth`` (not ``{file_prefix}_bn*``: the
+            batch-normalized variant, another architecture).
+        env_var: the environment variable that may name a file.
+        weights_enum: the name of torchvision's weights enum in ``torchvision.models`` (e.g.
+            ``"SqueezeNet1_1_Weights"``); its ``IMAGENET1K_V1`` entry gives the URL and the download.
+        build: returns the untrained ``features`` (an ``nn.Sequential``): the architecture a file must fit.
+        advice: a sentence added to the "how to get the weights" part of the errors (``""``: none).
+    """
+
+    title: str
+    file_prefix: str
+    env_var: str
+    weights_enum: str
+    build: Callable[[], nn.Sequential]
+    advice: str = ""
+
+    def weights(self):
+        """torchvision's ``{weights_enum}.IMAGENET1K_V1`` (importing torchvision: seconds, on first use)."""
+        import torchvision.models
+
+        return getattr(torchvision.models, self.weights_enum).IMAGENET1K_V1
+
+    def cache_path(self) -> Path:
+        """Where torchvision's download puts the file (``$TORCH_HOME/hub/checkpoints/...``), read at call time."""
+        return Path(torch.hub.get_dir()) / "checkpoints" / Path(self.weights().url).name
+
+    def course_files(self, folder: Path) -> list[Path]:
+        """The ``{file_prefix}*.pth`` files in ``folder`` (sorted by name), batch-normalized variants excluded."""
+        if not folder.is_dir():
+            return []
+        return sorted(path for path in folder.glob(f"{self.file_prefix}*.pth")
+                      if not path.name.startswith(f"{self.file_prefix}_bn"))
+
+
+def _squeezenet_features() -> nn.Sequential:
+    """torchvision's untrained ``squeezenet1_1().features``, imported on first use: importing torchvision
+    takes seconds and about 160 MB, and ``import cs231n_style`` (the autograder's too, which never loads a
+    network) does not need it."""
+    from torchvision.models import squeezenet1_1
+
+    return squeezenet1_1(weights=None).features
+
+
+#: SqueezeNet 1.1's weights: ``$CS231N_STYLE_WEIGHTS``, ``squeezenet1_1*.pth``, ``SqueezeNet1_1_Weights``.
+SQUEEZENET_WEIGHTS = WeightsSource("SqueezeNet 1.1", "squeezenet1_1", WEIGHTS_ENV_VAR, "SqueezeNet1_1_Weights",
+                                   _squeezenet_features)
 
 #: The checkout this package runs from, when it is one (an editable install): its weights/ is looked in.
 _CHECKOUT = Path(__file__).resolve().parents[1]
 
 
-def _cache_path() -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(_torchvision()[1].url).name
-
-
-def _course_weights() -> tuple[list[Path], Path | None]:
+def _course_weights(source: WeightsSource = SQUEEZENET_WEIGHTS) -> tuple[list[Path], Path | None]:
     """The course's ``weights/`` folders looked in (step 4 of the module docstring), and the first
-    ``squeezenet1_1*.pth`` file found in them (sorted by name), or ``None``."""
+    of ``source``'s files found in them (sorted by name), or ``None``."""
     folders = [Path.cwd() / "weights", Path.cwd().parent / "weights"]
     if (_CHECKOUT / "pyproject.toml").is_file():  # an editable install or a run from the checkout
         folders.append(_CHECKOUT / "weights")
     folders = list(dict.fromkeys(folder.resolve() for folder in folders))
     for folder in folders:
-        found = sorted(folder.glob("squeezenet1_1*.pth")) if folder.is_dir() else []
+        found = source.course_files(folder)
         if found:
             return folders, found[0]
     return folders, None
+
+
+def find_weights_file(source: WeightsSource, weights_path: str | os.PathLike | None = None
+                      ) -> tuple[Path | None, str | None]:
+    """The weights file steps 1-4 of the module docstring pick, and where it came from; no download.
+
+    Args:
+        source: the network's :class:`WeightsSource`.
+        weights_path: an explicit file (step 1), or ``None``.
+
+    Returns:
+        ``(path, origin)``, ``origin`` one of ``"weights_path"``, ``"$<env_var>"``, ``"torchvision's
+        cache"``, ``"the course's weights/ folder"``; or ``(None, None)`` when none of the four has
+        a file. A path given by the argument or the variable is returned even if it does not exist
+        (the loader then says so, rather than falling back to another file).
+    """
+    if weights_path is not None:
+        return Path(weights_path).expanduser(), "weights_path"
+    if os.environ.get(source.env_var):
+        return Path(os.environ[source.env_var]).expanduser(), f"${source.env_var}"
+    if source.cache_path().is_file():
+        return source.cache_path(), "torchvision's cache"
+    course_file = _course_weights(source)[1]
+    if course_file is not None:
+        return course_file, "the course's weights/ folder"
+    return None, None
 
 
 def _features_state_dict(path: Path, origin: str) -> dict[str, torch.Tensor]:
@@ -83,6 +156,11 @@ def _features_state_dict(path: Path, origin: str) -> dict[str, torch.Tensor]:
         raise ValueError(
             f"{str(path)!r} (from {origin}) holds a {type(state).__name__}, not a state dict (str -> tensor)."
         )
+    return _features_part(state)
+
+
+def _features_part(state: dict) -> dict:
+    """A whole model's state dict reduced to its ``features`` part (prefix removed); a features-only one as is."""
     if any(key.startswith("features.") for key in state):
         state = {key.removeprefix("features."): value for key, value in state.items() if key.startswith("features.")}
     return state
@@ -117,17 +195,31 @@ def load_squeezenet(weights_path: str | os.PathLike | None = None, device: torch
         RuntimeError: if no file is found and the download fails (offline); the message says
             how to get the file.
     """
-    squeezenet1_1, imagenet_weights = _torchvision()
-    features = squeezenet1_1(weights=None).features
-    path, origin = None, None
-    if weights_path is not None:
-        path, origin = Path(weights_path).expanduser(), "weights_path"
-    elif os.environ.get(WEIGHTS_ENV_VAR):
-        path, origin = Path(os.environ[WEIGHTS_ENV_VAR]).expanduser(), f"${WEIGHTS_ENV_VAR}"
-    elif _cache_path().is_file():
-        path, origin = _cache_path(), "torchvision's cache"
-    elif (course_file := _course_weights()[1]) is not None:
-        path, origin = course_file, "the course's weights/ folder"
+    return load_features(SQUEEZENET_WEIGHTS, weights_path, device, download)
+
+
+def load_features(source: WeightsSource, weights_path: str | os.PathLike | None = None,
+                  device: torch.device | str = "cpu", download: bool = True) -> nn.Sequential:
+    """Return ``source``'s ImageNet-pretrained ``features``, frozen, in eval mode, with out-of-place ReLUs.
+
+    The file is the one :func:`find_weights_file` picks, else torchvision's download of
+    ``source.weights()`` (which leaves the whole model's file in torchvision's cache).
+
+    Args:
+        source: the network's :class:`WeightsSource`.
+        weights_path, device, download: as in :func:`load_squeezenet`.
+
+    Returns:
+        ``source.build()`` with the file's parameters: an ``nn.Sequential`` taking a normalized
+        float32 image (N, 3, H, W), ``requires_grad=False`` parameters, on ``device``. Its top-level
+        ReLUs are made out-of-place, so that a layer's output is not overwritten by the next ReLU
+        (``extract_features`` returns every layer's output; see :func:`_frozen`).
+
+    Raises:
+        FileNotFoundError, ValueError, RuntimeError: as :func:`load_squeezenet`, naming ``source.title``.
+    """
+    features = source.build()
+    path, origin = find_weights_file(source, weights_path)
     if path is not None:
         if not path.is_file():
             raise FileNotFoundError(f"No weights file at {str(path)!r} (from {origin}).")
@@ -141,27 +233,33 @@ def load_squeezenet(weights_path: str | os.PathLike | None = None, device: torch
             if len(reason) > 300:
                 reason = reason[:300] + " ..."
             raise ValueError(
-                f"{str(path)!r} (from {origin}) is not a SqueezeNet 1.1 state dict: {reason}"
+                f"{str(path)!r} (from {origin}) is not a {source.title} state dict: {reason}"
             ) from None
         return _frozen(features, device)
     if not download:
-        raise RuntimeError(f"No SqueezeNet 1.1 weights file found and download=False. {_how_to_get()}")
+        raise RuntimeError(f"No {source.title} weights file found and download=False. {how_to_get(source)}")
     try:
-        model = squeezenet1_1(weights=imagenet_weights, progress=True)
+        state = source.weights().get_state_dict(progress=True, check_hash=True)
     except Exception as error:  # URLError, HTTPError, socket errors, SSL errors...
-        raise RuntimeError(f"Downloading the SqueezeNet 1.1 weights failed ({error}). {_how_to_get()}") from None
-    return _frozen(model.features, device)
+        raise RuntimeError(f"Downloading the {source.title} weights failed ({error}). {how_to_get(source)}") from None
+    features.load_state_dict(_features_part(state))
+    return _frozen(features, device)
 
 
-def _how_to_get() -> str:
-    # A function, not a constant: the cache folder follows $TORCH_HOME / torch.hub.set_dir at call time.
-    folders = ", ".join(repr(str(folder)) for folder in _course_weights()[0])
-    return (
-        f"Looked in: weights_path= (not given), ${WEIGHTS_ENV_VAR} (not set), torchvision's cache "
-        f"{str(_cache_path())!r}, the course's weights/ folders {folders}, then the download. "
-        f"To work offline, download {_torchvision()[1].url} on a machine with internet and put it in one of those "
-        f"folders, or point ${WEIGHTS_ENV_VAR} (or weights_path=) at the file."
+def how_to_get(source: WeightsSource = SQUEEZENET_WEIGHTS) -> str:
+    """Where the weights were looked for and how to get them: the end of the loaders' "not found" errors.
+
+    A function, not a constant: the cache folder follows ``$TORCH_HOME`` / ``torch.hub.set_dir`` at
+    call time.
+    """
+    folders = ", ".join(repr(str(folder)) for folder in _course_weights(source)[0])
+    text = (
+        f"Looked in: weights_path= (not given), ${source.env_var} (not set), torchvision's cache "
+        f"{str(source.cache_path())!r}, the course's weights/ folders {folders}, then the download. "
+        f"To work offline, download {source.weights().url} on a machine with internet and put it in one of those "
+        f"folders, or point ${source.env_var} (or weights_path=) at the file."
     )
+    return f"{text} {source.advice}" if source.advice else text
 
 
 def extract_features(x: torch.Tensor, model: nn.Sequential, up_to: int | None = None) -> list[torch.Tensor]:
@@ -169,7 +267,8 @@ def extract_features(x: torch.Tensor, model: nn.Sequential, up_to: int | None = 
 
     Args:
         x: a normalized image batch, float tensor of shape (N, 3, H, W), on the model's device.
-        model: the ``nn.Sequential`` from :func:`load_squeezenet`.
+        model: the ``nn.Sequential`` from :func:`load_squeezenet` (or from
+            :func:`cs231n_style.backbones.load_backbone`: any ``nn.Sequential`` works).
         up_to: index of the deepest layer needed; layers after it are not run (faster).
             ``None`` runs them all.
 
@@ -180,7 +279,7 @@ def extract_features(x: torch.Tensor, model: nn.Sequential, up_to: int | None = 
     Raises:
         ValueError: if ``x`` is not a 4-D tensor with 3 channels, its dtype or device differs from
             the model's, ``up_to`` is not an ``int`` in [0, len(model) - 1], or the image is too
-            small for the layers run (all 13 need at least 17 x 17 pixels).
+            small for the layers run (SqueezeNet's 13 need at least 17 x 17 pixels, VGG's 32 x 32).
     """
     if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
@@ -204,10 +303,21 @@ def extract_features(x: torch.Tensor, model: nn.Sequential, up_to: int | None = 
             if "too small" not in str(error):
                 raise
             raise ValueError(f"The image is too small for layer {index}: the feature maps reaching it are only "
-                             f"{x.shape[2]} x {x.shape[3]} pixels. Use a larger image (all 13 layers need at least "
-                             "17 x 17 pixels) or a shallower layer.") from None
+                             f"{x.shape[2]} x {x.shape[3]} pixels. {_size_advice(model)}") from None
         feats.append(x)
     return feats
+
+
+def _size_advice(model: nn.Sequential) -> str:
+    """What to do about a too small image: the smallest size the whole of ``model`` takes, where
+    ``model`` is one of the backbones (:func:`cs231n_style.backbones.backbone_of`)."""
+    from .backbones import backbone_of
+
+    backbone = backbone_of(model)
+    if backbone is None:
+        return "Use a larger image or a shallower layer."
+    side = backbone.min_size
+    return f"Use a larger image (all {len(model)} layers need at least {side} x {side} pixels) or a shallower layer."
 
 
 def describe_layers(model: nn.Sequential, image_size: tuple[int, int] = (192, 256)) -> list[dict]:

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from .backbones import BACKBONE_NAMES, get_backbone
+
 __all__ = ["TransferSettings", "EXAMPLE_SETTINGS", "Slider", "Stage", "plan_stages", "weights_for_size",
            "MAX_IMAGE_SIZE", "WEIGHTS_SIZE"]
 
@@ -109,6 +111,12 @@ class TransferSettings:
             transfer settings: num_steps must be a whole number >= 0, not 2.5."``).
     """
 
+    backbone: str = _option(
+        "squeezenet1_1", "The network whose feature maps define content and style: CS231n's SqueezeNet 1.1, or "
+        "VGG-16 / VGG-19 as Gatys et al. (cs231n_style.backbones: its layers' names and default layers and "
+        "weights; TransferSettings.for_backbone(name) starts from them). The layers may be given by name "
+        "(content_layer='relu4_2')",
+        kind="choice", choices=BACKBONE_NAMES)
     image_size: int = _option(
         192, "Shorter side of the content image and of the result, in pixels (32-2048).",
         kind="whole number", unit="pixels", minimum=32, maximum=MAX_IMAGE_SIZE,
@@ -117,13 +125,14 @@ class TransferSettings:
         512, "Shorter side the style image is resized to, in pixels (32-2048).",
         kind="whole number", unit="pixels", minimum=32, maximum=MAX_IMAGE_SIZE)
     content_layer: int = _option(
-        3, "Index of the SqueezeNet layer whose feature maps define content.",
+        3, "The layer whose feature maps define content: its index in extract_features' list, or its name "
+        "(cs.describe_layers; the backbone's layer_names, e.g. 'fire2', 'relu4_2')",
         kind="layer index", minimum=0)
     content_weight: float = _option(
         5e-2, "Weight of the content loss.",
         kind="number", minimum=0, slider=Slider("content weight", "log", step=0.05))
     style_layers: tuple[int, ...] = _option(
-        (1, 4, 6, 7), "Indices of the layers whose Gram matrices define style.",
+        (1, 4, 6, 7), "The layers whose Gram matrices define style: indices or names, as content_layer.",
         kind="layer index", minimum=0, item="style layer")
     style_weights: tuple[float, ...] = _option(
         (2e4, 500.0, 12.0, 1.0), "Weight of the style loss at each style layer.",
@@ -192,7 +201,7 @@ class TransferSettings:
 
     def __post_init__(self):
         """Check every field against its metadata, then the fields that depend on each other."""
-        problems = []
+        problems = self._layers_by_index()
         for option in dataclasses.fields(self):
             value, wrong = _checked(option, getattr(self, option.name))
             object.__setattr__(self, option.name, value)  # the same value; a sequence as a tuple
@@ -200,6 +209,46 @@ class TransferSettings:
         problems += self._inconsistencies()
         if problems:
             raise ValueError("Invalid style transfer settings: " + "; ".join(problems) + ".")
+
+    def _layers_by_index(self) -> list[str]:
+        """Replace layer names in ``content_layer`` and ``style_layers`` by their indices in the
+        backbone's list (``cs231n_style.backbones``); returns what was wrong (an unknown name, with
+        the closest ones)."""
+        if self.backbone not in BACKBONE_NAMES:
+            return []  # said by the field's own check
+        backbone, problems = get_backbone(self.backbone), []
+
+        def index(layer):
+            if not isinstance(layer, str):
+                return layer
+            try:
+                return backbone.index(layer)
+            except ValueError as error:
+                problems.append(str(error).rstrip("."))
+                return layer
+
+        object.__setattr__(self, "content_layer", index(self.content_layer))
+        if isinstance(self.style_layers, (list, tuple)):
+            object.__setattr__(self, "style_layers", tuple(index(layer) for layer in self.style_layers))
+        return problems
+
+    @classmethod
+    def for_backbone(cls, backbone: str, **changes) -> TransferSettings:
+        """Settings with a backbone's default layers and weights (``cs231n_style.backbones``: CS231n's for
+        SqueezeNet, Gatys et al.'s layers for VGG), then ``changes``.
+
+        Args:
+            backbone: ``"squeezenet1_1"``, ``"vgg16"`` or ``"vgg19"``.
+            **changes: other fields, by name (layers by index or name).
+
+        Returns:
+            A valid ``TransferSettings``.
+
+        Raises:
+            ValueError: for an unknown backbone (the message lists them) or invalid changes.
+        """
+        defaults = get_backbone(backbone).default_settings()
+        return cls(backbone=get_backbone(backbone).name, **{**defaults, **changes})
 
     def _inconsistencies(self) -> list[str]:
         """What is wrong between fields (each checked only where its own values are of the right
@@ -298,7 +347,8 @@ def _checked(option: dataclasses.Field, value) -> tuple[Any, list[str]]:
     if isinstance(value, (str, bytes)):
         return value, [f"{name} must be a sequence of numbers such as {option.default}, not a string"]
     try:
-        items = tuple((float if meta["kind"] == "number" else _whole)(item) for item in value)
+        items = tuple(item if isinstance(item, str) and meta["kind"] == "layer index"
+                      else (float if meta["kind"] == "number" else _whole)(item) for item in value)
     except (TypeError, ValueError) as error:
         return value, [f"{name} must be a sequence of numbers such as {option.default} ({error})"]
     return items, [f"{meta['item']} must be {_must_be(meta)}, not {item!r}" for item in items if not _fits(item, meta)]
@@ -309,6 +359,8 @@ def _fits(value, meta: Mapping[str, Any]) -> bool:
     whole number; ``nan``, ``inf`` and ints too large for a float are no finite number)."""
     if meta["kind"] == "choice":
         return isinstance(value, str) and value in meta["choices"]
+    if meta["kind"] == "layer index" and isinstance(value, str):
+        return True  # a name the backbone does not have: TransferSettings._layers_by_index says so
     numbers = (int, np.integer, float, np.floating) if meta["kind"] == "number" else (int, np.integer)
     if isinstance(value, bool) or not isinstance(value, numbers):
         return False

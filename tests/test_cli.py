@@ -204,3 +204,24 @@ def test_the_photorealism_weight_takes_notebook_06s_function(tmp_path, capsys):
     assert main(["--photorealism-weight", "3000", "--output", str(tmp_path / "x.png"), *TINY[:-2],
                  "--functions", str(folder)]) == 2
     assert "06_photorealistic_style_transfer.ipynb" in capsys.readouterr().err
+
+
+def test_a_vgg_backbone_runs_from_its_weights_file_with_layers_by_name(tmp_path, capsys):
+    # Random VGG-16 weights (speed and wiring do not depend on the values; no VGG file exists offline).
+    import torch
+    import torchvision
+
+    weights = tmp_path / "vgg16_features.pth"
+    torch.manual_seed(0)
+    torch.save(torchvision.models.vgg16(weights=None).features.state_dict(), weights)
+    out = tmp_path / "vgg.png"
+    assert main(["--backbone", "vgg16", "--weights", str(weights), "--content-layer", "relu3_1", "--pooling", "avg",
+                 "--output", str(out), *TINY]) == 0, capsys.readouterr().err
+    assert out.is_file()
+    assert main(["--backbone", "vgg16", "--weights", str(tmp_path / "missing.pth"), "--output", str(out),
+                 *TINY]) == 2
+    assert "missing.pth" in capsys.readouterr().err
+    assert main(["--backbone", "vgg16", "--content-layer", "fire2", "--output", str(out), *TINY]) == 2
+    assert "'fire2' is not a layer of VGG-16" in capsys.readouterr().err
+    assert main(["--backbone", "vgg16", "--example", "cat_starry_night", "--output", str(out), *TINY]) == 2
+    assert "for SqueezeNet" in capsys.readouterr().err

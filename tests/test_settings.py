@@ -28,6 +28,7 @@ RANGES = {
     "content_layer": ([-1, 3.0], [0, 12]),
     "content_weight": ([-1e-9, math.inf, math.nan, "0.1", None, 10**400], [0, 0.0, 1e9, np.float32(0.5)]),
     "tv_weight": ([-1.0, math.inf], [0.0, 2e-2]),
+    "backbone": (["vgg21", 3, "VGG-16"], ["vgg16", "squeezenet1_1"]),
     "photorealism_weight": ([-1.0, math.nan, "3000"], [0.0, 3e3]),
     "init": (["Content", "random", 0], ["content", "noise"]),
     "num_steps": ([-1, 2.5], [0, 5000]),
@@ -211,3 +212,24 @@ def test_the_fast_mode_uses_the_same_rule():
     assert weights(coarse) == weights(W) and weights(fine) == (W.content_weight / 4, W.tv_weight / 4)
     (small,) = stage_settings(TransferSettings(image_size=96, weights_size=192, speed="fast"))  # the exact loop
     assert weights(small) == (W.content_weight * 4, W.tv_weight * 4)
+
+
+# --- backbones: layers by name, each backbone's defaults (cs231n_style.backbones) -----------------------
+
+def test_layers_may_be_named_by_the_backbones_layer_names():
+    named = TransferSettings(content_layer="fire2", style_layers=("relu_conv1", "fire3", "fire4", "fire5"))
+    assert named == TransferSettings()  # CS231n's indices 3 / 1, 4, 6, 7
+    vgg = TransferSettings(backbone="vgg19", content_layer="relu4_2", style_layers=["relu1_1", 6],
+                           style_weights=[1, 1])
+    # torchvision's VGG-19 features: relu4_2 is layer 22, relu1_1 layer 1 (conv, relu, ... by block)
+    assert (vgg.content_layer, vgg.style_layers) == (22, (1, 6))
+    with pytest.raises(ValueError, match="'relu4_2' is not a layer of SqueezeNet 1.1"):
+        TransferSettings(content_layer="relu4_2")
+
+
+def test_for_backbone_starts_from_its_defaults():
+    assert TransferSettings.for_backbone("squeezenet1_1") == TransferSettings()
+    vgg = TransferSettings.for_backbone("vgg16", num_steps=10)
+    assert (vgg.backbone, vgg.content_layer, vgg.style_layers, vgg.num_steps) == ("vgg16", 20, (1, 6, 11, 18, 25), 10)
+    with pytest.raises(ValueError, match="Unknown backbone"):
+        TransferSettings.for_backbone("resnet50")

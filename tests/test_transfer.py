@@ -143,3 +143,9 @@ def test_each_stage_of_coarse_to_fine_gets_the_weights_for_its_own_size(model):
     cs.style_transfer("cat", "swirls", recording(seen), model, settings.replace(weights_size=0), progress=False)
     # 0: the weights are meant for the run's own size (64 px), the one rule of both modes
     assert [weight for term, weight, _ in seen if term == "content"] == [2.0, 2.0, 0.5, 0.5]
+
+
+def test_a_model_of_another_backbone_than_the_settings_say_is_refused(model):
+    with pytest.raises(ValueError, match="The model is SqueezeNet 1.1 but settings.backbone is 'vgg16'"):
+        cs.style_transfer("cat", "swirls", LOSSES, model, cs.TransferSettings(backbone="vgg16", num_steps=1),
+                          progress=False)
