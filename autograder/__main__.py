@@ -248,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         there is a traceback for the Gradescope log, and ``run_autograder`` then writes a
         results.json that names it (``autograder/gradescope/run_autograder``).
     """
-    from .rubric import DEFAULT_RUBRIC, MissingReference
+    from .reference import MissingReference
+    from .rubric import DEFAULT_RUBRIC
 
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)

@@ -446,7 +446,7 @@ def grade_submission(path: str | Path, rubric: Rubric | None = None, reference=N
         graded within ``submission_s`` score 0, saying so.
 
     Raises:
-        autograder.rubric.MissingReference: if the rubric grades a function the reference
+        autograder.reference.MissingReference: if the rubric grades a function the reference
             solutions lack.
     """
     start = time.perf_counter()

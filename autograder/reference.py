@@ -14,10 +14,16 @@ from pathlib import Path
 
 from cs231n_style.notebook import ALL_STUDENT_FUNCTIONS, GUIDED_FUNCTIONS, NOTEBOOK_OF, STUDENT_FUNCTIONS
 
-from .rubric import MissingReference
 from .submission import find_student_code
 
-__all__ = ["SOLUTIONS", "reference_source", "load_reference", "default_reference_path", "require_reference"]
+
+class MissingReference(LookupError):
+    """The rubric grades a function the reference solutions do not have (e.g. notebook 05's, with its
+    section on and no notebook 05 in the solutions); raised by the grader before any grading."""
+
+
+__all__ = ["MissingReference", "SOLUTIONS", "reference_source", "load_reference", "default_reference_path",
+           "require_reference"]
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
 
@@ -73,7 +79,7 @@ def require_reference(functions, reference, where) -> None:
         where: the reference's folder or file, named in the message.
 
     Raises:
-        autograder.rubric.MissingReference: naming the missing functions, their notebooks, and the
+        autograder.reference.MissingReference: naming the missing functions, their notebooks, and the
             two ways out.
     """
     missing = [name for name in functions if not callable(getattr(reference, name, None))]

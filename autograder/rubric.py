@@ -28,7 +28,7 @@ except ModuleNotFoundError:  # Python 3.10
 from .sandbox import Limits
 
 __all__ = ["DEFAULT_RUBRIC", "KINDS", "SCHEMA_FILE", "SECTIONS", "TestSpec", "Rubric", "RubricError",
-           "MissingReference", "load_rubric", "switched_off"]
+           "load_rubric", "switched_off"]
 
 DEFAULT_RUBRIC = Path(__file__).resolve().parent / "rubric.toml"
 
@@ -38,11 +38,6 @@ KINDS = ("public", "shapes", "batch", "dtypes", "scale", "gradient", "unmodified
 
 class RubricError(ValueError):
     """A rubric file that cannot be used; the message names the entry and the field."""
-
-
-class MissingReference(LookupError):
-    """The rubric grades a function the reference solutions do not have (e.g. notebook 05's, with its
-    section on and no notebook 05 in the solutions); raised by the grader before any grading."""
 
 
 @dataclass(frozen=True)

@@ -138,7 +138,7 @@ def gram_matrix(features, normalize=True):
 
 # --- other students' work, the grader's files ----------------------------------------------------
 
-SNOOP = '''def content_loss(content_weight, content_current, content_original):
+SNOOP = '''def _probe(content_weight, content_current, content_original):
     import os
     leaks = []
     for path in PATHS:
@@ -165,6 +165,9 @@ SNOOP = '''def content_loss(content_weight, content_current, content_original):
         print("LEAK", leaks)
         return torch.zeros((), dtype=content_current.dtype)
     return content_weight * torch.sum((content_current - content_original) ** 2)
+
+def content_loss(content_weight, content_current, content_original):  # loop-free: the probing is a helper's
+    return _probe(content_weight, content_current, content_original)
 '''
 
 
@@ -209,7 +212,7 @@ def test_nothing_is_left_behind_in_tmp_dev_shm_var_tmp_or_as_a_process(tmp_path,
     """content_loss writes files to /tmp, /dev/shm, /var/tmp, its scratch folder and HOME, and starts
     a detached process; after grading, none of it is left (where the grader runs as root)."""
     tag = f"leftover-{os.getpid()}-{time.monotonic_ns()}"
-    writer = f'''def content_loss(content_weight, content_current, content_original):
+    writer = f'''def _probe(content_weight, content_current, content_original):
     import os, subprocess
     for folder in ("/tmp", "/dev/shm", "/var/tmp", ".", os.path.expanduser("~"), os.environ.get("TMPDIR", "/tmp")):
         try:
@@ -222,6 +225,9 @@ def test_nothing_is_left_behind_in_tmp_dev_shm_var_tmp_or_as_a_process(tmp_path,
     except OSError:
         pass
     return content_weight * torch.sum((content_current - content_original) ** 2)
+
+def content_loss(content_weight, content_current, content_original):  # loop-free: the probing is a helper's
+    return _probe(content_weight, content_current, content_original)
 '''
     result = grade(tmp_path, rubric, {"content_loss": writer})
     assert_scores(result, rubric)

@@ -332,7 +332,7 @@ def test_a_lie_about_the_inputs_after_the_call_or_a_second_reply_gains_nothing(t
     assert_scores(result, rubric, zero={"tv_loss"}, full={"gram_matrix", "style_loss"})
 
 
-LEAVER = '''def content_loss(content_weight, content_current, content_original):
+LEAVER = '''def _leave(content_weight, content_current, content_original):
     """Leaves a file in every writable folder (they must exist for it), and looks for the host's
     bubblewrap command line or paths in /proc."""
     import os
@@ -353,9 +353,13 @@ LEAVER = '''def content_loss(content_weight, content_current, content_original):
         print("SEEN", seen)
         return 0 * value
     return value
+
+
+def content_loss(content_weight, content_current, content_original):  # loop-free: the probing is a helper's
+    return _leave(content_weight, content_current, content_original)
 '''
 
-LOOKER = '''def gram_matrix(features, normalize=True):
+LOOKER = '''def _look(features, normalize=True):
     """Right only if nothing content_loss left is here, and the submission is (read-only)."""
     import os
     left = [folder for folder in ("/tmp", "/dev/shm", "/var/tmp", ".", os.path.expanduser("~"))
@@ -372,6 +376,10 @@ LOOKER = '''def gram_matrix(features, normalize=True):
         print("LEFT", left)
         return 2 * gram
     return gram
+
+
+def gram_matrix(features, normalize=True):  # loop-free: the looking is a helper's
+    return _look(features, normalize)
 '''
 
 

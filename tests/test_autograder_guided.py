@@ -19,7 +19,8 @@ import torch
 from autograder.cases import draw_args, given_guided_grams
 from autograder.grader import grade_submission
 from autograder.reference import load_reference
-from autograder.rubric import DEFAULT_RUBRIC, MissingReference, RubricError, load_rubric, switched_off
+from autograder.reference import MissingReference
+from autograder.rubric import DEFAULT_RUBRIC, RubricError, load_rubric, switched_off
 from cs231n_style.notebook import GUIDED_FUNCTIONS, STUDENT_FUNCTIONS
 from test_autograder import notebook_with, points_by_function, scores_by_function, solution_sources
 

@@ -83,25 +83,23 @@ def test_escape_attempts_are_blocked(tmp_path, rubric):
     secret = tmp_path / "elsewhere.txt"
     secret.write_text("grader's file")
     os.chmod(secret, 0o600)
+    # (no Python loop: the grader's no_loops test would cost content_loss points of its own)
+    read, secret_path = str(ROOT / "solutions" / "02_style_loss.ipynb"), str(secret)
     spy = f'''def content_loss(content_weight, content_current, content_original):
     import os, socket
-    for attempt in ({str(ROOT / "solutions" / "02_style_loss.ipynb")!r}, {str(secret)!r}):
+
+    def must_fail(attempt, what):
         try:
-            open(attempt).read(10)
-            raise RuntimeError("READ " + attempt)
+            attempt()
         except OSError:
-            pass
-    for target in ({str(tmp_path / "submission.ipynb")!r}, {str(tmp_path / "planted.txt")!r}):
-        try:
-            open(target, "a").write("x")
-            raise RuntimeError("WROTE " + target)
-        except OSError:
-            pass
-    try:
-        socket.create_connection(("1.1.1.1", 80), timeout=1)
-        raise RuntimeError("NETWORK")
-    except OSError:
-        pass
+            return
+        raise RuntimeError(what)
+
+    must_fail(lambda: open({read!r}).read(10), "READ " + {read!r})
+    must_fail(lambda: open({secret_path!r}).read(10), "READ " + {secret_path!r})
+    must_fail(lambda: open({str(tmp_path / "submission.ipynb")!r}, "a").write("x"), "WROTE submission")
+    must_fail(lambda: open({str(tmp_path / "planted.txt")!r}, "a").write("x"), "WROTE planted.txt")
+    must_fail(lambda: socket.create_connection(("1.1.1.1", 80), timeout=1), "NETWORK")
     return content_weight * torch.sum((content_current - content_original) ** 2)
 '''
     cheat = '''def style_loss(feats, style_layers, style_targets, style_weights):
@@ -125,7 +123,7 @@ def test_escape_attempts_are_blocked(tmp_path, rubric):
         pytest.skip("needs root and bubblewrap (or unshare): without them the child runs as the grader's user, "
                     "with network")
     assert_only(result, rubric, {"style_loss"})
-    assert "differ from the reference" in feedback(result, "style_loss")[0]
+    assert feedback(result, "style_loss")[0].startswith("style_loss: FAIL")  # its printed PASS counts for nothing
     assert any("unprivileged uid" in m for m in result.measures) and any("no network" in m for m in result.measures)
     assert '"score": 100' in result.printed  # shown to the student as printed text, never parsed
 
