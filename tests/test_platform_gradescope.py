@@ -219,7 +219,7 @@ def test_a_hostile_submission_is_contained_and_graded(gradescope, tmp_path):
     """content_loss is right only if it could neither read the reference solutions nor write into
     the grader's folders; style_loss ends its process; tv_loss never returns."""
     source, results_dir = gradescope.root / "source", gradescope.root / "results"
-    spy = f'''def content_loss(content_weight, content_current, content_original):
+    spy = f'''def _spy(content_weight, content_current, content_original):
     for secret in ({str(source / "reference_solutions.py")!r}, {str(source / "autograder" / "rubric.toml")!r}):
         try:
             open(secret).read(10)
@@ -233,6 +233,10 @@ def test_a_hostile_submission_is_contained_and_graded(gradescope, tmp_path):
         except OSError:
             pass
     return content_weight * torch.sum((content_current - content_original) ** 2)
+
+
+def content_loss(content_weight, content_current, content_original):  # loop-free: the spying is a helper's
+    return _spy(content_weight, content_current, content_original)
 '''
     hostile = {**solution_sources(), "content_loss": spy,
                "style_loss": "def style_loss(feats, style_layers, style_targets, style_weights):\n"
