@@ -17,7 +17,7 @@ The command line is ``python -m autograder`` (see :mod:`autograder.__main__`). T
 ``__init__`` imports nothing, so the sandboxed runner can use :mod:`autograder.protocol` cheaply.
 """
 
-__all__ = ["grade_submission", "grade_batch", "load_rubric"]
+__all__ = ["grade_batch", "grade_submission", "load_rubric"]
 
 
 def __getattr__(name):  # PEP 562: the API on first use, so that importing the package stays cheap

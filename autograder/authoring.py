@@ -27,12 +27,12 @@ from cs231n_style.notebook import METADATA_KEY, is_check_cell, is_solution_cell,
 
 __all__ = [
     "BEGIN_SOLUTION",
-    "END_SOLUTION",
     "CODE_STUB",
+    "END_SOLUTION",
     "EXPECTED_OUTPUT_NOTE",
     "STUDENT_STEPS",
-    "make_student_notebook",
     "fill_in_solutions",
+    "make_student_notebook",
 ]
 
 #: The markers of a solution region in a solution notebook's code (nbgrader's).

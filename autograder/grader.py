@@ -45,17 +45,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cs231n_style.diagnosis import (clip, diagnose_exception, diagnose_gradient, diagnose_output,
-                                    diagnose_unmodified, diagnose_values)
+from cs231n_style.diagnosis import (
+    clip,
+    diagnose_exception,
+    diagnose_gradient,
+    diagnose_output,
+    diagnose_unmodified,
+    diagnose_values,
+)
 from cs231n_style.notebook import NOTEBOOK_OF
 
 from .cases import Call, arrays, build_case, leaves
 from .reference import default_reference_path, load_reference, require_reference
 from .rubric import DEFAULT_RUBRIC, Rubric, TestSpec, load_rubric
 from .sandbox import Sandbox, SandboxFailure
-from .submission import READ_TIME_S, SubmissionError, StudentCode, code_pieces, read_submission
+from .submission import READ_TIME_S, StudentCode, SubmissionError, code_pieces, read_submission
 
-__all__ = ["TestResult", "GradingResult", "grade_submission", "grade_batch", "judge_call"]
+__all__ = ["GradingResult", "TestResult", "grade_batch", "grade_submission", "judge_call"]
 
 
 

@@ -33,8 +33,14 @@ from cs231n_style.notebook import read_notebook
 from .reference import SOLUTIONS, load_reference, reference_source, require_reference
 from .rubric import DEFAULT_RUBRIC, load_rubric
 
-__all__ = ["STUDENT_README", "build_gradescope_zip", "run_gradescope", "build_release", "solution_lines",
-           "solution_lines_in"]
+__all__ = [
+    "STUDENT_README",
+    "build_gradescope_zip",
+    "build_release",
+    "run_gradescope",
+    "solution_lines",
+    "solution_lines_in",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "cs231n_style"

@@ -35,8 +35,18 @@ import time
 
 import numpy as np
 
-__all__ = ["MAGIC", "MAX_DEPTH", "ProtocolError", "encode", "decode", "frame", "write_message", "read_message",
-           "read_nonce", "build_tensors"]
+__all__ = [
+    "MAGIC",
+    "MAX_DEPTH",
+    "ProtocolError",
+    "build_tensors",
+    "decode",
+    "encode",
+    "frame",
+    "read_message",
+    "read_nonce",
+    "write_message",
+]
 
 MAGIC = b"CS231N"
 #: The deepest nesting of JSON arrays and objects accepted (the messages here nest 6 deep at most).

@@ -29,7 +29,7 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["track", "untrack", "private_tempdir", "kill_cgroup", "remove_cgroup"]
+__all__ = ["kill_cgroup", "private_tempdir", "remove_cgroup", "track", "untrack"]
 
 _LOCK = threading.Lock()
 _REAPER: subprocess.Popen | None = None

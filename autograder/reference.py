@@ -22,8 +22,14 @@ class MissingReference(LookupError):
     section on and no notebook 05 in the solutions); raised by the grader before any grading."""
 
 
-__all__ = ["MissingReference", "SOLUTIONS", "reference_source", "load_reference", "default_reference_path",
-           "require_reference"]
+__all__ = [
+    "SOLUTIONS",
+    "MissingReference",
+    "default_reference_path",
+    "load_reference",
+    "reference_source",
+    "require_reference",
+]
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
 

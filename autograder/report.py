@@ -29,8 +29,15 @@ from cs231n_style.notebook import ALL_STUDENT_FUNCTIONS
 from .grader import GradingResult, TestResult
 from .rubric import Rubric
 
-__all__ = ["format_points", "failures_by_feedback", "results_json", "markdown_report", "write_results",
-           "read_results", "write_gradebook"]
+__all__ = [
+    "failures_by_feedback",
+    "format_points",
+    "markdown_report",
+    "read_results",
+    "results_json",
+    "write_gradebook",
+    "write_results",
+]
 
 
 #: Longest text of one output (a test's feedback, its printed output, the reason nothing was graded),

@@ -27,8 +27,17 @@ except ModuleNotFoundError:  # Python 3.10
 
 from .sandbox import Limits
 
-__all__ = ["DEFAULT_RUBRIC", "KINDS", "SCHEMA_FILE", "SECTIONS", "TestSpec", "Rubric", "RubricError",
-           "load_rubric", "switched_off"]
+__all__ = [
+    "DEFAULT_RUBRIC",
+    "KINDS",
+    "SCHEMA_FILE",
+    "SECTIONS",
+    "Rubric",
+    "RubricError",
+    "TestSpec",
+    "load_rubric",
+    "switched_off",
+]
 
 DEFAULT_RUBRIC = Path(__file__).resolve().parent / "rubric.toml"
 

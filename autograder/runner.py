@@ -109,7 +109,7 @@ ProtocolError, MAX_DEPTH = _protocol.ProtocolError, _protocol.MAX_DEPTH
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional  # noqa: E402,F401
+import torch.nn.functional  # noqa: E402
 
 STUDENT_FILE = "<your notebook: {name}>"
 STUDENT_FILE_PREFIX = STUDENT_FILE.split("{")[0]

@@ -34,8 +34,17 @@ from pathlib import Path, PurePosixPath
 
 from cs231n_style.notebook import STUDENT_FUNCTIONS, ExtractedCode, extract_functions
 
-__all__ = ["SubmissionError", "StudentCode", "collect_notebooks", "find_student_code", "code_pieces",
-           "submission_problem", "list_submissions", "read_regular_file", "read_submission"]
+__all__ = [
+    "StudentCode",
+    "SubmissionError",
+    "code_pieces",
+    "collect_notebooks",
+    "find_student_code",
+    "list_submissions",
+    "read_regular_file",
+    "read_submission",
+    "submission_problem",
+]
 
 MAX_NOTEBOOK_BYTES = 50 << 20
 MAX_NOTEBOOKS = 50

@@ -30,15 +30,22 @@ the solution notebooks is the course authors' (``autograder.authoring``): not in
 from importlib import import_module as _import_module
 
 from . import checks, color, device, features, images, masks, transfer
-from .checks import *  # noqa: F401,F403
-from .color import *  # noqa: F401,F403
-from .device import *  # noqa: F401,F403
-from .features import *  # noqa: F401,F403
-from .images import *  # noqa: F401,F403
-from .masks import *  # noqa: F401,F403
-from .notebook import (COURSE_FOLDER_ENV, NOTEBOOK_OF, STUDENT_FUNCTIONS, find_course_notebook,  # noqa: F401
-                       load_course_functions, load_functions, set_course_folder)
-from .transfer import *  # noqa: F401,F403
+from .checks import *  # noqa: F403
+from .color import *  # noqa: F403
+from .device import *  # noqa: F403
+from .features import *  # noqa: F403
+from .images import *  # noqa: F403
+from .masks import *  # noqa: F403
+from .notebook import (
+    COURSE_FOLDER_ENV,
+    NOTEBOOK_OF,
+    STUDENT_FUNCTIONS,
+    find_course_notebook,
+    load_course_functions,
+    load_functions,
+    set_course_folder,
+)
+from .transfer import *  # noqa: F403
 
 __version__ = "0.1.0"
 

@@ -36,16 +36,16 @@ import argparse
 import dataclasses
 import os
 import sys
-import traceback
 import tempfile
+import traceback
 from pathlib import Path
 
-from .device import describe_device, get_device
+from ._tracebacks import where_in_your_code
 from .backbones import load_backbone
+from .device import describe_device, get_device
 from .images import SAMPLE_IMAGES, preprocess, save_image
 from .masks import load_masks
 from .notebook import COURSE_FOLDER_ENV, NOTEBOOK_OF, load_course_functions, load_functions
-from ._tracebacks import where_in_your_code
 from .settings import EXAMPLE_SETTINGS, WEIGHTS_SIZE, TransferSettings
 from .transfer import LossFunctions, style_transfer
 

@@ -69,8 +69,17 @@ from torch import nn
 
 from .features import SQUEEZENET_WEIGHTS, WeightsSource, find_weights_file, how_to_get, load_features
 
-__all__ = ["BACKBONE_NAMES", "Backbone", "get_backbone", "backbone_of", "load_backbone", "layer_indices",
-           "find_backbone_weights", "how_to_get_weights", "average_pooling"]
+__all__ = [
+    "BACKBONE_NAMES",
+    "Backbone",
+    "average_pooling",
+    "backbone_of",
+    "find_backbone_weights",
+    "get_backbone",
+    "how_to_get_weights",
+    "layer_indices",
+    "load_backbone",
+]
 
 #: The backbones' names, as torchvision's builders are named.
 BACKBONE_NAMES = ("squeezenet1_1", "vgg16", "vgg19")
@@ -322,7 +331,7 @@ def _layer_signature(layer: nn.Module) -> tuple:
     return (type(layer).__name__,)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _reference_signature(name: str) -> tuple:
     return tuple(_layer_signature(layer) for layer in _BACKBONES[name].weights.build())
 

@@ -35,7 +35,7 @@ from torch import nn
 
 from .transfer import LossFunctions, TransferResult, TransferSettings, style_transfer
 
-__all__ = ["RunProgress", "BackgroundRun"]
+__all__ = ["BackgroundRun", "RunProgress"]
 
 #: The loss terms :func:`cs231n_style.style_transfer` reports at each step, in its order.
 LOSS_TERMS = ("content", "style", "tv", "total")

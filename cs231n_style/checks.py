@@ -42,18 +42,28 @@ import torch
 
 from . import _skip_after_failure
 from ._tracebacks import where_in_your_code
-from .diagnosis import (VECTORIZED, Probe, diagnose_exception, diagnose_gradient, diagnose_loops, diagnose_output,
-                        diagnose_unmodified, diagnose_values, reference_values, uses_python_loops)
+from .diagnosis import (
+    VECTORIZED,
+    Probe,
+    diagnose_exception,
+    diagnose_gradient,
+    diagnose_loops,
+    diagnose_output,
+    diagnose_unmodified,
+    diagnose_values,
+    reference_values,
+    uses_python_loops,
+)
 
 __all__ = [
     "CheckResult",
+    "check_all",
     "check_content_loss",
     "check_gram_matrix",
-    "check_style_loss",
-    "check_tv_loss",
     "check_guided_gram_matrix",
     "check_guided_style_loss",
-    "check_all",
+    "check_style_loss",
+    "check_tv_loss",
 ]
 
 

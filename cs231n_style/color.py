@@ -19,8 +19,15 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["RGB_TO_YIQ", "rgb_to_yiq", "yiq_to_rgb", "luminance_image", "match_luminance",
-           "match_color_histogram", "combine_luminance"]
+__all__ = [
+    "RGB_TO_YIQ",
+    "combine_luminance",
+    "luminance_image",
+    "match_color_histogram",
+    "match_luminance",
+    "rgb_to_yiq",
+    "yiq_to_rgb",
+]
 
 #: RGB -> YIQ (NTSC, FCC coefficients): rows give Y (luminance), I and Q (chrominance).
 RGB_TO_YIQ = ((0.299, 0.587, 0.114),

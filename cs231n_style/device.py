@@ -14,7 +14,7 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["DEVICE_ENV_VAR", "get_device", "describe_device", "seed_everything"]
+__all__ = ["DEVICE_ENV_VAR", "describe_device", "get_device", "seed_everything"]
 
 DEVICE_ENV_VAR = "CS231N_STYLE_DEVICE"
 

@@ -40,25 +40,25 @@ import numpy as np
 import torch
 
 __all__ = [
+    "MISTAKES",
     "REFERENCE_FILE",
     "TOLERANCE",
-    "MISTAKES",
+    "VECTORIZED",
+    "Probe",
     "clip",
-    "reference_values",
-    "relative_error",
-    "uses_python_loops",
-    "source_uses_python_loops",
     "diagnose_exception",
+    "diagnose_gradient",
+    "diagnose_loops",
     "diagnose_output",
     "diagnose_unmodified",
     "diagnose_values",
-    "diagnose_gradient",
-    "diagnose_loops",
-    "VECTORIZED",
     "error_meaning",
     "locate_mistake",
     "normalizer_eps",
-    "Probe",
+    "reference_values",
+    "relative_error",
+    "source_uses_python_loops",
+    "uses_python_loops",
 ]
 
 #: The checks' inputs, reference outputs and mistakes' values (``tools/make_reference_data.py``).

@@ -38,9 +38,9 @@ from torch import nn
 
 __all__ = [
     "WEIGHTS_ENV_VAR",
-    "load_squeezenet",
-    "extract_features",
     "describe_layers",
+    "extract_features",
+    "load_squeezenet",
 ]
 
 WEIGHTS_ENV_VAR = "CS231N_STYLE_WEIGHTS"

@@ -22,16 +22,16 @@ from PIL import Image, ImageOps
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
-    "SAMPLE_IMAGES",
-    "sample_image",
-    "load_image",
-    "image_from_bytes",
-    "save_image",
-    "preprocess",
-    "deprocess",
-    "show_images",
-    "MAX_SIDE",
     "MAX_PIXELS",
+    "MAX_SIDE",
+    "SAMPLE_IMAGES",
+    "deprocess",
+    "image_from_bytes",
+    "load_image",
+    "preprocess",
+    "sample_image",
+    "save_image",
+    "show_images",
 ]
 
 #: ImageNet per-channel mean and std (RGB), as used by torchvision's pretrained models.

@@ -29,7 +29,7 @@ from PIL import Image
 
 from .images import load_image
 
-__all__ = ["split_masks", "threshold_masks", "load_masks", "resize_masks", "check_masks"]
+__all__ = ["check_masks", "load_masks", "resize_masks", "split_masks", "threshold_masks"]
 
 
 def check_masks(masks: torch.Tensor, size: tuple[int, int] | None = None, name: str = "masks") -> torch.Tensor:

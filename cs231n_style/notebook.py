@@ -32,7 +32,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 __all__ = [
     # what students use (``import cs231n_style as cs`` re-exports these)
     "STUDENT_FUNCTIONS",

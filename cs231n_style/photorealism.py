@@ -33,10 +33,10 @@ from .diagnosis import TOLERANCE, diagnose_exception, diagnose_gradient, relativ
 
 __all__ = [
     "MAX_LAPLACIAN_PIXELS",
-    "matting_laplacian",
-    "MattingLaplacian",
     "DenseLaplacianError",
+    "MattingLaplacian",
     "check_photorealism_loss",
+    "matting_laplacian",
 ]
 
 #: The largest image (in pixels, H*W) :func:`matting_laplacian` accepts. A 3 x 3 window gives 25

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["show_feature_maps", "plot_loss_history"]
+__all__ = ["plot_loss_history", "show_feature_maps"]
 
 
 def show_feature_maps(feats: Sequence[torch.Tensor], layers: Sequence[int], num_channels: int = 6,

@@ -26,8 +26,16 @@ import numpy as np
 
 from .backbones import BACKBONE_NAMES, get_backbone
 
-__all__ = ["TransferSettings", "EXAMPLE_SETTINGS", "Slider", "Stage", "plan_stages", "weights_for_size",
-           "MAX_IMAGE_SIZE", "WEIGHTS_SIZE"]
+__all__ = [
+    "EXAMPLE_SETTINGS",
+    "MAX_IMAGE_SIZE",
+    "WEIGHTS_SIZE",
+    "Slider",
+    "Stage",
+    "TransferSettings",
+    "plan_stages",
+    "weights_for_size",
+]
 
 
 #: The largest ``image_size`` / ``style_size`` (the shorter side): a square image of that size is

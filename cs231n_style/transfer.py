@@ -33,7 +33,7 @@ from .features import extract_features
 from .images import deprocess, to_pixels
 from .settings import EXAMPLE_SETTINGS, TransferSettings, cut_while_grading, plan_stages
 
-__all__ = ["TransferSettings", "TransferResult", "LossFunctions", "EXAMPLE_SETTINGS", "style_transfer"]
+__all__ = ["EXAMPLE_SETTINGS", "LossFunctions", "TransferResult", "TransferSettings", "style_transfer"]
 
 
 @dataclass(frozen=True)

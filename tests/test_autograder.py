@@ -25,13 +25,13 @@ import pytest
 
 import cs231n_style
 from autograder.__main__ import summary_lines
+from autograder.authoring import fill_in_solutions
 from autograder.cases import draw_args
 from autograder.grader import GradingResult, TestResult, _hidden_paths, grade_submission
 from autograder.packaging import build_release, solution_lines, solution_lines_in
 from autograder.report import markdown_report, results_json, write_gradebook
 from autograder.rubric import RubricError, load_rubric
 from autograder.submission import collect_notebooks, find_student_code
-from autograder.authoring import fill_in_solutions
 from cs231n_style.notebook import ALL_STUDENT_FUNCTIONS, STUDENT_FUNCTIONS, extract_functions, read_notebook
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_autograder import notebook_with, points_by_function, scores_by_function, solution_sources
 
 from autograder.cases import Call
 from autograder.grader import grade_batch, grade_submission, judge_call
 from autograder.rubric import load_rubric
 from autograder.sandbox import _UNSHARE, MemoryGroup, Sandbox, _works, isolation
 from autograder.variants import mistake_variants
-from test_autograder import notebook_with, points_by_function, scores_by_function, solution_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 ROOTED = os.geteuid() == 0

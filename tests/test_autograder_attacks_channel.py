@@ -25,16 +25,15 @@ import time
 import jsonschema
 import numpy as np
 import pytest
+import test_autograder_attacks
 import torch
+from test_autograder import RESULTS_SCHEMA
+from test_autograder_attacks import assert_scores, feedback, grade, needs_bwrap
 
-from autograder import runner
+from autograder import runner, sandbox
 from autograder.protocol import MAX_DEPTH, ProtocolError, build_tensors, decode, encode, read_message
 from autograder.report import results_json
-from autograder import sandbox
 from autograder.sandbox import Limits, Sandbox, SandboxFailure
-from test_autograder import RESULTS_SCHEMA
-import test_autograder_attacks
-from test_autograder_attacks import assert_scores, feedback, grade, needs_bwrap
 
 rubric = test_autograder_attacks.rubric  # the fixture: its lowered limits
 

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from test_autograder import notebook_with, points_by_function, scores_by_function, solution_sources
+from test_platform_gradescope import validated
 
 from autograder import sandbox
 from autograder.grader import grade_batch, grade_submission
@@ -31,10 +33,13 @@ from autograder.reference import reference_source
 from autograder.report import write_results
 from autograder.rubric import load_rubric
 from autograder.sandbox import _UNSHARE, Sandbox, _works
-from autograder.submission import (SubmissionError, collect_notebooks, list_submissions, read_submission,
-                                   submission_problem)
-from test_autograder import notebook_with, points_by_function, scores_by_function, solution_sources
-from test_platform_gradescope import validated
+from autograder.submission import (
+    SubmissionError,
+    collect_notebooks,
+    list_submissions,
+    read_submission,
+    submission_problem,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 ROOTED = os.geteuid() == 0

@@ -25,6 +25,8 @@ import jsonschema
 import numpy as np
 import pytest
 import torch
+from test_autograder import RESULTS_SCHEMA, notebook_with, points_by_function, scores_by_function, solution_sources
+from test_platform_gradescope import validated
 
 from autograder.cases import build_case
 from autograder.grader import GradingResult, TestResult, _rng_for, grade_submission, judge_call
@@ -33,10 +35,15 @@ from autograder.reference import load_reference
 from autograder.report import MAX_BYTES, markdown_report, results_json, write_gradebook, write_results
 from autograder.rubric import load_rubric
 from cs231n_style.checks import check_content_loss, check_gram_matrix
-from cs231n_style.diagnosis import (TYPE_NAME_LIMIT, clip, diagnose_exception, diagnose_gradient, diagnose_values,
-                                    reference_values, relative_error)
-from test_autograder import RESULTS_SCHEMA, notebook_with, points_by_function, scores_by_function, solution_sources
-from test_platform_gradescope import validated
+from cs231n_style.diagnosis import (
+    TYPE_NAME_LIMIT,
+    clip,
+    diagnose_exception,
+    diagnose_gradient,
+    diagnose_values,
+    reference_values,
+    relative_error,
+)
 
 NAN_GRAM = '''def gram_matrix(features, normalize=True):
     f = features.detach()

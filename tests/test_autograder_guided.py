@@ -15,14 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_autograder import notebook_with, points_by_function, scores_by_function, solution_sources
 
 from autograder.cases import draw_args, given_guided_grams
 from autograder.grader import grade_submission
-from autograder.reference import load_reference
-from autograder.reference import MissingReference
+from autograder.reference import MissingReference, load_reference
 from autograder.rubric import DEFAULT_RUBRIC, RubricError, load_rubric, switched_off
 from cs231n_style.notebook import GUIDED_FUNCTIONS, STUDENT_FUNCTIONS
-from test_autograder import notebook_with, points_by_function, scores_by_function, solution_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"

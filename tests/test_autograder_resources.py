@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_autograder import notebook_with, solution_sources
 from test_platform_gradescope import validated
 

@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_autograder import notebook_with, points_by_function, scores_by_function, solution_sources
 
 from autograder.grader import grade_submission
 from autograder.protocol import ProtocolError, decode, encode, frame, read_message
 from autograder.rubric import load_rubric
 from autograder.sandbox import isolation_available
 from cs231n_style import diagnosis
-from test_autograder import notebook_with, points_by_function, scores_by_function, solution_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 

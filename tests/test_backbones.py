@@ -17,6 +17,7 @@ import pytest
 import torch
 import torchvision.models
 import torchvision.models._api as tv_api
+from test_features import SHARED_WEIGHTS, assert_same_parameters, isolated, needs_shared_weights  # noqa: F401
 from torch import nn
 from torchvision.models import VGG16_Weights, VGG19_Weights, squeezenet1_0
 
@@ -27,11 +28,16 @@ from autograder.reference import load_reference
 from autograder.runner import run_call
 from cs231n_style import TransferSettings
 from cs231n_style._pooling import network_for
-from cs231n_style.backbones import (backbone_of, find_backbone_weights, get_backbone, how_to_get_weights,
-                                    layer_indices, load_backbone)
+from cs231n_style.backbones import (
+    backbone_of,
+    find_backbone_weights,
+    get_backbone,
+    how_to_get_weights,
+    layer_indices,
+    load_backbone,
+)
 from cs231n_style.diagnosis import MISTAKES
 from cs231n_style.features import WEIGHTS_ENV_VAR, extract_features, load_squeezenet
-from test_features import SHARED_WEIGHTS, assert_same_parameters, isolated, needs_shared_weights  # noqa: F401
 
 VGG = ("vgg16", "vgg19")
 ENUMS = {"vgg16": VGG16_Weights.IMAGENET1K_V1, "vgg19": VGG19_Weights.IMAGENET1K_V1}

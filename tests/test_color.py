@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from cs231n_style.color import (combine_luminance, luminance_image, match_color_histogram, match_luminance,
-                                rgb_to_yiq, yiq_to_rgb)
+from cs231n_style.color import (
+    combine_luminance,
+    luminance_image,
+    match_color_histogram,
+    match_luminance,
+    rgb_to_yiq,
+    yiq_to_rgb,
+)
 
 # The FCC's NTSC coefficients, typed in again (not imported) so that a typo in the module fails.
 YIQ = np.array([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]])

@@ -10,13 +10,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from PIL import Image
 
-from cs231n_style.images import (  # noqa: E402
+from cs231n_style.images import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     SAMPLE_IMAGES,
@@ -27,7 +27,7 @@ from cs231n_style.images import (  # noqa: E402
     save_image,
     show_images,
 )
-from cs231n_style.plots import plot_loss_history, show_feature_maps  # noqa: E402
+from cs231n_style.plots import plot_loss_history, show_feature_maps
 
 MEAN = np.array([0.485, 0.456, 0.406])
 STD = np.array([0.229, 0.224, 0.225])

@@ -26,8 +26,8 @@ import nbformat
 import pytest
 
 import cs231n_style as cs
-from autograder.rubric import load_rubric
 from autograder.authoring import BEGIN_SOLUTION, fill_in_solutions
+from autograder.rubric import load_rubric
 from cs231n_style.notebook import is_check_cell, is_solution_cell, read_notebook
 
 ROOT = Path(__file__).resolve().parents[1]

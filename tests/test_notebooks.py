@@ -10,15 +10,25 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from packaging.requirements import Requirement
 from nbformat.v4 import new_code_cell, new_notebook
+from packaging.requirements import Requirement
 
 import cs231n_style as cs
-from autograder.authoring import (BEGIN_SOLUTION, END_SOLUTION, EXPECTED_OUTPUT_NOTE, fill_in_solutions,
-                                    make_student_notebook)
+from autograder.authoring import (
+    BEGIN_SOLUTION,
+    END_SOLUTION,
+    EXPECTED_OUTPUT_NOTE,
+    fill_in_solutions,
+    make_student_notebook,
+)
 from cs231n_style.diagnosis import uses_python_loops
-from cs231n_style.notebook import (extract_functions, is_check_cell, is_solution_cell, is_solution_only_cell,
-                                   read_notebook)
+from cs231n_style.notebook import (
+    extract_functions,
+    is_check_cell,
+    is_solution_cell,
+    is_solution_only_cell,
+    read_notebook,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))

@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from cs231n_style import photorealism
-from cs231n_style.photorealism import (DenseLaplacianError, MattingLaplacian, check_photorealism_loss,
-                                       matting_laplacian)
+from cs231n_style.photorealism import DenseLaplacianError, MattingLaplacian, check_photorealism_loss, matting_laplacian
 
 
 def paper_laplacian(image: np.ndarray, eps: float, window: int = 3) -> np.ndarray:

@@ -34,10 +34,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from test_autograder import notebook_with, points_by_function, solution_sources
 
 from autograder.packaging import GRADESCOPE_FILES
 from autograder.rubric import load_rubric
-from test_autograder import notebook_with, points_by_function, solution_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((Path(__file__).parent / "gradescope_results.schema.json").read_text())

@@ -433,8 +433,9 @@ def _as(fn, name: str) -> str:
 
 
 def _graded(tmp_path: Path, sources: dict[str, str], functions: set[str]):
-    from autograder.grader import grade_submission
     from test_autograder import notebook_with, solution_sources
+
+    from autograder.grader import grade_submission
 
     rubric = load_rubric()
     rubric = dataclasses.replace(rubric, tests=tuple(spec for spec in rubric.tests if spec.function in functions))

@@ -83,9 +83,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import cs231n_style as cs  # noqa: E402
-from tools.plain_loop import PlainRun, straightforward_loop, synchronize as _sync  # noqa: E402
 from cs231n_style.settings import WEIGHTS_SIZE, weights_for_size  # noqa: E402
-from tools.plain_loop import LossEvaluator  # noqa: E402
+from tools.plain_loop import (  # noqa: E402
+    LossEvaluator,
+    PlainRun,
+    straightforward_loop,
+)
+from tools.plain_loop import synchronize as _sync
 
 SOLUTIONS = ROOT / "solutions"
 

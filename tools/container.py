@@ -24,8 +24,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from autograder.reaper import remove_cgroup  # noqa: E402
-from autograder.sandbox import _read, _write  # noqa: E402
+from autograder.reaper import remove_cgroup
+from autograder.sandbox import _read, _write
 
 __all__ = ["Container"]
 

@@ -24,9 +24,22 @@ from cs231n_style import _parts, transfer
 from cs231n_style._pooling import network_for
 from cs231n_style.settings import weights_for_size
 
-__all__ = ["CS231N_LOSSES", "GUIDED_LOSSES", "GUIDED_SOURCE", "LossEvaluator", "PlainRun", "content_loss",
-           "gram_matrix", "guided_gram_matrix", "guided_style_loss", "straightforward_loop", "style_loss",
-           "photorealism_loss", "synchronize", "tv_loss"]
+__all__ = [
+    "CS231N_LOSSES",
+    "GUIDED_LOSSES",
+    "GUIDED_SOURCE",
+    "LossEvaluator",
+    "PlainRun",
+    "content_loss",
+    "gram_matrix",
+    "guided_gram_matrix",
+    "guided_style_loss",
+    "photorealism_loss",
+    "straightforward_loop",
+    "style_loss",
+    "synchronize",
+    "tv_loss",
+]
 
 
 # CS231n's solutions written plainly, as the tests' loss functions (``view`` needs contiguous NCHW
