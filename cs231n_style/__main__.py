@@ -38,6 +38,7 @@ import os
 import sys
 import tempfile
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from ._tracebacks import where_in_your_code
@@ -120,7 +121,8 @@ def _layer(text: str) -> int | str:
 
 #: For each kind of TransferSettings field (its ``metadata["kind"]``): the argparse ``type`` of one
 #: value, and its name in the help (``None``: argparse lists the choices).
-_KINDS = {"whole number": (int, "N"), "layer index": (_layer, "LAYER"), "number": (float, "X"), "choice": (str, None)}
+_KINDS: dict[str, tuple[Callable[[str], object], str | None]] = {
+    "whole number": (int, "N"), "layer index": (_layer, "LAYER"), "number": (float, "X"), "choice": (str, None)}
 
 
 def _add_settings(parser: argparse.ArgumentParser) -> None:
@@ -211,8 +213,8 @@ def _content_masks(files: list[str] | None, content: str, settings: TransferSett
     if losses.guided_style_loss is None:
         raise ValueError(f"--masks needs guided_style_loss from {NOTEBOOK_OF['guided_style_loss']}, which is not in "
                          f"{functions}: finish notebook 05 there (or pass --functions solutions).")
-    size = tuple(preprocess(content, settings.image_size).shape[-2:])
-    return load_masks(files[0] if len(files) == 1 else files, size)
+    height, width = preprocess(content, settings.image_size).shape[-2:]
+    return load_masks(files[0] if len(files) == 1 else files, (height, width))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -283,7 +285,7 @@ def _in_students_code(error: BaseException) -> str | None:
     frame = frames[-1][0]
     name, notebook = frame.f_code.co_name, frame.f_code.co_filename[1:].split(":")[0]
     arguments = [frame.f_locals.get(arg) for arg in frame.f_code.co_varnames[:frame.f_code.co_argcount]]
-    shapes = ", ".join(str(tuple(arg.shape)) for arg in arguments if hasattr(arg, "shape"))
+    shapes = ", ".join(str(tuple(shape)) for arg in arguments if (shape := getattr(arg, "shape", None)) is not None)
     where = where_in_your_code(error, _from_a_notebook)
     _, message = diagnose_exception(name, type(error).__name__, str(error), shapes, where)
     return (f"{name} (in {notebook}) raised an error during style transfer.\n{message}\n"

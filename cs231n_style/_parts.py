@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -184,7 +185,7 @@ def load_images(content_image, style_image, content_masks, settings: TransferSet
     if content_masks is None:
         return Images(content, styles)
     masks = _given_masks(content_masks)
-    size = tuple(content.shape[-2:])
+    size = (content.shape[-2], content.shape[-1])
     if tuple(masks.shape[-2:]) != size:  # bilinear, antialiased: a weighted mean, so values stay in [0, 1]
         masks = F.interpolate(masks, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
     masks = check_masks(masks, size, name="content_masks (resized to the content image)").to(device)
@@ -246,8 +247,9 @@ def _feature_targets(images: Images, network: nn.Sequential, losses, settings: T
     if images.masks is None:
         return Targets(content_target, _blend(grams, settings.style_blend_weights))
     feats = extract_features(images.content, network, up_to=used.deepest_layer)
-    masks = [resize_masks(images.masks, feats[layer].shape[-2:]) for layer in settings.style_layers]
-    return Targets(content_target, [torch.stack(layer, dim=1) for layer in zip(*grams)], masks)
+    masks = [resize_masks(images.masks, (feats[layer].shape[-2], feats[layer].shape[-1]))
+             for layer in settings.style_layers]
+    return Targets(content_target, [torch.stack(layer, dim=1) for layer in zip(*grams, strict=True)], masks)
 
 
 def _blend(grams: list[list[torch.Tensor]], weights: tuple[float, ...]) -> list[torch.Tensor]:
@@ -258,7 +260,8 @@ def _blend(grams: list[list[torch.Tensor]], weights: tuple[float, ...]) -> list[
         return grams[0]
     weights = weights or (1.0,) * len(grams)
     total = sum(weights)
-    return [sum(weight / total * gram for weight, gram in zip(weights, layer)) for layer in zip(*grams)]
+    return [sum(weight / total * gram for weight, gram in zip(weights, layer, strict=True))
+            for layer in zip(*grams, strict=True)]
 
 
 # --- Step 3: the image a stage starts from ---------------------------------------------------------
@@ -323,7 +326,7 @@ class Monitor:
         self.progress = progress
         self.recorded: list[torch.Tensor] = []
         self.stopped = False
-        self.keys = LOSS_KEYS
+        self.keys: tuple[str, ...] = LOSS_KEYS
 
     def __enter__(self) -> Monitor:
         self.bar = tqdm(total=self.num_steps, disable=not self.progress, desc="style transfer", leave=False)
@@ -340,7 +343,7 @@ class Monitor:
         done = step == self.num_steps
         if self.callback is not None and self.preview_every > 0 and (step % self.preview_every == 0 or done):
             image = img.detach().to("cpu", torch.float32, copy=True)  # a copy: the callback may keep it
-            self.callback(step, image, dict(zip(self.keys, self.recorded[-1].tolist())))
+            self.callback(step, image, dict(zip(self.keys, self.recorded[-1].tolist(), strict=True)))
         if self.should_stop is not None and not done and self.should_stop():
             self.stopped = True
 
@@ -370,7 +373,7 @@ def run_lbfgs(img: torch.Tensor, loss_values: Callable[[], dict[str, torch.Tenso
     if evaluations > 0:
         optimizer = torch.optim.LBFGS([img], lr=1.0, max_iter=evaluations, max_eval=evaluations, tolerance_grad=0.0,
                                       tolerance_change=0.0, history_size=50, line_search_fn="strong_wolfe")
-        best = {"loss": math.inf, "img": img.detach().clone(), "evaluations": 0}
+        best: dict[str, Any] = {"loss": math.inf, "img": img.detach().clone(), "evaluations": 0}
 
         def closure():
             if best["evaluations"] >= evaluations or monitor.stopped:

@@ -78,13 +78,13 @@ def _rewritten(source: str, note: str) -> str | None:
     if all(_kept(node) for node in tree.body):
         return None
     lines = source.splitlines()
-    keep = set()
+    keep: set[int] = set()
     for node in tree.body:
         if _kept(node):
             first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-            keep.update(range(first, node.end_lineno + 1))
+            keep.update(range(first, (node.end_lineno or node.lineno) + 1))
     kept = [line if number in keep else "" for number, line in enumerate(lines, start=1)]
-    return "\n".join(kept + [f"print({note!r})"]) + "\n"
+    return "\n".join([*kept, f"print({note!r})"]) + "\n"
 
 
 def skipped_note() -> str | None:

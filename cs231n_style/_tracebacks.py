@@ -23,6 +23,11 @@ from collections.abc import Callable
 __all__ = ["where_in_your_code"]
 
 
+def _source(frame: traceback.FrameSummary) -> str:
+    """The frame's source line, stripped; empty where Python could not read it."""
+    return (frame.line or "").strip()
+
+
 def where_in_your_code(error: BaseException, is_students: Callable[[traceback.FrameSummary], bool],
                        passes_own_check: Callable[[str], bool | None] | None = None) -> str:
     """Say where in the student's code ``error`` was raised.
@@ -53,14 +58,14 @@ def where_in_your_code(error: BaseException, is_students: Callable[[traceback.Fr
     anonymous = ("<module>", "<lambda>")
     if inner.name == outer_name or inner.name in anonymous or outer_name in anonymous or not callers[-1].line:
         function = "" if inner.name in anonymous else f" ({inner.name})"
-        return f"\n  in your code{function}, line {inner.lineno}: {inner.line.strip()}"
+        return f"\n  in your code{function}, line {inner.lineno}: {_source(inner)}"
     call, caller = callers[-1], outer_name
     passes = passes_own_check(inner.name) if passes_own_check is not None else None
     if passes is False:
-        return (f"\n  in your code ({inner.name}), line {inner.lineno}: {inner.line.strip()}"
-                f"\n  (called from {caller}, line {call.lineno}: {call.line.strip()})")
-    text = (f"\n  in your code ({caller}), line {call.lineno}: {call.line.strip()}"
-            f"\n  (it raised inside {inner.name}, line {inner.lineno}: {inner.line.strip()}")
+        return (f"\n  in your code ({inner.name}), line {inner.lineno}: {_source(inner)}"
+                f"\n  (called from {caller}, line {call.lineno}: {_source(call)})")
+    text = (f"\n  in your code ({caller}), line {call.lineno}: {_source(call)}"
+            f"\n  (it raised inside {inner.name}, line {inner.lineno}: {_source(inner)}")
     if passes:
         return text + f" - {inner.name} passes its own check, so the arguments {caller} gives it here are wrong)"
     return text + ")"

@@ -103,7 +103,7 @@ class BackgroundRun:
     :mod:`threading`.
     """
 
-    def __init__(self, content_image, style_image, losses: LossFunctions, model: nn.Module,
+    def __init__(self, content_image, style_image, losses: LossFunctions, model: nn.Sequential,
                  settings: TransferSettings, *, preview_every: int = 1, interval: float = 0.25,
                  on_progress: Callable[[RunProgress], None] | None = None,
                  on_finish: Callable[[BackgroundRun], None] | None = None):

@@ -33,7 +33,7 @@ import contextlib
 import io
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -429,7 +429,7 @@ def _fail_if(message: str | None, error: float | None = None) -> None:
 
 
 def _require_tensor(name: str, out, shape: tuple, dtype: torch.dtype, input_shape: tuple | None = None,
-                    inputs: list[torch.Tensor] = ()) -> None:
+                    inputs: Sequence[torch.Tensor] = ()) -> None:
     is_tensor = isinstance(out, torch.Tensor)
     cut = is_tensor and not out.requires_grad and any(t.requires_grad for t in inputs)
     _fail_if(diagnose_output(name, "Tensor" if is_tensor else type(out).__name__, out.shape if is_tensor else (),

@@ -443,7 +443,7 @@ def show_images(images: Sequence, titles: Sequence[str] | None = None, size: flo
     widths = [im.width / im.height for im in images]
     fig, axes = plt.subplots(1, len(images), figsize=(size * sum(widths) + 0.2, size), squeeze=False,
                              gridspec_kw={"width_ratios": widths})
-    for index, (ax, im) in enumerate(zip(axes[0], images)):
+    for index, (ax, im) in enumerate(zip(axes[0], images, strict=True)):
         ax.imshow(np.asarray(im))  # an array: matplotlib's PIL path warns under NumPy 2
         ax.axis("off")
         if titles is not None:

@@ -172,4 +172,4 @@ def resize_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     Raises:
         ValueError: if ``masks`` is not valid (see :func:`check_masks`).
     """
-    return F.adaptive_avg_pool2d(check_masks(masks), tuple(size))
+    return F.adaptive_avg_pool2d(check_masks(masks), (size[0], size[1]))

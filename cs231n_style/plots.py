@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -38,7 +38,7 @@ def show_feature_maps(feats: Sequence[torch.Tensor], layers: Sequence[int], num_
             raise IndexError(f"Layer {layer} is not in feats (layers 0-{len(feats) - 1}).")
     fig, axes = plt.subplots(len(layers), num_channels, figsize=(size * num_channels, size * len(layers) * 0.8),
                              squeeze=False)
-    for row, layer in zip(axes, layers):
+    for row, layer in zip(axes, layers, strict=True):
         maps = feats[layer][0].detach().cpu().float().numpy()
         for channel, ax in enumerate(row):
             ax.axis("off")
@@ -49,7 +49,7 @@ def show_feature_maps(feats: Sequence[torch.Tensor], layers: Sequence[int], num_
     return fig
 
 
-def plot_loss_history(history: dict[str, Sequence[float]], title: str = "", ax=None, *,
+def plot_loss_history(history: Mapping[str, Sequence[float]], title: str = "", ax=None, *,
                       steps: Sequence[int] | None = None, num_steps: int | None = None):
     """Plot the loss terms of a run against the step, on a log scale.
 

@@ -144,8 +144,7 @@ def _preview_src(page) -> str:
 
 
 def test_panel_runs_live_in_jupyterlab(jupyterlab_server):
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout, expect, sync_playwright
 
     url, log = jupyterlab_server
     artifacts = _artifacts()
@@ -174,9 +173,10 @@ def test_panel_runs_live_in_jupyterlab(jupyterlab_server):
                 # Run All first does notebook 4's three 200-step example runs: ~30 s on an idle
                 # 2-core CPU, several minutes on a loaded one.
                 panel.wait_for(timeout=600_000)
-            except PlaywrightTimeout:
+            except PlaywrightTimeout as timeout:
                 page.screenshot(path=artifacts / "style_transfer_panel_failure.png")
-                raise AssertionError("the panel did not appear; JupyterLab log:\n" + log.read_text()[-3000:])
+                raise AssertionError(
+                    "the panel did not appear; JupyterLab log:\n" + log.read_text()[-3000:]) from timeout
             expect(panel.locator(".cs231n-style-status")).to_contain_text("Ready")
 
             # Drag the content weight slider's handle to the right, as a person would.

@@ -50,7 +50,7 @@ def test_reference_style_loss_matches_numpy():
     layers = [int(i) for i in REF["style_loss.style_layers"]]
     weights = REF["style_loss.style_weights"]
     total = 0.0
-    for j, (layer, weight) in enumerate(zip(layers, weights)):
+    for j, (layer, weight) in enumerate(zip(layers, weights, strict=True)):
         feats = REF[f"style_loss.feats.{layer}"]
         diff = np_gram(feats) - REF[f"style_loss.style_targets.{j}"]
         total += weight * np.sum(diff**2)
@@ -101,7 +101,7 @@ def gram_matrix(features, normalize=True):
 
 
 def style_loss(feats, layers, targets, weights):
-    return sum(w * ((gram_matrix(feats[i]) - t) ** 2).sum() for i, t, w in zip(layers, targets, weights))
+    return sum(w * ((gram_matrix(feats[i]) - t) ** 2).sum() for i, t, w in zip(layers, targets, weights, strict=True))
 
 
 def tv_loss(img, w):
@@ -167,7 +167,7 @@ def test_content_loss_mistakes(fn, words, capsys):
 
 
 def _gram_no_batch(features, normalize=True):
-    n, c, h, w = features.shape
+    _n, c, h, w = features.shape
     flat = features[0].reshape(c, -1)
     return flat @ flat.T / (c * h * w)
 
@@ -180,7 +180,7 @@ def _gram_channels_last_reshape(features, normalize=True):
 
 
 def _gram_view_without_batch(features, normalize=True):
-    n, c, h, w = features.shape
+    _n, c, h, w = features.shape
     flat = features.view(c, h * w)
     return flat @ flat.T / (c * h * w)
 
@@ -205,7 +205,7 @@ def _gram_all_channels_together(features, normalize=True):
 
 
 def _gram_reshape_c_rest(features, normalize=True):
-    n, c, h, w = features.shape
+    _n, c, h, w = features.shape
     flat = features.reshape(c, -1)
     return flat @ flat.T / (c * h * w)
 
@@ -235,13 +235,13 @@ def test_gram_matrix_mistakes(fn, words, capsys):
 
 
 def _style_last_only(feats, layers, targets, weights):
-    for i, t, w in zip(layers, targets, weights):
+    for i, t, w in zip(layers, targets, weights, strict=True):
         loss = w * ((gram_matrix(feats[i]) - t) ** 2).sum()
     return loss
 
 
 def _style_first_only(feats, layers, targets, weights):
-    for i, t, w in zip(layers, targets, weights):
+    for i, t, w in zip(layers, targets, weights, strict=True):
         return w * ((gram_matrix(feats[i]) - t) ** 2).sum()
 
 
@@ -249,14 +249,14 @@ def _style_first_only(feats, layers, targets, weights):
     (lambda f, layers, t, w: style_loss(f, layers, t, [1.0] * len(w)), "without the style weights"),
     (_style_last_only, "only the last style layer"),
     (_style_first_only, "only the first style layer"),
-    (lambda f, layers, t, w: sum(wi * ((gram_matrix(f[i]) - ti) ** 2).sum().sqrt() for i, ti, wi in zip(layers, t, w)),
+    (lambda f, layers, t, w: sum(wi * ((gram_matrix(f[i]) - ti) ** 2).sum().sqrt() for i, ti, wi in zip(layers, t, w, strict=True)),
      "norm of the Gram difference"),
-    (lambda f, layers, t, w: sum(wi * ((gram_matrix(f[i]) - ti) ** 2).mean() for i, ti, wi in zip(layers, t, w)),
+    (lambda f, layers, t, w: sum(wi * ((gram_matrix(f[i]) - ti) ** 2).mean() for i, ti, wi in zip(layers, t, w, strict=True)),
      "*mean*"),
     (lambda f, layers, t, w: sum(wi * ((gram_matrix(f[i], False) - ti) ** 2).sum()
-                                 for i, ti, wi in zip(layers, t, w)),
+                                 for i, ti, wi in zip(layers, t, w, strict=True)),
      "normalize=False: call gram_matrix(feats[layer]) with its default normalize=True"),
-    (lambda f, layers, t, w: sum(wi * ((gram_matrix(f[i]) - t[i]) ** 2).sum() for i, wi in zip(layers, w)),
+    (lambda f, layers, t, w: sum(wi * ((gram_matrix(f[i]) - t[i]) ** 2).sum() for i, wi in zip(layers, w, strict=True)),
      "use feats[style_layers[i]] with style_targets[i]"),
     (lambda f, layers, t, w: torch.tensor(float(style_loss(f, layers, t, w).detach())), "cut off from autograd"),
     (lambda f, layers, t, w: style_loss(f, layers, t, w) * 1.5,
@@ -340,7 +340,7 @@ def test_check_signatures_match_their_docstrings():
 
 
 def _style_indexed_by_position(feats, layers, targets, weights):
-    return sum(w * ((gram_matrix(feats[i]) - t) ** 2).sum() for i, (t, w) in enumerate(zip(targets, weights)))
+    return sum(w * ((gram_matrix(feats[i]) - t) ** 2).sum() for i, (t, w) in enumerate(zip(targets, weights, strict=True)))
 
 
 def test_style_loss_indexing_by_position_is_explained(capsys):

@@ -94,7 +94,7 @@ def test_containerfile_has_only_dockerfile_instructions(containerfile):
             words = rest.split()
             assert len(words) in (1, 3) and (len(words) == 1 or words[1].upper() == "AS"), rest
             stages.append(words[-1] if len(words) == 3 else None)
-    for stage, sources, _ in copies(containerfile):
+    for stage, _sources, _ in copies(containerfile):
         assert stage is None or stage in stages, f"COPY --from={stage}: no such stage before it"
 
 

@@ -165,7 +165,7 @@ def test_seed_everything_makes_python_numpy_and_torch_reproducible():
     assert _draw() == first
     seed_everything(124)
     second = _draw()
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         assert a != b
 
 

@@ -19,8 +19,7 @@ import torch
 import cs231n_style as cs
 from cs231n_style import _parts, transfer
 from cs231n_style.settings import plan_stages
-from tools.plain_loop import CS231N_LOSSES as LOSSES
-from tools.plain_loop import LossEvaluator, content_loss, gram_matrix, style_loss, tv_loss
+from tools.plain_loop import CS231N_LOSSES as LOSSES, LossEvaluator, content_loss, gram_matrix, style_loss, tv_loss
 
 SIZE = 96  # under 2 * MIN_COARSE_SIZE: the fast mode runs the exact loop
 QUALITY_SIZE = 192  # CS231n's size: a 96 px coarse stage, then 192 px

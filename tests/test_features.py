@@ -106,7 +106,7 @@ def test_whole_model_state_dict_gives_identical_parameters(tmp_path, pretrained)
     torch.save(whole, tmp_path / "whole.pth")
     model = load_squeezenet(weights_path=tmp_path / "whole.pth")
     assert_same_parameters(model, features)
-    for (name, a), (_, b) in zip(model.named_parameters(), pretrained.named_parameters()):
+    for (name, a), (_, b) in zip(model.named_parameters(), pretrained.named_parameters(), strict=True):
         assert torch.equal(a, b), name
 
 
@@ -226,7 +226,7 @@ def test_offline_without_download_says_how_to_get_the_file(isolated):
 
 
 def test_failed_download_gives_clear_runtime_error(isolated):
-    with pytest.raises(RuntimeError, match="Downloading the SqueezeNet 1.1 weights failed") as info:
+    with pytest.raises(RuntimeError, match=r"Downloading the SqueezeNet 1.1 weights failed") as info:
         load_squeezenet(download=True)
     assert "no network in tests" in str(info.value)
     _assert_how_to_get(str(info.value), isolated)
@@ -293,7 +293,7 @@ def test_extract_features_matches_a_manual_forward(random_model):
     expected = manual_forward(path, x)
     feats = extract_features(x, model)
     assert len(feats) == 13
-    for index, (got, want) in enumerate(zip(feats, expected)):
+    for index, (got, want) in enumerate(zip(feats, expected, strict=True)):
         assert got.shape == want.shape, index
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5, msg=f"layer {index}")
     assert feats[0].min() < 0  # conv output before the ReLU, not overwritten by it
@@ -307,7 +307,7 @@ def test_extract_features_up_to(random_model, up_to):
     feats = extract_features(x, model, up_to=up_to)
     assert len(feats) == up_to + 1
     full = extract_features(x, model)
-    for got, want in zip(feats, full):
+    for got, want in zip(feats, full, strict=False):  # feats stops at up_to, full goes on
         assert torch.equal(got, want)
 
 

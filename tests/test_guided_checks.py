@@ -24,7 +24,7 @@ GG, GS = "guided_gram_matrix.", "guided_style_loss."
 # --- independent float64 NumPy (a loop over images and regions) ------------------------------------
 
 def np_guided_gram(features, masks, normalize=True):
-    n, c, h, w = features.shape
+    n, c, _h, _w = features.shape
     out = np.zeros((n, masks.shape[1], c, c))
     for i in range(n):
         for r in range(masks.shape[1]):
@@ -46,7 +46,7 @@ def _style_inputs(ref=REF, dtype=torch.float64, grad=True):
 
 def test_stored_guided_gram_inputs_tell_the_mistakes_apart():
     features, masks = REF[GG + "features"], REF[GG + "masks"]
-    n, c, h, w = features.shape
+    n, _c, h, w = features.shape
     assert n == 2 and masks.shape == (n, 3, h, w) and h != w  # R != N, non-square
     assert masks.min() > 0 and masks.max() <= 1 and len(np.unique(masks)) > 10  # soft masks
     np.testing.assert_allclose(REF[GG + "expected"], np_guided_gram(features, masks), rtol=1e-12)
@@ -70,7 +70,7 @@ def test_stored_guided_style_loss_matches_numpy():
     sizes = [REF[f"{GS}feats.{i}"].shape[2:] for i in range(int(REF[GS + "num_feats"]))]
     assert len(set(sizes)) == len(sizes)  # every layer has its own size
     total = 0.0
-    for j, (layer, weight) in enumerate(zip(layers, REF[GS + "style_weights"])):
+    for j, (layer, weight) in enumerate(zip(layers, REF[GS + "style_weights"], strict=True)):
         masks = REF[f"{GS}content_masks.{j}"]
         assert masks.shape[2:] == REF[f"{GS}feats.{layer}"].shape[2:] and masks.min() > 0
         diff = np_guided_gram(REF[f"{GS}feats.{layer}"], masks) - REF[f"{GS}style_targets.{j}"]
@@ -83,7 +83,7 @@ def test_stored_guided_style_loss_gradient_matches_a_finite_difference():
 
     def loss(changed_layer, changed):
         total = 0.0
-        for j, (layer, weight) in enumerate(zip(layers, REF[GS + "style_weights"])):
+        for j, (layer, weight) in enumerate(zip(layers, REF[GS + "style_weights"], strict=True)):
             f = changed if layer == changed_layer else REF[f"{GS}feats.{layer}"]
             diff = np_guided_gram(f, REF[f"{GS}content_masks.{j}"]) - REF[f"{GS}style_targets.{j}"]
             total += weight * np.sum(diff**2)
@@ -128,7 +128,7 @@ def guided_gram_bmm(features, masks, normalize=True):
 
 
 def guided_gram_loop(features, masks, normalize=True):
-    n, c, h, w = features.shape
+    n, c, _h, _w = features.shape
     grams = []
     for r in range(masks.shape[1]):
         weighted = (features * masks[:, r:r + 1]).reshape(n, c, -1)
@@ -210,7 +210,7 @@ def _weighted(features, masks, twice=True):
 
 def _gram_with(norm, twice=True):
     def fn(features, masks, normalize=True):
-        n, c, h, w = features.shape
+        _n, c, h, w = features.shape
         left, right = _weighted(features, masks, twice)
         gram = left @ right.transpose(-1, -2)
         m1, m2 = masks.sum(dim=(2, 3))[..., None, None], masks.pow(2).sum(dim=(2, 3))[..., None, None]
@@ -355,5 +355,5 @@ def test_guided_inputs_are_the_documented_ones():
     assert "guided_gram_matrix(features, masks, normalize=True)" in inspect.getdoc(cs.check_guided_gram_matrix)
     assert ("guided_style_loss(feats, style_layers, style_targets, style_weights, content_masks)"
             in inspect.getdoc(cs.check_guided_style_loss))
-    feats, layers, targets, weights, masks = _style_inputs()
-    assert all(t.shape == (1, masks[0].shape[1], feats[L].shape[1], feats[L].shape[1]) for L, t in zip(layers, targets))
+    feats, layers, targets, _weights, masks = _style_inputs()
+    assert all(t.shape == (1, masks[0].shape[1], feats[L].shape[1], feats[L].shape[1]) for L, t in zip(layers, targets, strict=True))

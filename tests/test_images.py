@@ -498,7 +498,7 @@ def test_plot_loss_history_lines_skip_zero_terms():
 
 
 def test_plot_loss_history_draws_on_given_axes_and_all_zero_history():
-    fig, (left, right) = plt.subplots(1, 2)
+    _fig, (left, right) = plt.subplots(1, 2)
     assert plot_loss_history({"total": [1.0, 0.5]}, ax=right) is right
     assert len(right.get_lines()) == 1 and len(left.get_lines()) == 0
     with warnings.catch_warnings():

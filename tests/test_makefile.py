@@ -68,10 +68,10 @@ def test_the_index_can_be_chosen_by_hand_as_ci_does(tmp_path):
 
 
 def test_jupyterlab_starts_as_root_and_headless(tmp_path):
-    lab = [line for line in dry_run(tmp_path, "course", gpu=False) if "jupyter lab" in line][0]
+    lab = next(line for line in dry_run(tmp_path, "course", gpu=False) if "jupyter lab" in line)
     assert ("--allow-root" in lab) == (os.geteuid() == 0)
     assert "--no-browser" in lab
-    lab = [line for line in dry_run(tmp_path, "course", gpu=False, display=":0") if "jupyter lab" in line][0]
+    lab = next(line for line in dry_run(tmp_path, "course", gpu=False, display=":0") if "jupyter lab" in line)
     assert "--no-browser" not in lab
 
 

@@ -112,7 +112,7 @@ def test_set_course_folder_is_seen_by_commands_started_from_the_notebook(tmp_pat
 
 
 def test_set_course_folder_refuses_what_is_not_a_folder(tmp_path):
-    with pytest.raises(FileNotFoundError, match="there is no folder .*mount Drive"):
+    with pytest.raises(FileNotFoundError, match=r"there is no folder .*mount Drive"):
         cs.set_course_folder(tmp_path / "missing")
     with pytest.raises(NotADirectoryError, match="is a file; give the folder"):
         cs.set_course_folder(_notebook(tmp_path, "x"))

@@ -119,7 +119,7 @@ def test_every_solution_region_becomes_a_stub_with_its_hints(notebook, names):
     student = read_notebook(ROOT / "notebooks" / notebook)
     stubs = [cell.source for cell in student.cells if is_solution_cell(cell)]
     assert len(stubs) == len(names)
-    for source, name in zip(stubs, names):
+    for source, name in zip(stubs, names, strict=True):
         hint = [line for line in source.splitlines() if line.strip().startswith("# HINT:")][-1]
         assert source.endswith(f"{hint}\n    # YOUR CODE HERE\n    raise NotImplementedError(\"not implemented yet\")")
         assert f"def {name}(" in source and '"""' in source
@@ -194,7 +194,7 @@ def test_fill_in_solutions_restores_the_solution_code():
         solution = read_notebook(path)
         student = read_notebook(ROOT / "notebooks" / path.name)
         filled = fill_in_solutions(student, solution)
-        for cell, original in zip(filled.cells, [c for c in solution.cells if not is_solution_only_cell(c)]):
+        for cell, original in zip(filled.cells, [c for c in solution.cells if not is_solution_only_cell(c)], strict=True):
             if is_solution_cell(cell):
                 assert cell.source == original.source
         assert "raise NotImplementedError" not in "\n".join(c.source for c in filled.cells)
@@ -202,7 +202,7 @@ def test_fill_in_solutions_restores_the_solution_code():
 
 def test_unclosed_solution_region_is_an_error():
     nb = _notebook(f"def f():\n    {BEGIN_SOLUTION}\n    return 1")
-    with pytest.raises(ValueError, match="x.ipynb: no end solution statement found"):
+    with pytest.raises(ValueError, match=r"x.ipynb: no end solution statement found"):
         make_student_notebook(nb, "x.ipynb")
 
 

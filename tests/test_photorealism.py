@@ -154,7 +154,7 @@ def test_it_refuses_to_become_dense_and_stays_itself_when_moved():
         laplacian.double().to_sparse_coo().to_dense()
     assert type(laplacian.double()) is MattingLaplacian and laplacian.double().dtype == torch.float64
     assert type(laplacian.to("cpu")) is MattingLaplacian and type(laplacian.values()) is torch.Tensor
-    with pytest.raises(ValueError, match="is torch.float32 on cpu, the other factor torch.float64"):
+    with pytest.raises(ValueError, match=r"is torch.float32 on cpu, the other factor torch.float64"):
         laplacian @ torch.rand(20, 3, dtype=torch.float64)
 
 

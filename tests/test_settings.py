@@ -223,7 +223,7 @@ def test_layers_may_be_named_by_the_backbones_layer_names():
                            style_weights=[1, 1])
     # torchvision's VGG-19 features: relu4_2 is layer 22, relu1_1 layer 1 (conv, relu, ... by block)
     assert (vgg.content_layer, vgg.style_layers) == (22, (1, 6))
-    with pytest.raises(ValueError, match="'relu4_2' is not a layer of SqueezeNet 1.1"):
+    with pytest.raises(ValueError, match=r"'relu4_2' is not a layer of SqueezeNet 1.1"):
         TransferSettings(content_layer="relu4_2")
 
 

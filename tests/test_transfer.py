@@ -31,7 +31,7 @@ def test_previews_come_every_n_steps_and_after_the_last(model, settings):
     result = cs.style_transfer("cat", "swirls", LOSSES, model, settings, progress=False, preview_every=3,
                                callback=lambda step, image, losses: calls.append((step, image, losses)))
     assert [step for step, _, _ in calls] == [3, 6, 7]
-    step, image, losses = calls[-1]
+    _step, image, losses = calls[-1]
     assert image.shape == result.image.shape and image.device.type == "cpu" and not image.requires_grad
     assert set(losses) == {"content", "style", "tv", "total"}
     assert losses["total"] == pytest.approx(result.history["total"][-1])
@@ -49,7 +49,7 @@ def test_should_stop_ends_the_run_early(model, settings):
 def test_history_terms_add_up_and_unused_terms_are_zero(model, settings):
     result = cs.style_transfer("cat", None, LOSSES, model, settings.replace(num_steps=3), progress=False)
     assert result.history["style"] == [0.0, 0.0, 0.0]
-    for c, s, t, total in zip(*(result.history[k] for k in ("content", "style", "tv", "total"))):
+    for c, s, t, total in zip(*(result.history[k] for k in ("content", "style", "tv", "total")), strict=True):
         assert total == pytest.approx(c + s + t)
 
 
@@ -146,6 +146,6 @@ def test_each_stage_of_coarse_to_fine_gets_the_weights_for_its_own_size(model):
 
 
 def test_a_model_of_another_backbone_than_the_settings_say_is_refused(model):
-    with pytest.raises(ValueError, match="The model is SqueezeNet 1.1 but settings.backbone is 'vgg16'"):
+    with pytest.raises(ValueError, match=r"The model is SqueezeNet 1.1 but settings.backbone is 'vgg16'"):
         cs.style_transfer("cat", "swirls", LOSSES, model, cs.TransferSettings(backbone="vgg16", num_steps=1),
                           progress=False)

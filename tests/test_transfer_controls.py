@@ -162,7 +162,7 @@ def test_histogram_matching_recolours_the_style_to_the_contents_colours(model, s
     np.testing.assert_allclose(np.cov(recoloured), np.cov(content), atol=1e-12)
     shape = numpy_pixels("starry_night", SIZE).shape
     expected = numpy_grams(np.clip(recoloured, 0, 1).reshape(shape), model, settings.style_layers)
-    for target, gram in zip(seen["targets"], expected):
+    for target, gram in zip(seen["targets"], expected, strict=True):
         np.testing.assert_allclose(target[0].double().numpy(), gram, rtol=1e-3, atol=1e-3 * np.abs(gram).max())
 
 

@@ -20,8 +20,7 @@ import torch
 
 import cs231n_style as cs
 from cs231n_style._pooling import network_for
-from tools.plain_loop import CS231N_LOSSES as LOSSES
-from tools.plain_loop import straightforward_loop
+from tools.plain_loop import CS231N_LOSSES as LOSSES, straightforward_loop
 
 SIZE = 64  # small images keep this file well under 20 s on a 2-core CPU
 

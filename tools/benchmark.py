@@ -88,8 +88,8 @@ from tools.plain_loop import (  # noqa: E402
     LossEvaluator,
     PlainRun,
     straightforward_loop,
+    synchronize as _sync,
 )
-from tools.plain_loop import synchronize as _sync
 
 SOLUTIONS = ROOT / "solutions"
 
@@ -375,14 +375,14 @@ def run_method(name: str, content, style, losses, model, settings, evaluate=None
     """
     if QUALITY_METHODS[name] is None:
         run = straightforward_loop(content, style, losses, model, settings)
-        curve = list(zip(run.step_seconds, run.totals))
+        curve = list(zip(run.step_seconds, run.totals, strict=True))
         image, seconds = run.image, run.seconds
     elif not QUALITY_METHODS[name]:
         stamps = []
         result = cs.style_transfer(content, style, losses, model, settings, progress=False, preview_every=1,
                                    callback=lambda step, img, terms: stamps.append(time.perf_counter()))
         begin = time.perf_counter() - result.seconds
-        curve = [(t - begin, loss) for t, loss in zip(stamps, result.history["total"])]
+        curve = [(t - begin, loss) for t, loss in zip(stamps, result.history["total"], strict=True)]
         image, seconds = result.image, result.seconds
     else:
         run_settings = method_settings(name, settings)
@@ -487,7 +487,7 @@ def side_by_side(images: list[torch.Tensor], titles: list[str], path: Path, heig
     width, height = sum(p.width for p in pils) + 10 * (len(pils) - 1), max(p.height for p in pils) + 24
     canvas = Image.new("RGB", (width, height), "white")
     x = 0
-    for pil, title in zip(pils, titles):
+    for pil, title in zip(pils, titles, strict=True):
         canvas.paste(pil, (x, 24))
         ImageDraw.Draw(canvas).text((x + 4, 6), title, fill="black")
         x += pil.width + 10

@@ -57,7 +57,7 @@ def gram_matrix(features, normalize=True):
 
 def style_loss(feats, style_layers, style_targets, style_weights):
     loss = 0.0
-    for layer, target, weight in zip(style_layers, style_targets, style_weights):
+    for layer, target, weight in zip(style_layers, style_targets, style_weights, strict=True):
         loss = loss + weight * torch.sum((gram_matrix(feats[layer]) - target) ** 2)
     return loss
 
