@@ -15,11 +15,15 @@ import ipywidgets as widgets
 from PIL import Image
 
 from ._panel_display import _WIDE, _esc, _named, _png
+from .backbones import BACKBONE_NAMES, find_backbone_weights, get_backbone
 from .images import SAMPLE_IMAGES, image_from_bytes, load_image
 from .settings import EXAMPLE_SETTINGS, TransferSettings
 from .transfer import LossFunctions
 
 _UPLOAD_PREFIX = "upload: "
+#: Where the photorealism weight slider starts: notebook 06's weight, and the field's help's "about
+#: 3000 with CS231n's weights at 128-192 px".
+_PHOTOREALISM_WEIGHT = 3e3
 _LOG_SLIDER_WIDTH = "620px"  # a weight slider's whole width: label 150 px, track ~400 px, the typed value's box
 
 
@@ -81,17 +85,21 @@ def _leave_out(slider: widgets.FloatLogSlider) -> None:
 class _SettingsControls:
     """The widgets that set a :class:`cs231n_style.TransferSettings`: the weights, the image size,
     the number of steps, the starting image, the speed and the colour preservation; and above them
-    a picker of the course's examples, below them a box to tick for a re-run whenever a setting
-    changes.
+    a picker of the course's examples (and of the backbone, where another one's weights are on this
+    machine), below them a box to tick for a re-run whenever a setting changes. With notebook 06's
+    ``photorealism_loss`` passed in, a box and a slider for the photorealism regularization.
 
     Args:
         losses: the panel's loss functions: the sliders of a term whose function is ``None`` are
-            greyed out, and :meth:`read` leaves that term out.
+            greyed out (the photorealism controls are not shown), and :meth:`read` leaves that
+            term out.
         on_change: ``on_change(change)``, called whenever one of the widgets' values changes
-            (ipywidgets' ``observe`` callback).
+            (ipywidgets' ``observe`` callback); not for the backbone, whose change the panel handles.
+        model_backbone: the name of the panel's model's backbone (:data:`cs231n_style.backbones.BACKBONE_NAMES`).
     """
 
-    def __init__(self, losses: LossFunctions, on_change: Callable[[dict], None]):
+    def __init__(self, losses: LossFunctions, on_change: Callable[[dict], None],
+                 model_backbone: str = "squeezenet1_1"):
         self.losses = losses
         self.on_change = on_change
         self.style_layers: tuple[int, ...] = ()  # the layers of the sliders in style_weights
@@ -119,13 +127,28 @@ class _SettingsControls:
         for slider, functions in ((self.content_weight, ("content_loss",)), (self.tv_weight, ("tv_loss",))):
             if not self._has(*functions):
                 _leave_out(slider)
+        # Notebook 06 (Luan et al., 2017): shown only when photorealism_loss is passed in.
+        self.photorealism = _named(widgets.Checkbox(
+            value=False, description="photorealism regularization (notebook 06)", tooltip=_help("photorealism_weight"),
+            indent=False), "photorealism")
+        self.photorealism_weight = _named(_slider("photorealism_weight", _PHOTOREALISM_WEIGHT), "photorealism_weight")
+        for control in (self.photorealism, self.photorealism_weight):
+            control.observe(on_change, names="value")
+        photorealism = [self.photorealism, self.photorealism_weight] if self._has("photorealism_loss") else []
+        # Issue #20: a backbone is offered where its weights are on this machine (or it is the model's own).
+        self.backbone = _named(widgets.Dropdown(
+            options=[(get_backbone(name).title, name) for name in BACKBONE_NAMES
+                     if name == model_backbone or find_backbone_weights(name) is not None],
+            value=model_backbone, description="backbone", tooltip=_help("backbone"), style=_WIDE,
+            layout=widgets.Layout(width="440px")), "backbone")
+        backbone = [self.backbone] if len(self.backbone.options) > 1 else []
         self.auto_run = _named(widgets.Checkbox(value=False, description="re-run when a setting changes",
                                                 tooltip="Stop the current run and start again whenever you "
                                                         "release a slider or pick an image.", indent=False),
                                "auto_run")
-        self.box = widgets.VBox([self.example, self.content_weight, self.style_box, self.tv_weight,
-                                 self.image_size, self.num_steps, self.init, self.speed, self.preserve_colors,
-                                 self.auto_run])
+        self.box = widgets.VBox([self.example, *backbone, self.content_weight, self.style_box, self.tv_weight,
+                                 *photorealism, self.image_size, self.num_steps, self.init, self.speed,
+                                 self.preserve_colors, self.auto_run])
 
     def show(self, settings: TransferSettings) -> None:
         """Set the widgets to ``settings``, with one style weight slider per style layer."""
@@ -143,6 +166,11 @@ class _SettingsControls:
         self.init.value = settings.init
         self.speed.value = settings.speed
         self.preserve_colors.value = settings.preserve_colors
+        self.photorealism.value = settings.photorealism_weight > 0
+        if settings.photorealism_weight > 0:
+            _set_slider(self.photorealism_weight, settings.photorealism_weight)
+        if settings.backbone in dict(self.backbone.options).values():
+            self.backbone.value = settings.backbone
 
     def read(self, base: TransferSettings) -> TransferSettings:
         """``base`` with the widgets' values; a term whose loss function is missing is left out
@@ -162,6 +190,8 @@ class _SettingsControls:
             init=str(self.init.value),
             speed=str(self.speed.value),
             preserve_colors=str(self.preserve_colors.value),
+            photorealism_weight=float(self.photorealism_weight.value)
+            if self.photorealism.value and self._has("photorealism_loss") else 0.0,
         )
 
     def _style_slider(self, layer: int, weight: float) -> widgets.FloatLogSlider:

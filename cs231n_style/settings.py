@@ -99,7 +99,7 @@ class TransferSettings:
         0.0, "Weight of the photorealism regularization of Luan et al. (Deep Photo Style Transfer, CVPR 2017, "
         "Sec. 3.1): the result must stay, in every 3 x 3 window, an affine recolouring of the content photo (its "
         "Matting Laplacian; notebook 06); 0: off. About 3000 with CS231n's weights at 128-192 px",
-        kind="number", minimum=0)
+        kind="number", minimum=0, slider=Slider("photorealism weight", "log", step=0.05))
     weights_size: int = _option(
         0, "The shorter side, in pixels, the content and TV weights are meant for; at any other image size (of the "
         "run or of a coarse-to-fine stage) they are multiplied by (weights_size / size)^2, so that the balance of "

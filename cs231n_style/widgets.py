@@ -50,6 +50,7 @@ from torch import nn
 
 from ._panel_controls import _NO_SECOND_STYLE, _ImagePickers, _SettingsControls
 from ._panel_display import PanelRun, _esc, _Gallery, _RunDisplay
+from .backbones import backbone_of, load_backbone
 from .background import BackgroundRun
 from .settings import EXAMPLE_SETTINGS, WEIGHTS_SIZE, TransferSettings
 from .transfer import LossFunctions
@@ -63,16 +64,22 @@ class StyleTransferPanel:
     Show it by making it the last expression of a cell, or with ``display(panel)`` /
     ``display(panel.widget)``. The widgets are attributes (``content_weight``, ``style_weights``,
     ``tv_weight``, ``image_size``, ``num_steps``, ``init``, ``speed``, ``preserve_colors``,
-    ``example``, ``auto_run``, ``content_picker``, ``style_picker``, ``second_style``, ``blend``,
-    ``content_upload``, ``style_upload``, ``run_button``,
+    ``photorealism``, ``photorealism_weight``, ``backbone``, ``example``, ``auto_run``,
+    ``content_picker``, ``style_picker``, ``second_style``, ``blend``, ``content_upload``,
+    ``style_upload``, ``run_button``,
     ``stop_button``, ``preview``, ``loss_plot``, ``progress``, ``status``, ``gallery``,
     ``save_path``), so a notebook or a test can drive it from Python: set values, then
     ``panel.run_button.click()`` and ``panel.wait()``.
 
     Args:
-        losses: the four loss functions to optimize with (:class:`cs231n_style.LossFunctions`).
-        model: the frozen SqueezeNet ``features`` from :func:`cs231n_style.load_squeezenet`; the
-            run happens on its device.
+        losses: the loss functions to optimize with (:class:`cs231n_style.LossFunctions`): the four
+            of notebooks 01-03; with notebook 06's ``photorealism_loss`` the panel shows a box and a
+            slider for the photorealism regularization (Luan et al., 2017), off until ticked.
+        model: the frozen SqueezeNet ``features`` from :func:`cs231n_style.load_squeezenet` (or a
+            backbone from :func:`cs231n_style.backbones.load_backbone`); the run happens on its device.
+            A ``backbone`` dropdown appears where another backbone's weights are on this machine
+            (:func:`cs231n_style.backbones.find_backbone_weights`, issue #20); picking one loads it
+            once, on the model's device, and starts from its default layers and weights.
         example: a key of :data:`cs231n_style.EXAMPLE_SETTINGS` whose content image, style image
             and settings the panel starts with (default: the first, ``"astronaut_composition_vii"``),
             with size-aware weights (``weights_size=192``: the image size slider changes the size,
@@ -124,7 +131,10 @@ class StyleTransferPanel:
         self._superseded: set[int] = set()  # numbers of runs stopped by a restart: no gallery card
         self._display = _RunDisplay(self.base_settings.num_steps)
         self._images = _ImagePickers(content_name, style_name, self._display.set_status, self._on_setting_change)
-        self._controls = _SettingsControls(losses, self._on_setting_change)
+        known = backbone_of(model)  # None for another network (a test's small one): the settings' backbone
+        model_backbone = known.name if known is not None else self.base_settings.backbone
+        self._models = {model_backbone: model}  # a model per backbone, others loaded on first use
+        self._controls = _SettingsControls(losses, self._on_setting_change, model_backbone)
         self._gallery = _Gallery(self.save_dir, self._display.set_status)
         self.runs: list[PanelRun] = self._gallery.runs  # every finished run, oldest first
         self._name_widgets()
@@ -134,6 +144,7 @@ class StyleTransferPanel:
                                     self._gallery.box])
         self.widget.add_class("cs231n-style-panel")  # each part names its widgets: "cs231n-style-preview", ...
         self.example.observe(self._on_example, names="value")
+        self.backbone.observe(self._on_backbone, names="value")
         self.run_button.on_click(lambda button: self.run(restart=bool(self.auto_run.value)))
         self.stop_button.on_click(lambda button: self.stop())
         with self._quiet():
@@ -147,6 +158,8 @@ class StyleTransferPanel:
         self.content_weight, self.tv_weight = controls.content_weight, controls.tv_weight
         self.image_size, self.num_steps, self.init = controls.image_size, controls.num_steps, controls.init
         self.speed, self.preserve_colors = controls.speed, controls.preserve_colors
+        self.backbone = controls.backbone
+        self.photorealism, self.photorealism_weight = controls.photorealism, controls.photorealism_weight
         self.second_style, self.blend = self._images.second_style, self._images.blend
         content, style = self._images.content, self._images.style
         self.content_picker, self.content_upload = content.picker, content.upload
@@ -212,6 +225,28 @@ class StyleTransferPanel:
             self.second_style.value = _NO_SECOND_STYLE
         self._on_setting_change(None)
 
+    def _on_backbone(self, change) -> None:
+        """Another backbone: its default layers and weights (``TransferSettings.for_backbone``), the
+        images, size, steps and the rest as they are."""
+        if change["new"] == self.base_settings.backbone:
+            return
+        keep = ("image_size", "style_size", "num_steps", "init", "speed", "preserve_colors", "weights_size",
+                "photorealism_weight", "seed")
+        kept = {name: getattr(self.current_settings(), name) for name in keep}
+        self.base_settings = TransferSettings.for_backbone(change["new"], **kept)
+        with self._quiet():
+            self._controls.show(self.base_settings)
+        self._on_setting_change(None)
+
+    def _model_for(self, backbone: str) -> nn.Sequential:
+        """The panel's model for ``backbone``: the one passed in, or one loaded (once) from the weights
+        the backbone dropdown found (:func:`cs231n_style.backbones.load_backbone`)."""
+        if backbone not in self._models:
+            self._display.set_status(f"Loading the {_esc(backbone)} weights ...")
+            device = next(self.model.parameters()).device
+            self._models[backbone] = load_backbone(backbone).to(device)
+        return self._models[backbone]
+
     def _on_setting_change(self, change) -> None:
         if self._quiet_depth or not self.auto_run.value:
             return
@@ -240,7 +275,8 @@ class StyleTransferPanel:
         try:
             settings = self.current_settings()
             content, style = self._images.content.image(), self._images.styles()
-        except (ValueError, OSError) as error:
+            model = self._model_for(settings.backbone)
+        except (ValueError, OSError, RuntimeError) as error:
             self._display.set_status(_esc(str(error)), "error")
             return False
         self._run_count += 1
@@ -248,7 +284,7 @@ class StyleTransferPanel:
         self.error = None
         self._display.show_start(number, settings)
         self._run = BackgroundRun(
-            content, style if settings.style_layers else None, self.losses, self.model, settings,
+            content, style if settings.style_layers else None, self.losses, model, settings,
             preview_every=self.preview_every, interval=self.preview_interval,
             on_progress=lambda progress: self._display.show_progress(number, progress),
             on_finish=lambda run: self._finish(number, names, run)).start()

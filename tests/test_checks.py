@@ -249,9 +249,11 @@ def _style_first_only(feats, layers, targets, weights):
     (lambda f, layers, t, w: style_loss(f, layers, t, [1.0] * len(w)), "without the style weights"),
     (_style_last_only, "only the last style layer"),
     (_style_first_only, "only the first style layer"),
-    (lambda f, layers, t, w: sum(wi * ((gram_matrix(f[i]) - ti) ** 2).sum().sqrt() for i, ti, wi in zip(layers, t, w, strict=True)),
+    (lambda f, layers, t, w: sum(wi * ((gram_matrix(f[i]) - ti) ** 2).sum().sqrt()
+                                 for i, ti, wi in zip(layers, t, w, strict=True)),
      "norm of the Gram difference"),
-    (lambda f, layers, t, w: sum(wi * ((gram_matrix(f[i]) - ti) ** 2).mean() for i, ti, wi in zip(layers, t, w, strict=True)),
+    (lambda f, layers, t, w: sum(wi * ((gram_matrix(f[i]) - ti) ** 2).mean()
+                                 for i, ti, wi in zip(layers, t, w, strict=True)),
      "*mean*"),
     (lambda f, layers, t, w: sum(wi * ((gram_matrix(f[i], False) - ti) ** 2).sum()
                                  for i, ti, wi in zip(layers, t, w, strict=True)),
@@ -340,7 +342,8 @@ def test_check_signatures_match_their_docstrings():
 
 
 def _style_indexed_by_position(feats, layers, targets, weights):
-    return sum(w * ((gram_matrix(feats[i]) - t) ** 2).sum() for i, (t, w) in enumerate(zip(targets, weights, strict=True)))
+    return sum(w * ((gram_matrix(feats[i]) - t) ** 2).sum()
+               for i, (t, w) in enumerate(zip(targets, weights, strict=True)))
 
 
 def test_style_loss_indexing_by_position_is_explained(capsys):

@@ -356,4 +356,5 @@ def test_guided_inputs_are_the_documented_ones():
     assert ("guided_style_loss(feats, style_layers, style_targets, style_weights, content_masks)"
             in inspect.getdoc(cs.check_guided_style_loss))
     feats, layers, targets, _weights, masks = _style_inputs()
-    assert all(t.shape == (1, masks[0].shape[1], feats[L].shape[1], feats[L].shape[1]) for L, t in zip(layers, targets, strict=True))
+    assert all(t.shape == (1, masks[0].shape[1], feats[L].shape[1], feats[L].shape[1])
+               for L, t in zip(layers, targets, strict=True))

@@ -194,7 +194,8 @@ def test_fill_in_solutions_restores_the_solution_code():
         solution = read_notebook(path)
         student = read_notebook(ROOT / "notebooks" / path.name)
         filled = fill_in_solutions(student, solution)
-        for cell, original in zip(filled.cells, [c for c in solution.cells if not is_solution_only_cell(c)], strict=True):
+        originals = [c for c in solution.cells if not is_solution_only_cell(c)]
+        for cell, original in zip(filled.cells, originals, strict=True):
             if is_solution_cell(cell):
                 assert cell.source == original.source
         assert "raise NotImplementedError" not in "\n".join(c.source for c in filled.cells)

@@ -347,7 +347,8 @@ def test_sliders_are_the_ones_the_settings_fields_declare(panel):
     assert (panel.num_steps.min, panel.num_steps.max, panel.num_steps.step) == (0, 1000, 10)
     for slider in (panel.content_weight, panel.tv_weight):
         assert (slider.base, slider.min, slider.max, slider.step) == (10, -2, 2, 0.05)  # 0.01 to 100
-    for slider, weight in zip(panel.style_weights, TINY.style_weights, strict=True):  # 2 powers of ten around the weight
+    # 2 powers of ten around the weight
+    for slider, weight in zip(panel.style_weights, TINY.style_weights, strict=True):
         exponent = np.log10(weight)
         assert (slider.min, slider.max, slider.step) == (np.floor(exponent) - 2, np.ceil(exponent) + 2, 0.05)
     for slider in (panel.content_weight, panel.tv_weight, *panel.style_weights):
@@ -412,4 +413,71 @@ def test_the_preview_shows_a_placeholder_before_the_first_run(panel):
     # An Image widget without a value shows the browser's broken-image icon.
     placeholder = Image.open(io.BytesIO(panel.preview.value))
     assert placeholder.format == "PNG" and placeholder.size[0] > 100
-    assert len(set(placeholder.convert("L").getdata())) > 1  # grey with its text, not blank
+    assert len(np.unique(np.asarray(placeholder.convert("L")))) > 1  # grey with its text, not blank
+
+
+# --- notebook 06's photorealism regularization and issue #20's backbones in the panel -------------
+
+
+def test_photorealism_controls_appear_with_notebook_06s_function_only(losses, model, tmp_path):
+    without = StyleTransferPanel(dataclasses.replace(losses, photorealism_loss=None), model, settings=TINY)
+    assert without.photorealism not in without._controls.box.children
+    assert without.current_settings().photorealism_weight == 0
+
+    panel = StyleTransferPanel(losses, model, settings=TINY.replace(num_steps=3), save_dir=tmp_path)
+    box = panel._controls.box.children
+    assert panel.photorealism in box and panel.photorealism_weight in box and not panel.photorealism.value
+    assert panel.current_settings().photorealism_weight == 0  # off until ticked: CS231n's runs unchanged
+    assert panel.photorealism_weight.value == 3000 and panel.photorealism_weight.description == "photorealism weight"
+    panel.photorealism.value = True
+    panel.photorealism_weight.value = 1000.0
+    assert panel.current_settings().photorealism_weight == 1000.0
+    panel.run_button.click()
+    run = panel.wait(timeout=PATIENCE)
+    assert run is not None and run.settings.photorealism_weight == 1000.0, panel.status.value
+    assert len(run.result.history["photorealism"]) == 3 and run.result.history["photorealism"][0] > 0
+
+
+def test_showing_settings_sets_the_photorealism_controls(losses, model):
+    panel = StyleTransferPanel(losses, model, settings=TINY.replace(photorealism_weight=250.0))
+    assert panel.photorealism.value and panel.photorealism_weight.value == 250.0
+    assert panel.current_settings().photorealism_weight == 250.0
+
+
+def test_no_backbone_choice_without_other_weights(panel, monkeypatch):
+    for variable in ("CS231N_STYLE_VGG16_WEIGHTS", "CS231N_STYLE_VGG19_WEIGHTS"):
+        monkeypatch.delenv(variable, raising=False)
+    if any(cs.backbones.find_backbone_weights(name) for name in ("vgg16", "vgg19")):
+        pytest.skip("VGG weights are on this machine")
+    assert panel.backbone not in panel._controls.box.children
+    assert panel.backbone.options == (("SqueezeNet 1.1", "squeezenet1_1"),)
+
+
+@pytest.fixture
+def random_vgg16(tmp_path, monkeypatch):
+    """A VGG-16 weights file (torchvision's architecture, seeded random values), found through its variable."""
+    import torchvision
+
+    torch.manual_seed(0)
+    path = tmp_path / "vgg16_features.pth"
+    torch.save(torchvision.models.vgg16(weights=None).features.state_dict(), path)
+    monkeypatch.setenv("CS231N_STYLE_VGG16_WEIGHTS", str(path))
+    return path
+
+
+def test_a_backbone_with_weights_here_is_offered_and_runs(random_vgg16, losses, model, tmp_path):
+    panel = StyleTransferPanel(losses, model, settings=TINY.replace(num_steps=2), save_dir=tmp_path)
+    assert panel.backbone in panel._controls.box.children
+    assert [value for _, value in panel.backbone.options] == ["squeezenet1_1", "vgg16"]
+    panel.backbone.value = "vgg16"
+    vgg = cs.backbones.get_backbone("vgg16")
+    settings = panel.current_settings()
+    assert settings.backbone == "vgg16" and (settings.image_size, settings.num_steps) == (32, 2)
+    assert settings.content_layer == vgg.index(vgg.content_layer)
+    assert len(panel.style_weights) == len(vgg.style_layers) == len(settings.style_layers)
+    panel.run_button.click()
+    run = panel.wait(timeout=PATIENCE)
+    assert run is not None and run.settings.backbone == "vgg16", panel.status.value
+    assert cs.backbones.backbone_of(panel._models["vgg16"]) is vgg and panel._models["squeezenet1_1"] is model
+    panel.backbone.value = "squeezenet1_1"  # back: CS231n's layers again
+    assert panel.current_settings().style_layers == cs.TransferSettings().style_layers
