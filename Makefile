@@ -55,7 +55,7 @@ check: $(VENV)/.course weights
 	$(BIN)/python -m pytest notebooks/
 
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=30
 
 notebooks: $(VENV)/.installed
 	$(BIN)/python tools/make_student_notebooks.py --execute
