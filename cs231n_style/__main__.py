@@ -265,10 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     return _save(result, args.output)
 
 
-def _from_a_notebook(frame: traceback.FrameSummary) -> bool:
-    """Whether a traceback frame is in a function loaded from a course notebook (their file names
-    are ``<03_tv_loss.ipynb: the cell of tv_loss>``, :func:`cs231n_style.load_functions`)."""
-    return frame.filename.startswith("<") and ".ipynb: the cell of " in frame.filename
+def _from_a_notebook(filename: str) -> bool:
+    """Whether code of file ``filename`` was loaded from a course notebook (their file names are
+    ``<03_tv_loss.ipynb: the cell of tv_loss>``, :func:`cs231n_style.load_functions`)."""
+    return filename.startswith("<") and ".ipynb: the cell of " in filename
 
 
 def _in_students_code(error: BaseException) -> str | None:
@@ -276,17 +276,17 @@ def _in_students_code(error: BaseException) -> str | None:
     notebook and line, the diagnosis with the shapes of the function's tensor arguments
     (:func:`cs231n_style.diagnosis.diagnose_exception`), and where to test it; ``None`` if the error
     was not raised in a notebook's code (a bad image, ...)."""
-    frames = [(frame, line) for frame, line in traceback.walk_tb(error.__traceback__)
-              if _from_a_notebook(traceback.FrameSummary(frame.f_code.co_filename, line, frame.f_code.co_name))]
+    frames = [frame for frame, _ in traceback.walk_tb(error.__traceback__)
+              if _from_a_notebook(frame.f_code.co_filename)]
     if not frames:
         return None
     from .diagnosis import diagnose_exception  # only on this path: the CLI's start stays light
 
-    frame = frames[-1][0]
+    frame = frames[-1]
     name, notebook = frame.f_code.co_name, frame.f_code.co_filename[1:].split(":")[0]
     arguments = [frame.f_locals.get(arg) for arg in frame.f_code.co_varnames[:frame.f_code.co_argcount]]
     shapes = ", ".join(str(tuple(shape)) for arg in arguments if (shape := getattr(arg, "shape", None)) is not None)
-    where = where_in_your_code(error, _from_a_notebook)
+    where = where_in_your_code(error, lambda summary: _from_a_notebook(summary.filename))
     _, message = diagnose_exception(name, type(error).__name__, str(error), shapes, where)
     return (f"{name} (in {notebook}) raised an error during style transfer.\n{message}\n"
             f"  Run {notebook}'s check cell (or `make check`) to test {name} alone.")
