@@ -412,7 +412,7 @@ def _tv_term(word: str, with_weight: float, without: float) -> str | None:
 
 def _style_dependencies(args: list, probe: Probe, guided: bool) -> dict[str, list[int]]:
     """Which weights, masks (per style layer) and regions (their targets) the student's loss ignores:
-    changing one leaves the loss unchanged."""
+    changing one leaves the loss unchanged; ``"everything"`` when changing all the inputs at once does."""
     base = _scalar(probe, args)
     unused: dict[str, list[int]] = {"weights": [], "masks": [], "regions": []}
     if base is None:
@@ -423,6 +423,11 @@ def _style_dependencies(args: list, probe: Probe, guided: bool) -> dict[str, lis
         return value is not None and abs(value - base) <= 1e-12 * abs(base)
 
     feats, layers, targets, weights = args[:4]
+    everything = [[_float64(f) * 1.5 for f in feats], layers, [_float64(t) * 1.5 for t in targets],
+                  [2 * float(w) for w in weights], *args[4:]]
+    if ignores(everything):  # a constant: each weight would be "unused" too, which says less
+        unused["everything"] = list(range(len(layers)))
+        return unused
     for i in range(len(layers)):
         if ignores([feats, layers, targets, [w * (2 if j == i else 1) for j, w in enumerate(weights)], *args[4:]]):
             unused["weights"].append(i)
@@ -481,6 +486,10 @@ def _style_message(layers: list[int], unused: dict, status: dict, guided: bool) 
     def several(items: list, one: str, more: str) -> str:
         return more if len(items) > 1 else one
 
+    if unused.get("everything"):
+        return ("your loss does not depend on its inputs: scaling feats and style_targets and doubling every "
+                "style weight leaves it unchanged (a constant, or a value computed from something else). Compute "
+                "it from feats[style_layers[i]], style_targets[i] and style_weights[i], layer by layer.")
     right = [i for i, s in status.items() if s == "right"]
     right_clause = f"; the term of {named(right)} is right" if right and len(right) < len(layers) else ""
     if unused.get("regions"):

@@ -226,6 +226,10 @@ def tv_vertical_twice(img, tv_weight):
     return tv_weight * (vertical + horizontal)
 
 
+def style_constant(feats, style_layers, style_targets, style_weights):
+    return torch.tensor(1.0, dtype=feats[0].dtype, requires_grad=True)
+
+
 #: mistake -> (check, the student's function, words its verdict must contain). The verdicts before
 #: issue #24 are in the docstring of each group's test below.
 TABLE = {
@@ -270,6 +274,8 @@ TABLE = {
     "style: only the first layer weighted": (cs.check_style_loss, style_first_layer_weighted, [
         "the terms of style layers 3 and 4 (i = 1 and 2) are not multiplied by their weights",
         "the term of style layer 1 (i = 0) is right"]),
+    "style: a constant": (cs.check_style_loss, style_constant, [
+        "your loss does not depend on its inputs", "a constant"]),
     "tv: torch.roll wraps around": (cs.check_tv_loss, tv_roll, [
         "does not change when the image is shifted circularly by one row or one column", "torch.roll"]),
     "tv: off-by-two slices": (cs.check_tv_loss, tv_off_by_two, ["rows and columns two apart (slices 2: and :-2)"]),
