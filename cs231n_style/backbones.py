@@ -71,9 +71,13 @@ from .features import SQUEEZENET_WEIGHTS, WeightsSource, find_weights_file, how_
 
 __all__ = [
     "BACKBONE_NAMES",
+    "MEASURED_COSTS",
+    "MEASURED_ON",
     "Backbone",
+    "MeasuredCost",
     "average_pooling",
     "backbone_of",
+    "cost_table",
     "find_backbone_weights",
     "get_backbone",
     "how_to_get_weights",
@@ -325,9 +329,10 @@ def _layer_signature(layer: nn.Module) -> tuple:
     if isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
         return ("pool", *(tuple(v) if isinstance(v, (tuple, list)) else (v, v)
                           for v in (layer.kernel_size, layer.stride or layer.kernel_size)), layer.ceil_mode)
-    if all(hasattr(layer, part) for part in ("squeeze", "expand1x1", "expand3x3")):  # SqueezeNet's Fire
-        return ("fire", layer.squeeze.in_channels, layer.squeeze.out_channels, layer.expand1x1.out_channels,
-                layer.expand3x3.out_channels)
+    # SqueezeNet's Fire module: a squeeze convolution, then two expand convolutions
+    squeeze, expand1x1, expand3x3 = (getattr(layer, part, None) for part in ("squeeze", "expand1x1", "expand3x3"))
+    if isinstance(squeeze, nn.Conv2d) and isinstance(expand1x1, nn.Conv2d) and isinstance(expand3x3, nn.Conv2d):
+        return ("fire", squeeze.in_channels, squeeze.out_channels, expand1x1.out_channels, expand3x3.out_channels)
     return (type(layer).__name__,)
 
 
@@ -368,3 +373,89 @@ def find_backbone_weights(name: str) -> Path | None:
 def how_to_get_weights(name: str) -> str:
     """Where :func:`load_backbone` looks for ``name``'s weights and how to get them (the end of its error)."""
     return how_to_get(get_backbone(name).weights)
+
+
+@dataclass(frozen=True)
+class MeasuredCost:
+    """One row of the measured cost table: one backbone, one image size, one style transfer iteration.
+
+    Measured by ``tools/benchmark_backbones.py`` (its docstring says how each column is measured),
+    with random weights (speed and memory do not depend on their values) and the backbone's default
+    layers and weights, with Adam.
+
+    Attributes:
+        backbone: one of :data:`BACKBONE_NAMES`.
+        parameters: parameters of the ``features`` part (the layers style transfer uses) and, in
+            brackets, of torchvision's whole model, e.g. ``"0.72 M (1.2 M)"``.
+        weights_file: the ``features`` part saved alone and, in brackets, torchvision's download.
+        layers_run: how many layers one iteration runs, up to the deepest default loss layer.
+        size: the content and style images' shorter side, in pixels.
+        gflop: GFLOP per iteration (convolutions and matmuls, forward and backward).
+        ms, cpu_ms: wall and CPU (all threads) milliseconds per iteration.
+        gflop_per_cpu_s: GFLOP per CPU second.
+        peak_mib, growth_mib: the process's peak resident memory (VmHWM) and its growth from just
+            before the first run, MiB.
+    """
+
+    backbone: str
+    parameters: str
+    weights_file: str
+    layers_run: str
+    size: int
+    gflop: float
+    ms: float
+    cpu_ms: float
+    gflop_per_cpu_s: float
+    peak_mib: float
+    growth_mib: float
+
+
+#: When and where :data:`MEASURED_COSTS` was measured.
+MEASURED_ON = ("2026-12-03 on the course's 2-core VM, 2 torch threads (load average 0.5-1.9; docs/benchmark.md, "
+               "\"Backbones\", says more)")
+
+_SQUEEZENET = ("squeezenet1_1", "0.72 M (1.2 M)", "2.8 MiB (5 MiB)", "8 of 13 (to fire5)")
+_VGG16 = ("vgg16", "14.71 M (138.4 M)", "56.1 MiB (528 MiB)", "26 of 31 (to relu5_1)")
+_VGG19 = ("vgg19", "20.02 M (143.7 M)", "76.4 MiB (548 MiB)", "30 of 37 (to relu5_1)")
+
+#: The cost of one iteration of each backbone at 192, 384 and 512 px (``tools/benchmark_backbones.py``'s
+#: output, :data:`MEASURED_ON`): the one copy of the table that docs/benchmark.md and notebook 07 show
+#: (:func:`cost_table`).
+MEASURED_COSTS: tuple[MeasuredCost, ...] = (
+    MeasuredCost(*_SQUEEZENET, 192, 2.0, 50, 95, 21, 771, 90),
+    MeasuredCost(*_SQUEEZENET, 384, 8.3, 199, 325, 26, 959, 277),
+    MeasuredCost(*_SQUEEZENET, 512, 14.8, 371, 727, 20, 1094, 412),
+    MeasuredCost(*_VGG16, 192, 69.3, 615, 1235, 56, 998, 211),
+    MeasuredCost(*_VGG16, 384, 277.5, 2279, 4534, 61, 1586, 799),
+    MeasuredCost(*_VGG16, 512, 493.2, 4492, 8730, 57, 1969, 1182),
+    MeasuredCost(*_VGG19, 192, 85.7, 807, 1623, 53, 1016, 188),
+    MeasuredCost(*_VGG19, 384, 342.7, 2239, 4517, 76, 1640, 812),
+    MeasuredCost(*_VGG19, 512, 609.2, 5706, 11274, 54, 2118, 1291),
+)
+
+_COST_HEADER = ("backbone", "parameters: features (whole model)", "weights file: features (torchvision's)",
+                "layers run", "size (px)", "GFLOP / iteration", "ms / iteration", "CPU ms / iteration",
+                "GFLOP / CPU second", "peak memory (VmHWM, growth)")
+
+
+def cost_table(costs: tuple[MeasuredCost, ...] = MEASURED_COSTS) -> str:
+    """``costs`` as the Markdown table of docs/benchmark.md ("Backbones") and notebook 07: one row per
+    backbone and size, the backbone's own columns only on its first row (as ``tools/benchmark_backbones.py``
+    prints it).
+
+    Args:
+        costs: rows, grouped by backbone (default: :data:`MEASURED_COSTS`).
+
+    Returns:
+        The table's lines joined by newlines, without a trailing newline.
+    """
+    lines = ["| " + " | ".join(_COST_HEADER) + " |", "|" + "|".join("---:" for _ in _COST_HEADER) + "|"]
+    previous = None
+    for row in costs:
+        own = ([get_backbone(row.backbone).title, row.parameters, row.weights_file, row.layers_run]
+               if row.backbone != previous else [""] * 4)
+        previous = row.backbone
+        cells = [*own, str(row.size), f"{row.gflop:.1f}", f"{row.ms:.0f}", f"{row.cpu_ms:.0f}",
+                 f"{row.gflop_per_cpu_s:.0f}", f"{row.peak_mib:.0f} MiB (+{row.growth_mib:.0f})"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

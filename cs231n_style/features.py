@@ -119,7 +119,7 @@ def _course_weights(source: WeightsSource = SQUEEZENET_WEIGHTS) -> tuple[list[Pa
 
 
 def find_weights_file(source: WeightsSource, weights_path: str | os.PathLike | None = None
-                      ) -> tuple[Path | None, str | None]:
+                      ) -> tuple[Path | None, str]:
     """The weights file steps 1-4 of the module docstring pick, and where it came from; no download.
 
     Args:
@@ -128,7 +128,7 @@ def find_weights_file(source: WeightsSource, weights_path: str | os.PathLike | N
 
     Returns:
         ``(path, origin)``, ``origin`` one of ``"weights_path"``, ``"$<env_var>"``, ``"torchvision's
-        cache"``, ``"the course's weights/ folder"``; or ``(None, None)`` when none of the four has
+        cache"``, ``"the course's weights/ folder"``; or ``(None, "")`` when none of the four has
         a file. A path given by the argument or the variable is returned even if it does not exist
         (the loader then says so, rather than falling back to another file).
     """
@@ -141,7 +141,7 @@ def find_weights_file(source: WeightsSource, weights_path: str | os.PathLike | N
     course_file = _course_weights(source)[1]
     if course_file is not None:
         return course_file, "the course's weights/ folder"
-    return None, None
+    return None, ""
 
 
 def _features_state_dict(path: Path, origin: str) -> dict[str, torch.Tensor]:
@@ -321,28 +321,39 @@ def _size_advice(model: nn.Sequential) -> str:
 
 
 def describe_layers(model: nn.Sequential, image_size: tuple[int, int] = (192, 256)) -> list[dict]:
-    """List each layer's index, name and output shape, for choosing content and style layers.
+    """List each layer's index, its name in the backbone, its module and output shape, for choosing
+    content and style layers (by index, or by name: ``TransferSettings(content_layer="fire2")``).
 
     Args:
-        model: the ``nn.Sequential`` from :func:`load_squeezenet`.
+        model: an ``nn.Sequential``: a backbone from :func:`load_squeezenet` or
+            :func:`cs231n_style.backbones.load_backbone` (its layers get their names), or any other.
         image_size: (H, W) of the input image in pixels.
 
     Returns:
-        One ``dict`` per layer with keys ``index`` (int), ``name`` (str, e.g. ``"Fire(128->128)"``)
-        and ``shape`` (tuple (C, H, W) of the feature map).
+        One ``dict`` per layer with keys ``index`` (int, as in :func:`extract_features`' list),
+        ``layer`` (str, the backbone's name of the layer: ``"fire2"`` for SqueezeNet, ``"relu4_2"``
+        for VGG, as :attr:`cs231n_style.backbones.Backbone.layer_names`; ``None`` for a model that
+        is none of the backbones), ``name`` (str, the module, e.g. ``"Fire(128->128)"``,
+        ``"Conv2d(3->64, 3x3)"``) and ``shape`` (tuple (C, H, W) of the feature map).
 
     Raises:
-        RuntimeError: from torch, if ``image_size`` is too small (under 17 x 17 pixels).
+        ValueError: from :func:`extract_features`, if ``image_size`` is too small for the layers
+            (SqueezeNet needs at least 17 x 17 pixels, VGG 32 x 32).
     """
-    device = next(model.parameters()).device
+    from .backbones import backbone_of
+
+    backbone = backbone_of(model)
+    parameter = next(iter(model.parameters()), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
     with torch.no_grad():
         feats = extract_features(torch.zeros(1, 3, *image_size, device=device), model)
     rows = []
-    for index, (layer, feat) in enumerate(zip(model, feats)):
-        name = type(layer).__name__
-        if hasattr(layer, "squeeze"):
-            name += f"({layer.squeeze.in_channels}->{feat.shape[1]})"
+    for index, (layer, feat) in enumerate(zip(model, feats, strict=True)):
+        name, squeeze = type(layer).__name__, getattr(layer, "squeeze", None)
+        if isinstance(squeeze, nn.Conv2d):  # SqueezeNet's Fire module
+            name += f"({squeeze.in_channels}->{feat.shape[1]})"
         elif isinstance(layer, nn.Conv2d):
             name += f"({layer.in_channels}->{layer.out_channels}, {layer.kernel_size[0]}x{layer.kernel_size[1]})"
-        rows.append({"index": index, "name": name, "shape": tuple(feat.shape[1:])})
+        rows.append({"index": index, "layer": backbone.layer_names[index] if backbone is not None else None,
+                     "name": name, "shape": tuple(feat.shape[1:])})
     return rows

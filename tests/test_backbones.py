@@ -29,7 +29,11 @@ from autograder.runner import run_call
 from cs231n_style import TransferSettings
 from cs231n_style._pooling import network_for
 from cs231n_style.backbones import (
+    BACKBONE_NAMES,
+    MEASURED_COSTS,
+    average_pooling,
     backbone_of,
+    cost_table,
     find_backbone_weights,
     get_backbone,
     how_to_get_weights,
@@ -37,7 +41,7 @@ from cs231n_style.backbones import (
     load_backbone,
 )
 from cs231n_style.diagnosis import MISTAKES
-from cs231n_style.features import WEIGHTS_ENV_VAR, extract_features, load_squeezenet
+from cs231n_style.features import WEIGHTS_ENV_VAR, describe_layers, extract_features, load_squeezenet
 
 VGG = ("vgg16", "vgg19")
 ENUMS = {"vgg16": VGG16_Weights.IMAGENET1K_V1, "vgg19": VGG19_Weights.IMAGENET1K_V1}
@@ -90,8 +94,8 @@ def offline(isolated, monkeypatch):  # noqa: F811 - test_features' fixture, exte
 def test_vgg_layer_names_follow_torchvision_modules(name, torchvision_vgg):
     features, names = torchvision_vgg[name], get_backbone(name).layer_names
     assert len(names) == len(features) == {"vgg16": 31, "vgg19": 37}[name] and len(set(names)) == len(names)
-    for layer, label in zip(features, names):
-        kind, block, number = re.fullmatch(r"(conv|relu|pool)(\d)(?:_(\d))?", label).groups()
+    for layer, label in zip(features, names, strict=True):
+        kind, block, _ = re.fullmatch(r"(conv|relu|pool)(\d)(?:_(\d))?", label).groups()
         assert type(layer) is {"conv": nn.Conv2d, "relu": nn.ReLU, "pool": nn.MaxPool2d}[kind], label
         if kind == "conv":
             assert layer.out_channels == CHANNELS[int(block) - 1], label
@@ -106,11 +110,47 @@ def test_squeezenet_names_describe_cs231n_indices():
     names = get_backbone("squeezenet1_1").layer_names
     assert len(names) == len(features) == 13
     kinds = {"conv": nn.Conv2d, "relu": nn.ReLU, "pool": nn.MaxPool2d, "fire": torchvision.models.squeezenet.Fire}
-    for layer, label in zip(features, names):
+    for layer, label in zip(features, names, strict=True):
         assert type(layer) is kinds[re.match("[a-z]+", label).group()], label
     # CS231n's content layer 3 and style layers 1, 4, 6, 7 (Iandola et al.'s v1.1 Caffe model: conv1, pool1, fire2 ...)
     assert layer_indices("squeezenet1_1", ["fire2", "relu_conv1", "fire3", "fire4", "fire5"]) == (3, 1, 4, 6, 7)
     assert [names[i] for i in (2, 5, 8, 12)] == ["pool1", "pool3", "pool5", "fire9"]
+
+
+@pytest.mark.parametrize("name", VGG)
+def test_describe_layers_names_each_vgg_layer_beside_its_index(name, torchvision_vgg):
+    """What students read to pick layers: the published index of each named layer, its module and its
+    output shape from torchvision's own forward pass (in-place ReLUs: the conv row's shape only)."""
+    features = torchvision_vgg[name]
+    rows = describe_layers(features, image_size=(64, 96))
+    shapes, x = [], torch.zeros(1, 3, 64, 96)
+    with torch.no_grad():
+        for layer in features:
+            x = layer(x)
+            shapes.append(tuple(x.shape[1:]))
+    assert [row["index"] for row in rows] == list(range(len(features)))
+    assert [row["shape"] for row in rows] == shapes
+    for label, index in PUBLISHED[name].items():
+        assert rows[index]["layer"] == label
+    assert rows[PUBLISHED[name]["conv4_2"]]["name"] == "Conv2d(512->512, 3x3)"
+    assert rows[PUBLISHED[name]["conv4_2"] + 1]["layer"] == "relu4_2" and rows[-1]["name"] == "MaxPool2d"
+    assert rows[-1]["shape"] == (512, 2, 3)  # five poolings halve 64 x 96 five times
+
+
+def test_describe_layers_names_squeezenet_layers_with_either_pooling():
+    cs231n = {1: "relu_conv1", 3: "fire2", 4: "fire3", 6: "fire4", 7: "fire5", 12: "fire9"}  # CS231n's indices
+    for pooled in (lambda model: model, average_pooling):
+        model = pooled(torchvision.models.squeezenet1_1(weights=None).features.eval())
+        rows = describe_layers(model, image_size=(48, 48))
+        assert {index: rows[index]["layer"] for index in cs231n} == cs231n
+        assert rows[3]["name"] == "Fire(64->128)"
+
+
+def test_describe_layers_of_another_model_has_no_layer_names():
+    rows = describe_layers(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), image_size=(8, 8))
+    assert [(row["layer"], row["name"], row["shape"]) for row in rows] == [
+        (None, "Conv2d(3->4, 3x3)", (4, 6, 6)), (None, "ReLU", (4, 6, 6))]
+    assert describe_layers(nn.Sequential(nn.MaxPool2d(2)), image_size=(8, 8))[0]["shape"] == (3, 4, 4)
 
 
 # ------------------------------------------------------------------------------------ defaults
@@ -206,13 +246,13 @@ def test_each_backbone_has_its_own_variable(offline, vgg_files, monkeypatch):
     with pytest.raises(RuntimeError, match=f"No VGG-16 weights file found.*{ENV['vgg16']} \\(not set\\)"):
         load_backbone("vgg16", download=False)
     monkeypatch.setenv(ENV["vgg16"], str(vgg_files["vgg19"]))  # the wrong VGG
-    with pytest.raises(ValueError, match="is not a VGG-16 state dict: (Missing|Unexpected|size mismatch)"):
+    with pytest.raises(ValueError, match=r"is not a VGG-16 state dict: (Missing|Unexpected|size mismatch)"):
         load_backbone("vgg16")
 
 
 @needs_shared_weights
 def test_squeezenet_file_is_not_taken_for_vgg(offline, monkeypatch):
-    with pytest.raises(ValueError, match="squeezenet1_1_features.pth.*is not a VGG-19 state dict"):
+    with pytest.raises(ValueError, match=r"squeezenet1_1_features\.pth.*is not a VGG-19 state dict"):
         load_backbone("vgg19", weights_path=SHARED_WEIGHTS)
 
 
@@ -285,7 +325,7 @@ def test_squeezenet_through_load_backbone_is_load_squeezenet(offline, tmp_path):
     b = load_squeezenet(weights_path=tmp_path / "s.pth")
     assert str(a) == str(b) and [type(m) for m in a] == [type(m) for m in b]
     x = torch.randn(1, 3, 48, 64)
-    assert all(torch.equal(p, q) for p, q in zip(extract_features(x, a), extract_features(x, b)))
+    assert all(torch.equal(p, q) for p, q in zip(extract_features(x, a), extract_features(x, b), strict=True))
     for call in (lambda: load_backbone(download=False), lambda: load_squeezenet(download=False)):
         with pytest.raises(RuntimeError) as info:
             call()
@@ -294,7 +334,7 @@ def test_squeezenet_through_load_backbone_is_load_squeezenet(offline, tmp_path):
 
 
 def test_bad_pooling_is_refused(offline, vgg_files):
-    with pytest.raises(ValueError, match="pooling must be 'max'.*'avg'.*not 'mean'"):
+    with pytest.raises(ValueError, match=r"pooling must be 'max'.*'avg'.*not 'mean'"):
         load_backbone("vgg16", weights_path=vgg_files["vgg16"], pooling="mean")
 
 
@@ -320,7 +360,7 @@ def test_vgg_feature_maps_are_each_layers_output(name, offline, vgg_files, torch
     expected = manual_forward(torchvision_vgg[name], x)
     feats = extract_features(x, model)
     assert len(feats) == len(expected)
-    for index, (got, want) in enumerate(zip(feats, expected)):
+    for index, (got, want) in enumerate(zip(feats, expected, strict=True)):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5, msg=f"layer {index}")
     conv, relu = get_backbone(name).indices(["conv4_2", "relu4_2"])
     assert feats[conv].min() < 0 and torch.equal(feats[relu], feats[conv].clamp(min=0))
@@ -362,7 +402,7 @@ def test_fast_max_pooling_is_bit_for_bit_on_vgg(name, offline, vgg_files):
         sum(f.square().mean() for f in feats[5::6]).backward()
         grads.append((feats, image.grad))
     (plain, plain_grad), (quick, quick_grad) = grads
-    assert all(torch.equal(a, b) for a, b in zip(plain, quick)) and torch.equal(plain_grad, quick_grad)
+    assert all(torch.equal(a, b) for a, b in zip(plain, quick, strict=True)) and torch.equal(plain_grad, quick_grad)
 
 
 # ---------------------------------------------------------------------------------- average pooling
@@ -431,7 +471,8 @@ def test_the_solutions_are_backbone_agnostic_on_vgg_maps(vgg_maps):
     rng = np.random.default_rng(0)
     targets = [np_gram(np.maximum(rng.normal(size=vgg_maps[i].shape), 0)) for i in layers]
     got = ref.style_loss(feats, list(layers), [torch.from_numpy(t) for t in targets], list(weights))
-    expected = sum(w * ((np_gram(vgg_maps[i]) - t) ** 2).sum() for i, t, w in zip(layers, targets, weights))
+    expected = sum(w * ((np_gram(vgg_maps[i]) - t) ** 2).sum()
+                   for i, t, w in zip(layers, targets, weights, strict=True))
     assert got.item() == pytest.approx(expected, rel=1e-10)
     np.testing.assert_allclose(ref.gram_matrix(feats[1]).numpy(), np_gram(vgg_maps[1]), rtol=1e-10)
     c = defaults["content_layer"]
@@ -469,8 +510,94 @@ def test_the_grader_judges_vgg_shaped_calls(vgg_maps):
         assert judge_call(call, run_call(solutions, request)) is None, call.function
         if call.function == "style_loss":
             def unweighted(feats, style_layers, style_targets, style_weights):
-                pairs = zip(style_layers, style_targets)
+                pairs = zip(style_layers, style_targets, strict=True)
                 return sum(((reference.gram_matrix(feats[i]) - t) ** 2).sum() for i, t in pairs)
 
             message = judge_call(call, run_call({**solutions, "style_loss": unweighted}, request))
             assert message is not None and MISTAKES["unweighted"] in message
+
+
+# ---------------------------------------------------------------------------- the cost table
+
+
+def test_the_cost_table_is_the_one_in_docs_benchmark():
+    """One copy of the measurements: docs/benchmark.md's table is cost_table()'s text, line for line."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "benchmark.md").read_text()
+    table = cost_table()
+    assert table in doc, "docs/benchmark.md's backbone table differs from cs231n_style.backbones.MEASURED_COSTS"
+    assert len(table.splitlines()) == 2 + 3 * 3  # header, alignment, 3 backbones x 192 / 384 / 512 px
+    assert "| VGG-19 | 20.02 M (143.7 M) |" in table and "|  |  |  |  | 512 | 609.2 |" in table
+
+
+@pytest.mark.parametrize("name", BACKBONE_NAMES)
+def test_the_cost_tables_model_columns_match_torchvision(name, vgg_files, tmp_path):
+    """The columns that are not timings, recomputed from torchvision: parameter counts (its builder and
+    its weights' meta), file sizes (a features-only file saved here; meta ``_file_size``), layers run."""
+    rows = [row for row in MEASURED_COSTS if row.backbone == name]
+    assert [row.size for row in rows] == [192, 384, 512]
+    if name == "squeezenet1_1":
+        features = torchvision.models.squeezenet1_1(weights=None).features
+        path = tmp_path / "squeezenet1_1_features.pth"
+        torch.save(features.state_dict(), path)
+        meta = torchvision.models.SqueezeNet1_1_Weights.IMAGENET1K_V1.meta
+    else:
+        features = getattr(torchvision.models, name)(weights=None).features
+        path, meta = vgg_files[name], ENUMS[name].meta
+    params = sum(p.numel() for p in features.parameters())
+    defaults = get_backbone(name).default_settings()
+    deepest = max(defaults["content_layer"], *defaults["style_layers"])
+    for row in rows:
+        assert row.parameters == f"{params / 1e6:.2f} M ({meta['num_params'] / 1e6:.1f} M)"
+        assert row.weights_file == f"{os.path.getsize(path) / 2**20:.1f} MiB ({meta['_file_size']:.0f} MiB)"
+        assert row.layers_run == f"{deepest + 1} of {len(features)} (to {get_backbone(name).layer_names[deepest]})"
+        # printed from unrounded measurements: the rounded ones agree to within their rounding
+        assert abs(row.gflop / row.cpu_ms * 1000 - row.gflop_per_cpu_s) < 1, row
+
+
+# ------------------------------------------------------------------ notebook 07's VGG cell, both ways
+
+NOTEBOOK_07 = Path(__file__).resolve().parents[1] / "solutions" / "07_backbones_and_layers.ipynb"
+#: The notebook's VGG cell's size and L-BFGS evaluations, and the tiny ones this test runs it with.
+VGG_RUN, TINY_VGG_RUN = "VGG_SIZE, VGG_STEPS = 128, 100", "VGG_SIZE, VGG_STEPS = 32, 2"
+
+
+@pytest.mark.parametrize("with_weights", [True, False], ids=["vgg-weights", "no-vgg-weights"])
+def test_notebook_07s_vgg_cell_runs_with_and_without_vgg_weights(with_weights, offline, vgg_files, tmp_path,
+                                                                 monkeypatch, capsys):
+    """The cells the VGG comparison needs, run in order as nbval runs them: with (random) VGG weights it
+    shows SqueezeNet beside each VGG; without (as in CI), it says which file is missing and how to get it."""
+    import matplotlib.pyplot as plt
+    from nbformat import read
+
+    import cs231n_style as cs
+
+    cells = {cell.id: cell.source for cell in read(NOTEBOOK_07, as_version=4).cells}
+    assert cells["nb07-code11"].count(VGG_RUN) == 1, "the VGG cell's size line changed: update VGG_RUN here"
+    torch.manual_seed(0)
+    torch.save(torchvision.models.squeezenet1_1(weights=None).features.state_dict(), tmp_path / "squeezenet.pth")
+    monkeypatch.setenv(WEIGHTS_ENV_VAR, str(tmp_path / "squeezenet.pth"))
+    monkeypatch.setenv(cs.COURSE_FOLDER_ENV, str(NOTEBOOK_07.parent))  # the functions of notebooks 01-03
+    if with_weights:
+        for name in VGG:
+            monkeypatch.setenv(ENV[name], str(vgg_files[name]))
+    namespace: dict = {}
+    plt.close("all")
+    threads = torch.get_num_threads()
+    try:
+        for cell_id in ("nb07-setup", "nb07-code01", "nb07-code02", "nb07-code03", "nb07-code04", "nb07-code10",
+                        "nb07-code11"):
+            source = cells[cell_id].replace(VGG_RUN, TINY_VGG_RUN)
+            exec(compile(source, f"notebook 07, cell {cell_id}", "exec"), namespace)
+    finally:
+        torch.set_num_threads(threads)  # the notebook sets 1 for its small runs
+    printed = capsys.readouterr().out
+    titles = [[ax.get_title() for ax in plt.figure(number).axes] for number in plt.get_fignums()]
+    plt.close("all")
+    for name, title in (("vgg16", "VGG-16"), ("vgg19", "VGG-19")):
+        if with_weights:
+            assert f"{title}: content relu4_2, style relu1_1, relu2_1, relu3_1, relu4_1, relu5_1; " in printed
+            assert ["photo", "SqueezeNet (CS231n)", f"{title} (L-BFGS)"] in titles
+        else:
+            assert f"{title}: no weights on this machine" in printed
+            assert how_to_get_weights(name) in printed
+    assert ("no weights" in printed) is not with_weights and (titles == []) is not with_weights
