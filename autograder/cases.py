@@ -31,6 +31,13 @@ a wrong function earns nothing from the "property" tests.
 
 The guided functions (notebook 05, Gatys et al., CVPR 2017, Sec. 4) get soft masks, values in
 [0.05, 1], so that the wrong normalizations (C*H*W, sum m, sum m^2 without C) give other values.
+
+``photorealism_loss`` (notebook 06, Luan et al., CVPR 2017, Sec. 3.1) gets an output image of pixels
+in [0, 1], (1, 3, H, W) with H != W, the Matting Laplacian of a photo-like content image of that size
+(a sparse leaf, :func:`laplacian_leaf`: the student's function gets a ``MattingLaplacian``, which
+refuses ``.to_dense()``) and a weight in [0.1, 1000]; its public test is the notebook check's inputs
+(``cs231n_style.photorealism.check_inputs``). Sparse tensors cannot live on the ``meta`` device, so
+it has no ``device`` test (the rubric's schema refuses one), nor ``batch`` or ``no_loops``.
 """
 
 from __future__ import annotations
@@ -42,13 +49,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from cs231n_style._matting_tensor import laplacian_from_csr
 from cs231n_style.diagnosis import VECTORIZED, diagnose_loops, reference_values, source_uses_python_loops
+from cs231n_style.photorealism import check_inputs, matting_laplacian, photo_pair
 
 from .protocol import build_tensors
 from .rubric import TestSpec
 from .variants import mistake_variants
 
-__all__ = ["Call", "Case", "arrays", "build_case", "device_hardcoding", "given_grams", "given_guided_grams", "leaves"]
+__all__ = ["Call", "Case", "arrays", "build_case", "device_hardcoding", "given_grams", "given_guided_grams",
+           "laplacian_leaf", "leaves"]
 
 
 @dataclass
@@ -186,7 +196,7 @@ def draw_args(function: str, rng: np.random.Generator, batch: int = 1, scale: fl
                 _tensor(_features(rng, shape) * scale, False)]
     if function == "gram_matrix":
         args = [_tensor(_features(rng, _shape(rng, batch)) * scale, grad)]
-        return args if normalize else args + [False]
+        return args if normalize else [*args, False]
     if function == "style_loss":
         count = int(rng.integers(3, 7))
         feats = [_features(rng, _shape(rng, channels=(3, 24))) * scale for _ in range(count)]
@@ -199,13 +209,29 @@ def draw_args(function: str, rng: np.random.Generator, batch: int = 1, scale: fl
         n, c, h, w = _shape(rng, batch, channels=(3, 24))
         args = [_tensor(_features(rng, (n, c, h, w)) * scale, grad),
                 _tensor(_masks(rng, n, _regions(rng, n), h, w), False)]
-        return args if normalize else args + [False]
+        return args if normalize else [*args, False]
     if function == "guided_style_loss":
         return _guided_style_args(rng, scale, grad)
     if function == "tv_loss":
-        return [_tensor(rng.normal(0.0, 1.0, size=(1, 3) + _shape(rng)[2:]) * scale, grad),
+        return [_tensor(rng.normal(0.0, 1.0, size=(1, 3, *_shape(rng)[2:])) * scale, grad),
                 float(rng.uniform(1e-3, 1.0))]
+    if function == "photorealism_loss":
+        _, _, h, w = _shape(rng)
+        h, w = h + 1, w + 1  # at least 3 pixels: the Laplacian's 3 x 3 windows
+        content, img = photo_pair(h, w, torch.Generator().manual_seed(int(rng.integers(2**31))))
+        return [_tensor(img.numpy() * scale, grad), laplacian_leaf(content), float(10.0 ** rng.uniform(-1, 3))]
     raise KeyError(function)
+
+
+def laplacian_leaf(content: torch.Tensor) -> dict:
+    """The Matting Laplacian (Levin et al., 2008; ``eps = 1e-7``, 3 x 3 windows) of a content image
+    (1, 3, H, W) of pixels in [0, 1], as a sparse leaf of a call's arguments: ``{"csr": {"crow_indices",
+    "col_indices", "values" (float64), "size"}}`` (built with ``cs231n_style.photorealism.matting_laplacian``;
+    ``autograder.protocol.build_tensors`` turns it back into a ``MattingLaplacian`` of the call's dtype)."""
+    laplacian = matting_laplacian(content, dtype=torch.float64)
+    return {"csr": {"crow_indices": laplacian.crow_indices().numpy().copy(),
+                    "col_indices": laplacian.col_indices().numpy().copy(),
+                    "values": laplacian.values().numpy().copy(), "size": list(laplacian.shape)}}
 
 
 def public_args(function: str, grad: bool = True) -> list[list]:
@@ -232,8 +258,11 @@ def public_args(function: str, grad: bool = True) -> list[list]:
         layers = [int(i) for i in ref[p + "style_layers"]]
         feats = [_tensor(ref[f"{p}feats.{i}"], grad and i in layers) for i in range(int(ref[p + "num_feats"]))]
         targets = [_tensor(ref[f"{p}style_targets.{j}"], False) for j in range(len(layers))]
-        masks = [_tensor(ref[f"{p}content_masks.{j}"], False) for j in range(len(layers))]
-        return [[feats, layers, targets, [float(w) for w in ref[p + "style_weights"]], masks]]
+        content_masks = [_tensor(ref[f"{p}content_masks.{j}"], False) for j in range(len(layers))]
+        return [[feats, layers, targets, [float(w) for w in ref[p + "style_weights"]], content_masks]]
+    if function == "photorealism_loss":
+        content, img, weight = check_inputs()  # notebook 06's check draws its inputs (seeded), stores none
+        return [[_tensor(img.numpy(), grad), laplacian_leaf(content), weight]]
     return [[_tensor(ref["tv_loss.img"], grad), float(ref["tv_loss.tv_weight"])]]
 
 
@@ -250,7 +279,7 @@ def device_hardcoding(function: str, source: str) -> str | None:
         return None
     lines = source.splitlines()
     for node in ast.walk(tree):
-        found = None
+        found: ast.expr | None = None
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                 and node.func.attr in ("cuda", "cpu", "mps")):
             found = node
@@ -379,7 +408,7 @@ def given_guided_grams(feats: list, style_layers: list[int], content_masks: list
     """
     out = []
     with torch.no_grad():
-        for layer, leaf in zip(style_layers, content_masks):
+        for layer, leaf in zip(style_layers, content_masks, strict=True):
             features = torch.tensor(feats[layer]["tensor"], dtype=torch.float64)
             masks = torch.tensor(leaf["tensor"], dtype=torch.float64)
             n, c = features.shape[:2]
@@ -394,7 +423,7 @@ def given_guided_grams(feats: list, style_layers: list[int], content_masks: list
 def _complete(call: Call, reference, rng: np.random.Generator) -> None:
     """Fill in the expected output, gradients and mistake variants, from float64 inputs."""
     tensors: list[torch.Tensor] = []
-    args = build_tensors(call.args, torch.float64, "cpu", tensors)
+    args = build_tensors(call.args, torch.float64, "cpu", tensors, csr=laplacian_from_csr)
     out = getattr(reference, call.function)(*args)
     call.expected = out.detach().numpy().copy()
     call.variants = mistake_variants(call.function, *_numpy_args(call))

@@ -19,10 +19,14 @@ remaining calls use the lookup directly. No correct function ever runs in the st
 Gram matrices of its style layers' feature maps and masks in place of the student's
 ``guided_gram_matrix`` (:func:`autograder.cases.given_guided_grams`).
 
+``photorealism_loss`` (notebook 06) is judged with its notebook check's own verdicts
+(``cs231n_style.photorealism``: the value each typical mistake gives, a result of 0, half the
+gradient, a Laplacian made dense).
+
 Only the functions the rubric grades are looked for (:attr:`autograder.rubric.Rubric.functions`):
 with the rubric's ``spatial_control`` section switched off, notebook 05 is neither required nor
-graded. With it on, a submission without notebook 05 scores 0 on those tests, and the feedback
-says which notebook to submit.
+graded (``photorealism``: notebook 06). With it on, a submission without notebook 05 scores 0 on
+those tests, and the feedback says which notebook to submit.
 
 Hidden inputs are drawn at grading time from one seed per grading run (the rubric's ``[grading]
 seed`` unless overridden), the same for every submission: the same code always gets the same grade.
@@ -54,6 +58,7 @@ from cs231n_style.diagnosis import (
     diagnose_values,
 )
 from cs231n_style.notebook import NOTEBOOK_OF
+from cs231n_style.photorealism import dense_verdict, diagnose_photorealism_gradient, diagnose_photorealism_value
 
 from .cases import Call, arrays, build_case, leaves
 from .reference import default_reference_path, load_reference, require_reference
@@ -185,7 +190,11 @@ def judge_call(call: Call, reply: dict, memory_mb: float | None = None, own_gram
         The failure message (in the notebook checks' words), or ``None``. Text from the reply is
         clipped first (:data:`STUDENT_TEXT_LIMIT`); a NaN or inf in the values or the gradients fails.
     """
-    name, dtype = call.function, _dtype(call.dtype)
+    name, dtype, expected = call.function, _dtype(call.dtype), call.expected
+    if dtype is None or expected is None:  # the grader's own mistake, never the student's
+        raise ValueError(f"a call of {name} without a torch dtype or expected values: make it with "
+                         "autograder.cases.build_case")
+    message: str | None
     reply = _clip_reply(reply)
     status = reply.get("status")
     if reply.get("oom_kills"):
@@ -204,6 +213,8 @@ def judge_call(call: Call, reply: dict, memory_mb: float | None = None, own_gram
             return (f"{name}: FAIL - it hit the sandbox's memory limit{limit} (MemoryError): it allocated "
                     f"far more than these inputs ({shapes}) need. Don't build huge tensors."
                     + str(error.get("where", "")))
+        if name == "photorealism_loss" and error.get("type") == "DenseLaplacianError":
+            return dense_verdict(name, str(error.get("text")), str(error.get("where", "")))
         _, message = diagnose_exception(name, str(error.get("type")), str(error.get("text")), shapes,
                                         str(error.get("where", "")))
         return message + (_META_HINT if call.device == "meta" else "")
@@ -215,7 +226,7 @@ def judge_call(call: Call, reply: dict, memory_mb: float | None = None, own_gram
         input_shape = (inputs[0].shape[0], inputs[1].shape[1], *inputs[0].shape[1:])  # (N, R, C, H, W)
     shape = tuple(out.get("shape") or ()) if isinstance(out.get("shape"), list) else ()
     cut = bool(call.check_grad) and not out.get("requires_grad")
-    message = diagnose_output(name, str(out.get("type")), shape, _dtype(out.get("dtype")), call.expected.shape, dtype,
+    message = diagnose_output(name, str(out.get("type")), shape, _dtype(out.get("dtype")), expected.shape, dtype,
                               input_shape, cut)
     if message:
         return message
@@ -225,12 +236,12 @@ def judge_call(call: Call, reply: dict, memory_mb: float | None = None, own_gram
                     f"{out.get('device')!r}: don't hard-code a device; compute on the inputs' device.")
         return None
     value = out.get("value")
-    if not isinstance(value, np.ndarray) or value.shape != call.expected.shape:
+    if not isinstance(value, np.ndarray) or value.shape != expected.shape:
         return f"{name}: FAIL - the grader could not read the returned values."
     if call.check_unmodified:
         after = reply.get("inputs_after") or []
         if len(after) != len(inputs) or any(not isinstance(a, np.ndarray) or a.shape != b.shape
-                                            for a, b in zip(after, inputs)):
+                                            for a, b in zip(after, inputs, strict=True)):
             return f"{name}: FAIL - the grader could not read the inputs back after the call."
         before = [torch.tensor(a, dtype=dtype).double() for a in inputs]
         message = diagnose_unmodified(name, before, [torch.from_numpy(a) for a in after])
@@ -239,15 +250,21 @@ def judge_call(call: Call, reply: dict, memory_mb: float | None = None, own_gram
     grads = reply.get("grads") if call.check_grad and isinstance(reply.get("grads"), list) else None
     if grads is not None and len(grads) != len(call.expected_grads):
         grads = None
-    _, message = diagnose_values(name, value, call.expected, call.variants, dtype, own_gram, args=arrays(call.args),
-                                 probe=probe, grads=grads, expected_grads=call.expected_grads if grads else None)
+    if name == "photorealism_loss":  # notebook 06's check's own verdicts (cs231n_style.photorealism)
+        _, message = diagnose_photorealism_value(name, value, float(expected),
+                                                 {key: float(v) for key, v in call.variants.items()}, dtype)
+    else:
+        _, message = diagnose_values(name, value, expected, call.variants, dtype, own_gram,
+                                     args=arrays(call.args), probe=probe, grads=grads,
+                                     expected_grads=call.expected_grads if grads else None)
     if message:
         return message
     if call.check_grad:
         if reply.get("grad_error"):
             return f"{name}: FAIL - the values are right but computing the gradient failed: {reply['grad_error']}"
-        return diagnose_gradient(name, bool(out.get("requires_grad")), grads or [None] * len(call.expected_grads),
-                                 call.expected_grads)
+        diagnose = diagnose_photorealism_gradient if name == "photorealism_loss" else diagnose_gradient
+        return diagnose(name, bool(out.get("requires_grad")), grads or [None] * len(call.expected_grads),
+                        call.expected_grads)
     return None
 
 
@@ -255,7 +272,7 @@ def _prober(box: Sandbox, function: str, deadline: float):
     """A ``cs231n_style.diagnosis.Probe`` of the student's ``function`` in the sandbox: float64 calls on the
     CPU, no gradient; ``None`` for anything but a returned tensor. Probing stops at the first call that
     fails (a timeout, a crash) and at ``deadline`` (``time.monotonic()``)."""
-    broken = []
+    broken: list[bool] = []
 
     def probe(args: list):
         if broken or time.monotonic() > deadline:
@@ -541,7 +558,7 @@ def _grade_functions(rubric: Rubric, student: StudentCode, box: Sandbox, seed: i
 def _added_text(before: str, now: str) -> str:
     """What ``now``, the sandbox's printed output, adds to ``before``, an earlier reading of it: from
     where they first differ (a character cut in two at the end of ``before`` is whole in ``now``)."""
-    return now[len(os.path.commonprefix([before, now])):]
+    return now[len(os.path.commonprefix([before, now])):]  # noqa: RUF071 - texts, not paths: by character is meant
 
 
 def grade_batch(paths: Iterable[str | Path], rubric: Rubric | None = None, jobs: int | None = None,

@@ -81,6 +81,7 @@ Work through the notebooks in `notebooks/`, in order:
 | `03_tv_loss` | `tv_loss` | what the smoothness term does |
 | `04_style_transfer` | - | three example runs, and a slider panel to explore |
 | `05_controlling_style_transfer` | `guided_gram_matrix`, `guided_style_loss` | a style per region, and more |
+| `06_photorealistic_style_transfer` | `photorealism_loss` | photo-to-photo transfer that stays a photo |
 
 After each function, its check cell prints a verdict (`PASS`, or what is wrong). Later notebooks
 load your functions from earlier ones (`cs.load_functions`), so you never copy code.
@@ -99,8 +100,8 @@ print `skipped: fix <function> first` instead of failing one after another.
 ## Submitting
 
 Submit the notebooks of `notebooks/` (the `.ipynb` files, or a `.zip` of the folder) the way your
-course asks. The grader takes only your functions from them (the four, and notebook 05's two where
-your course grades them), wherever they are defined, and
+course asks. The grader takes only your functions from them (the four, and notebook 05's two and
+notebook 06's one where your course grades them), wherever they are defined, and
 runs them on the notebook checks' inputs and on other ones (other shapes, batches, dtypes, scales),
 so keep their names and arguments as given.
 
@@ -271,7 +272,7 @@ def build_release(out_dir: str | Path, repo: Path = ROOT) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True)
     (out / "notebooks").mkdir()
-    for path in sorted((repo / "notebooks").glob("*.ipynb")) + [repo / "notebooks" / "test_my_functions.py"]:
+    for path in [*sorted((repo / "notebooks").glob("*.ipynb")), repo / "notebooks" / "test_my_functions.py"]:
         if path.is_file():
             shutil.copyfile(path, out / "notebooks" / path.name)
     _copy_package(repo / "cs231n_style", out / "cs231n_style", ("data/*", "data/images/*"))

@@ -230,26 +230,38 @@ def read_nonce(fd: int) -> str:
     return nonce.decode("ascii")
 
 
-def build_tensors(node, dtype, device: str = "cpu", tensors: list | None = None, shared=None):
+def build_tensors(node, dtype, device: str = "cpu", tensors: list | None = None, shared=None, csr=None):
     """Turn a call's arguments into tensors: each ``{"tensor": array, "grad": bool}`` leaf becomes one
     (a copy), each ``{"shared": offset, "shape": [...], "grad": bool}`` leaf one that *is* the values
-    at ``offset`` in ``shared`` (no copy: what the function writes into it lands there).
+    at ``offset`` in ``shared`` (no copy: what the function writes into it lands there), and each
+    ``{"csr": {"crow_indices": int64 array, "col_indices": int64 array, "values": array, "size": [n, m]}}``
+    leaf (a sparse matrix: notebook 06's Matting Laplacian) what ``csr`` makes of it.
 
     Args:
         node: the arguments tree (lists, numbers, bools, leaves).
         dtype: a ``torch.dtype`` for every tensor (a NumPy one of the same name for shared leaves).
         device: ``"cpu"`` or ``"meta"`` (shape only, no values).
-        tensors: a list that collects the tensors made, in order.
+        tensors: a list that collects the tensors made, in order (not the sparse matrices: they are
+            inputs the grader does not read back).
         shared: a writable buffer (e.g. an ``mmap``) that the shared leaves point into.
+        csr: ``csr(crow_indices, col_indices, values, size, dtype, device) -> tensor`` (the indices
+            int64 tensors, the values a float64 tensor): how a sparse leaf becomes a tensor.
 
     Returns:
         The same tree with tensors in place of the leaves.
 
     Raises:
-        ValueError: for a shared leaf that lies outside ``shared`` (or without ``shared``).
+        ValueError: for a shared leaf that lies outside ``shared`` (or without ``shared``), or a
+            sparse leaf without ``csr``.
     """
     import torch
 
+    if isinstance(node, dict) and "csr" in node:
+        if csr is None:
+            raise ValueError("a sparse leaf without a maker of sparse tensors (csr)")
+        parts = node["csr"]
+        return csr(*(torch.from_numpy(np.asarray(parts[key])) for key in ("crow_indices", "col_indices", "values")),
+                   tuple(parts["size"]), dtype, device)
     if isinstance(node, dict) and "shared" in node:
         if shared is None:
             raise ValueError("a shared leaf without the shared buffer")
@@ -263,7 +275,7 @@ def build_tensors(node, dtype, device: str = "cpu", tensors: list | None = None,
         else:
             tensor = torch.tensor(array, dtype=dtype, device=device)
     elif isinstance(node, list):
-        return [build_tensors(value, dtype, device, tensors, shared) for value in node]
+        return [build_tensors(value, dtype, device, tensors, shared, csr) for value in node]
     else:
         return node
     tensor.requires_grad_(bool(node.get("grad")))

@@ -42,16 +42,18 @@ def _reaper() -> subprocess.Popen:
     if _REAPER is None or _REAPER.poll() is not None:
         _REAPER = subprocess.Popen([sys.executable, "-I", str(Path(__file__).resolve())], stdin=subprocess.PIPE,
                                    stdout=subprocess.DEVNULL, start_new_session=True, close_fds=True, text=True)
-        os.set_inheritable(_REAPER.stdin.fileno(), False)
+        if _REAPER.stdin is not None:  # (it is: stdin=PIPE)
+            os.set_inheritable(_REAPER.stdin.fileno(), False)
     return _REAPER
 
 
 def _tell(line: str) -> None:
     with _LOCK:
         try:
-            reaper = _reaper()
-            reaper.stdin.write(line + "\n")
-            reaper.stdin.flush()
+            pipe = _reaper().stdin
+            if pipe is not None:  # (it is: stdin=PIPE)
+                pipe.write(line + "\n")
+                pipe.flush()
         except OSError:  # no reaper (a process limit, ...): the grader's own clean-up still runs
             pass
 
@@ -134,7 +136,7 @@ def remove_cgroup(group: Path) -> None:
     """Kill every process in ``group`` (:func:`kill_cgroup`), then remove it and its sub-groups, deepest
     first (a group whose last process is still exiting is retried for up to 5 s)."""
     kill_cgroup(group)
-    folders = sorted((p for p in group.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [group]
+    folders = [*sorted((p for p in group.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)), group]
     deadline = time.monotonic() + 5
     for folder in folders:
         while True:

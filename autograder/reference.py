@@ -12,7 +12,7 @@ import os
 import types
 from pathlib import Path
 
-from cs231n_style.notebook import ALL_STUDENT_FUNCTIONS, GUIDED_FUNCTIONS, NOTEBOOK_OF, STUDENT_FUNCTIONS
+from cs231n_style.notebook import ALL_STUDENT_FUNCTIONS, NOTEBOOK_OF, OPTIONAL_FUNCTIONS, STUDENT_FUNCTIONS
 
 from .submission import find_student_code
 
@@ -42,23 +42,26 @@ def default_reference_path() -> Path:
 def reference_source(path: str | Path | None = None) -> str:
     """The reference functions' source as one module (imports, helpers, the functions).
 
-    The four of ``STUDENT_FUNCTIONS`` must be there; notebook 05's (``GUIDED_FUNCTIONS``) are
-    included when the solutions have them (a course without notebook 05 has none).
+    The four of ``STUDENT_FUNCTIONS`` must be there; those of the optional notebooks 05 and 06
+    (``OPTIONAL_FUNCTIONS``) are included when the solutions have them (a course without notebook 05
+    has none of its two).
 
     Args:
         path: a folder of solution notebooks or a ``.py`` file; default :func:`default_reference_path`.
 
     Raises:
-        LookupError: if one of the four functions is missing from the solution notebooks, or
-            notebook 05 is there without its two functions.
+        LookupError: if one of the four functions is missing from the solution notebooks, or an
+            optional notebook (05, 06) is there without its functions.
     """
     path = Path(path) if path is not None else default_reference_path()
     if path.is_file() and path.suffix == ".py":
         return path.read_text()
-    notebooks = sorted(path.glob("*.ipynb"))
+    # only the notebooks that define graded functions: the others' helpers (e.g. notebook 07's
+    # ``def run(style=STYLE, ...)``, whose default is no literal) cannot run outside their notebook
+    notebooks = sorted(notebook for notebook in path.glob("*.ipynb") if notebook.name in NOTEBOOK_OF.values())
     found = find_student_code(notebooks, ALL_STUDENT_FUNCTIONS)
-    has_05 = any(notebook.name == NOTEBOOK_OF[GUIDED_FUNCTIONS[0]] for notebook in notebooks)
-    required = ALL_STUDENT_FUNCTIONS if has_05 else STUDENT_FUNCTIONS
+    present = {notebook.name for notebook in notebooks}
+    required = STUDENT_FUNCTIONS + tuple(name for name in OPTIONAL_FUNCTIONS if NOTEBOOK_OF[name] in present)
     problems = {name: why for name, why in found.code.problems.items() if name in required}
     if problems:
         raise LookupError(f"reference functions missing in {path}: {problems}")
@@ -67,8 +70,8 @@ def reference_source(path: str | Path | None = None) -> str:
 
 def load_reference(path: str | Path | None = None) -> types.SimpleNamespace:
     """The reference functions: the four (``content_loss``, ``gram_matrix``, ``style_loss``,
-    ``tv_loss``), and ``guided_gram_matrix`` and ``guided_style_loss`` where the source has them
-    (see :func:`reference_source`). Missing optional ones are absent attributes."""
+    ``tv_loss``), and ``guided_gram_matrix``, ``guided_style_loss`` and ``photorealism_loss`` where the
+    source has them (see :func:`reference_source`). Missing optional ones are absent attributes."""
     module = types.ModuleType("cs231n_reference")
     exec(compile(reference_source(path), "<reference solutions>", "exec"), module.__dict__)
     return types.SimpleNamespace(**{name: module.__dict__[name] for name in ALL_STUDENT_FUNCTIONS
@@ -77,7 +80,8 @@ def load_reference(path: str | Path | None = None) -> types.SimpleNamespace:
 
 def require_reference(functions, reference, where) -> None:
     """Refuse a rubric that grades a function the reference lacks (an instructor's set-up error:
-    notebook 05 missing from the solutions while the rubric's spatial_control section is on).
+    notebook 05 missing from the solutions while the rubric's spatial_control section is on, or
+    notebook 06 while its photorealism section is on).
 
     Args:
         functions: the functions the rubric grades (``Rubric.functions``).
@@ -92,4 +96,5 @@ def require_reference(functions, reference, where) -> None:
     if missing:
         raise MissingReference(f"the rubric grades {missing}, but the reference solutions ({where}) have no such "
                                f"function: add {sorted({NOTEBOOK_OF[name] for name in missing})} to the solutions, "
-                               "or switch its section off in the rubric's [sections] (e.g. spatial_control = false)")
+                               "or switch its section off in the rubric's [sections] (e.g. spatial_control = false, "
+                               "photorealism = false)")

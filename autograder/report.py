@@ -22,6 +22,7 @@ import csv
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from cs231n_style.diagnosis import clip
 from cs231n_style.notebook import ALL_STUDENT_FUNCTIONS
@@ -92,7 +93,7 @@ def _summary(result: GradingResult, rubric: Rubric | None = None, limit: int = O
     code printed during them (it goes with each test: :func:`results_json`)."""
     hides_some = rubric is not None and rubric.hidden_visibility != "visible"
     shown_later = [t for t in result.tests if hides_some and t.spec.hidden]
-    if shown_later:
+    if shown_later and rubric is not None:  # (it is: shown_later needs hides_some)
         public = [t for t in result.tests if not t.spec.hidden]
         lines = [f"Score on the public tests: {format_points(sum(t.score for t in public))} / "
                  f"{format_points(sum(t.spec.points for t in public))}. The hidden tests "
@@ -116,7 +117,10 @@ def _summary(result: GradingResult, rubric: Rubric | None = None, limit: int = O
     return "\n".join(lines)
 
 
-def _fitted(make: Callable[[int], object], size: Callable[[object], int]):
+_Made = TypeVar("_Made", dict, str)  # what _fitted fits: results.json's content, or a report's text
+
+
+def _fitted(make: Callable[[int], _Made], size: Callable[[_Made], int]) -> _Made:
     """``make(limit)`` for the longest text limit - :data:`OUTPUT_LIMIT`, then a quarter of it, and so
     on down to 100 characters - whose ``size`` in bytes is at most :data:`MAX_BYTES`."""
     limit = OUTPUT_LIMIT

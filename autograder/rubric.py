@@ -5,7 +5,8 @@ fields, types and ranges are checked against the JSON Schema ``autograder/rubric
 (with :mod:`jsonschema`), and each violation is worded for the instructor who edits the file.
 
 Tests may belong to a *section* that the instructor switches on or off with one line of the
-``[sections]`` table (``spatial_control = false``: notebook 05 is not part of the course). The
+``[sections]`` table (``spatial_control = false``: notebook 05 is not part of the course;
+``photorealism = false``: notebook 06). The
 tests of a section switched off are left out of the :class:`Rubric`: they do not run, their
 functions (and notebooks) are not looked for, and they count nothing in the maximum score.
 """
@@ -15,14 +16,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import jsonschema
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # Python 3.10
+else:  # Python 3.10
     import tomli as tomllib
 
 from .sandbox import Limits

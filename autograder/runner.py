@@ -67,6 +67,11 @@ grader calls it again with ``gram_matrix`` standing for a lookup of Gram matrice
 computed in its own process for exactly that call's feature maps (:func:`given_gram_matrix`).
 ``guided_style_loss`` likewise, with ``guided_gram_matrix`` standing for a lookup of the guided
 Gram matrices of that call's style layers' feature maps and masks (:func:`given_guided_gram_matrix`).
+
+``photorealism_loss`` (notebook 06) gets its Matting Laplacian as a sparse leaf of the request (CSR
+arrays the grader computed), built into the notebook's own tensor type, a ``MattingLaplacian`` that
+refuses ``.to_dense()`` (``cs231n_style/_matting_tensor.py``, loaded by its path: :func:`_matting`).
+It is not read back after the call (only the dense inputs are).
 """
 
 from __future__ import annotations
@@ -96,6 +101,8 @@ def _load_file(name: str, path: Path):
     """The Python file at ``path`` as a private module named ``name``: no package is imported and
     no ``sys.path`` entry is needed."""
     spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"runner: {path} is not a Python file that can be loaded")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -250,6 +257,8 @@ def drop_privileges(uid: int | None, gid: int | None) -> None:
     """Become ``uid``/``gid`` (no supplementary groups) when running as root; exit if that fails."""
     if uid is None or os.geteuid() != 0:
         return
+    if gid is None:
+        sys.exit("runner: a uid to drop to without its gid")
     os.setgroups([])
     os.setgid(gid)
     os.setuid(uid)
@@ -313,6 +322,11 @@ def warm_up() -> None:
         guided = guided + torch.einsum("nrci,nrdi->nrcd", masked, masked) + torch.stack([g for g in guided], dim=0)
         torch.autograd.grad(guided, x, torch.ones_like(guided), retain_graph=True)
         torch.autograd.grad(loss, x)
+    pixels = torch.rand(1, 3, 3, 4, dtype=torch.float64, requires_grad=True)  # notebook 06's sparse product
+    crow, col = torch.arange(0, 13, dtype=torch.int64), torch.arange(12, dtype=torch.int64)
+    laplacian = _matting_laplacian(crow, col, torch.ones(12, dtype=torch.float64), (12, 12), torch.float64, "cpu")
+    channels = pixels.reshape(3, -1).T
+    torch.autograd.grad((channels * (laplacian @ channels)).sum(), pixels)
     float(loss.detach().cpu().item()) if loss.device.type == "cpu" else None
     x.detach().cpu().numpy() if x.device.type == "cpu" else None
 
@@ -385,6 +399,23 @@ def _tracebacks():
     return _load_file("_cs231n_style_tracebacks", Path(package.submodule_search_locations[0]) / "_tracebacks.py")
 
 
+@functools.cache
+def _matting():
+    """``cs231n_style/_matting_tensor.py`` (torch only), loaded by its path as :func:`_tracebacks`: notebook
+    06's ``photorealism_loss`` gets its Laplacian as the notebook gives it, a ``MattingLaplacian`` that
+    refuses ``.to_dense()`` (built from the request's CSR arrays by :func:`_matting_laplacian`)."""
+    package = importlib.util.find_spec("cs231n_style")
+    if package is None or not package.submodule_search_locations:
+        raise ModuleNotFoundError("runner: cs231n_style is not importable here")
+    folder = Path(package.submodule_search_locations[0])
+    return _load_file("_cs231n_style_matting_tensor", folder / "_matting_tensor.py")
+
+
+def _matting_laplacian(*parts):
+    """A sparse leaf of a request as the student's function gets it: ``_matting_tensor.laplacian_from_csr``."""
+    return _matting().laplacian_from_csr(*parts)
+
+
 def _where(error: BaseException) -> str:
     """``"\\n  in your code (function), line N: ..."`` for the student's innermost frame, as the checks say it."""
     return _tracebacks().where_in_your_code(error, lambda frame: frame.filename.startswith(STUDENT_FILE_PREFIX))
@@ -445,7 +476,7 @@ def given_gram_matrix(feats: list, grams: list):
         ``LookupError`` for any other tensor - so it can never compute a Gram matrix of its own.
     """
     def gram_matrix(features, normalize=True):
-        for known, gram in zip(feats, grams):
+        for known, gram in zip(feats, grams, strict=True):
             if features is known or (isinstance(features, torch.Tensor) and features.shape == known.shape
                                      and features.device == known.device
                                      and (known.device.type == "meta"
@@ -505,7 +536,7 @@ def given_guided_gram_matrix(feats: list, content_masks: list, grams: list):
         equals) ``content_masks[i]`` for some i, and raises ``LookupError`` for anything else.
     """
     def guided_gram_matrix(features, masks, normalize=True):
-        for masks_i, gram in zip(content_masks, grams):
+        for masks_i, gram in zip(content_masks, grams, strict=True):
             if _same_tensor(features, feats[gram["layer"]]) and _same_tensor(masks, masks_i):
                 value = gram["normalized" if normalize else "raw"].to(features.dtype)
                 scale = gram["scale"] if normalize else torch.ones_like(gram["scale"])
@@ -553,7 +584,7 @@ def run_call(namespace: dict, request: dict, shared=None) -> dict:
     dtype = getattr(torch, request.get("dtype", "float64"))
     device = request.get("device", "cpu")
     tensors: list[torch.Tensor] = []
-    args = build_tensors(request["args"], dtype, device, tensors, shared)
+    args = build_tensors(request["args"], dtype, device, tensors, shared, _matting_laplacian)
     function = namespace.get(request["function"])
     if not callable(function):
         return {"status": "missing"}
@@ -561,7 +592,7 @@ def run_call(namespace: dict, request: dict, shared=None) -> dict:
     missing = object()
     helper, make_stand_in = _STAND_INS.get(request["function"], ("gram_matrix", None))
     own_helper = namespace.get(helper, missing)
-    if grams:
+    if grams and make_stand_in is not None:  # (it is: grams come only with the functions of _STAND_INS)
         # the student's code looks the helper up at call time
         namespace[helper] = make_stand_in(args, _build_grams(grams, dtype, device))
     try:
@@ -715,7 +746,7 @@ def check_reply(reply, shapes: list, grad_shapes: list) -> dict:
     if status != "returned" or not {"output", "inputs_after"} <= set(reply) or "error" in reply:
         raise ProtocolError("the reply's status and fields do not match")
     out = _keys(reply["output"], {"type", "dtype", "shape", "device", "requires_grad", "value"}, "the output")
-    checked = {"type": _text(out.get("type"), NAME_CHARS, "the output's type")}
+    checked: dict[str, object] = {"type": _text(out.get("type"), NAME_CHARS, "the output's type")}
     for key in ("dtype", "device"):
         if key in out:
             checked[key] = _text(out[key], NAME_CHARS, f"the output's {key}")
@@ -732,16 +763,17 @@ def check_reply(reply, shapes: list, grad_shapes: list) -> dict:
         checked["value"] = _array(out.get("value"), shape, "the output's values")
     elif out.get("value") is not None:
         raise ProtocolError("the output has values but no shape")
-    result = {"status": "returned", "output": checked}
+    result: dict[str, object] = {"status": "returned", "output": checked}
     after = reply["inputs_after"]
     if not isinstance(after, list) or len(after) != len(shapes):
         raise ProtocolError(f"the reply does not give the {len(shapes)} inputs after the call")
-    result["inputs_after"] = [_array(a, shape, "the inputs after the call") for a, shape in zip(after, shapes)]
+    result["inputs_after"] = [_array(a, shape, "the inputs after the call")
+                              for a, shape in zip(after, shapes, strict=True)]
     if "grads" in reply:
         grads = reply["grads"]
         if not isinstance(grads, list) or len(grads) != len(grad_shapes):
             raise ProtocolError(f"the reply does not give the {len(grad_shapes)} gradients")
-        result["grads"] = [_array(g, shape, "the gradients") for g, shape in zip(grads, grad_shapes)]
+        result["grads"] = [_array(g, shape, "the gradients") for g, shape in zip(grads, grad_shapes, strict=True)]
     if "grad_error" in reply:
         result["grad_error"] = _text(reply["grad_error"], TEXT_CHARS, "the gradient's error")
     return result
@@ -756,7 +788,7 @@ def inputs_after(shared, placed: list, reported: list) -> list:
     swapped) - which can only show a change, as the relay's reading shows none.
     """
     after = []
-    for spot, told in zip(placed, reported):
+    for spot, told in zip(placed, reported, strict=True):
         if spot is None:
             after.append(told)
             continue
@@ -880,7 +912,7 @@ def relay(setup: dict, command: dict, request_fd: int, reply_fd: int) -> int:
             if reply is None:
                 return _exit_code(pid)
             shapes = [list(np.shape(leaf["tensor"])) for leaf in leaves]
-            reply = check_reply(reply, shapes, [s for s, leaf in zip(shapes, leaves) if leaf.get("grad")])
+            reply = check_reply(reply, shapes, [s for s, leaf in zip(shapes, leaves, strict=True) if leaf.get("grad")])
         except ProtocolError as error:
             return reject(f"your function's process sent the grader a malformed reply ({error})")
         if "inputs_after" in reply:
@@ -932,12 +964,14 @@ def main() -> int:
         if path not in sys.path:
             sys.path.append(path)  # where cs231n_style is when the runtime does not install it
     _tracebacks()
+    _matting()
     warm_up()
     hidden = []
     if setup.get("hide") and os.geteuid() == 0:
         hidden = hide_paths(setup.get("hide_paths", []))
     control.sendall(json.dumps({"ready": True, "hidden": hidden}).encode())
-    child, codes = None, {}
+    child: int | None = None
+    codes: dict[int, int] = {}
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(control, 1 << 16, 3)
@@ -963,7 +997,7 @@ def main() -> int:
                     pass
                 os._exit(code)
             child, codes = pid, {}
-            reply = {"pid": pid}
+            reply: dict[str, object] = {"pid": pid}
         else:  # "kill" (the reply says how it ended), or a fork without its three files
             code = None
             if child is not None:

@@ -193,7 +193,7 @@ def _bwrap_command(binds: list[Path], scratch_size: int, submission: Path | None
     command += ["--perms", "01777", "--size", size, "--tmpfs", BOX_SCRATCH]
     if submission is not None:
         command += ["--ro-bind", str(submission), f"{BOX_SCRATCH}/submission"]
-    return command + ["--chdir", BOX_SCRATCH, "--"]
+    return [*command, "--chdir", BOX_SCRATCH, "--"]
 
 
 def _works(command: list[str]) -> bool:
@@ -210,7 +210,7 @@ def isolation() -> str:
     probe = [sys.executable, "-I", "-c", "import importlib.util, numpy; assert importlib.util.find_spec('torch')"]
     if shutil.which("bwrap") and _works(_bwrap_command(runtime_paths(), 1 << 20, None, os.geteuid() == 0) + probe):
         return "bwrap"
-    if os.geteuid() == 0 and shutil.which("unshare") and _works(_UNSHARE + ["true"]):
+    if os.geteuid() == 0 and shutil.which("unshare") and _works([*_UNSHARE, "true"]):
         return "unshare"
     return "none"
 
@@ -302,6 +302,7 @@ class MemoryGroup:
             if len(fields) < 5 or len(kind) < 3:
                 continue
             root, mount = fields[3], Path(fields[4])
+            key: str | None
             if kind[0] == "cgroup2" and "v2" in own and "memory" in _read(mount / "cgroup.controllers").split():
                 key, version = "v2", 2
             elif kind[0] == "cgroup" and "memory" in kind[2].split(","):
@@ -570,7 +571,7 @@ class Sandbox:
             except (OSError, ValueError):
                 self._kill_template()
         if self._group is not None:
-            self._note_memory()
+            self._note_memory(self._group)
         if child["uid"] is not None:
             kill_uid(child["uid"])
             if self._mode != "bwrap":  # under bubblewrap its writable folders are the sandbox's tmpfs
@@ -590,19 +591,19 @@ class Sandbox:
         except (ProcessLookupError, PermissionError):
             pass
         if self._group is not None:
-            self._note_memory()
+            self._note_memory(self._group)
             self._group.kill_all()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
 
-    def _note_memory(self) -> int:
-        """Add the group's new OOM kills to :attr:`oom_kills`; return how many there were."""
-        kills = self._group.oom_kills() - self._oom_seen
+    def _note_memory(self, group: MemoryGroup) -> int:
+        """Add the group's (this sandbox's ``_group``) new OOM kills to :attr:`oom_kills`; return how many."""
+        kills = group.oom_kills() - self._oom_seen
         self._oom_seen += kills
         self.oom_kills += kills
-        peak = self._group.peak()
+        peak = group.peak()
         if peak is not None:
             self.peak_bytes = max(self.peak_bytes or 0, peak)
         return kills
@@ -694,7 +695,7 @@ class Sandbox:
             private = [*SHARED_TMP, BOX_SCRATCH]  # each function's own, fresh (runner.private_folders)
         else:
             scratch = self._host_scratch()
-            command = (_UNSHARE + ["--"] if self._mode == "unshare" else []) + python + [str(RUNNER),
+            command = ([*_UNSHARE, "--"] if self._mode == "unshare" else []) + python + [str(RUNNER),
                                                                                           str(theirs.fileno())]
             cwd = str(scratch)
             env.update(HOME=str(scratch / "home"), TMPDIR=str(scratch / "tmp"), MPLCONFIGDIR=str(scratch / "tmp"))
@@ -702,7 +703,7 @@ class Sandbox:
             # /tmp stays the host's here (it holds the scratch folder): swept of each fresh uid's files
             private = ["/dev/shm", "/var/tmp", env["TMPDIR"], env["HOME"]] if self._mode == "unshare" else []
         if self._group is not None:  # join the group before anything else runs, so every child is in it
-            command = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self._group.procs)] + command
+            command = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self._group.procs), *command]
             self._group.set_limit((limits.memory_mb + 2048) << 20)  # room to start; lowered once ready
         with open(self._root / "template-output.txt", "ab") as output:
             self._template = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT,
@@ -717,10 +718,13 @@ class Sandbox:
         nonce = secrets.token_hex(16)
         deadline = time.monotonic() + limits.startup_s
         try:
-            stdin = self._template.stdin.fileno()
+            pipe = self._template.stdin
+            if pipe is None:  # (it is not: stdin=PIPE)
+                raise OSError("the template has no input pipe")
+            stdin = pipe.fileno()
             os.set_blocking(stdin, False)
             _write_all(stdin, nonce.encode() + b"\n" + frame(nonce, setup), deadline)
-            self._template.stdin.close()
+            pipe.close()
             control.settimeout(max(0.1, deadline - time.monotonic()))
             ready = json.loads(control.recv(1 << 16) or b"{}")
         except (OSError, ValueError) as error:
@@ -793,9 +797,15 @@ class Sandbox:
 
     # --- calls ---------------------------------------------------------------------------
 
+    def _running(self) -> dict:
+        """The function process's pipes, nonce and uid (:meth:`start` made them)."""
+        if self._child is None:
+            raise SandboxFailure("crashed", "no function process is running")
+        return self._child
+
     def _send(self, data: bytes, deadline: float) -> None:
         try:
-            _write_all(self._child["requests"], data, deadline)
+            _write_all(self._running()["requests"], data, deadline)
         except TimeoutError:
             self._fail("timeout", "it did not read its input in time")
         except BrokenPipeError:
@@ -810,7 +820,8 @@ class Sandbox:
                 the relay refused the function: ``{"rejected": why}``).
         """
         try:
-            message = read_message(self._child["replies"], self._child["nonce"],
+            child = self._running()
+            message = read_message(child["replies"], child["nonce"],
                                    timeout=max(0.0, deadline - time.monotonic()))
         except ProtocolError as error:
             if str(error) == "timeout":
@@ -826,7 +837,7 @@ class Sandbox:
     def _fail(self, kind: str, detail: str | None = None):
         """Kill the student process and raise :class:`SandboxFailure` (for ``"crashed"`` without a
         ``detail``: how it ended)."""
-        killed = self._note_memory() if self._group is not None else 0
+        killed = self._note_memory(self._group) if self._group is not None else 0
         template_alive = self._template is not None and self._template.poll() is None
         code = self._kill_child()
         if detail is None:
@@ -852,12 +863,12 @@ class Sandbox:
             self.start()
         request = {**request, "id": secrets.token_hex(4)}
         deadline = time.monotonic() + self.limits.timeout_s
-        self._send(frame(self._child["nonce"], request), deadline)
+        self._send(frame(self._running()["nonce"], request), deadline)
         reply = self._receive(deadline)
         if not isinstance(reply, dict) or reply.get("id") != request["id"]:
             self._fail("protocol", "a reply that does not answer the request")
         if self._group is not None:
-            reply["oom_kills"] = self._note_memory()
+            reply["oom_kills"] = self._note_memory(self._group)
         return reply
 
     def printed_output(self) -> str:

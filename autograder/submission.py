@@ -346,6 +346,7 @@ def list_submissions(folder: str | Path) -> tuple[list[Path], list[tuple[str, st
     """
     submissions, skipped = [], []
     for entry in sorted(Path(folder).iterdir()):
+        why: str | None
         if entry.name.startswith(".") or entry.name == "__MACOSX":
             why = "a hidden or system entry"
         else:
@@ -369,7 +370,8 @@ def find_student_code(notebooks: Iterable[Path], names: Iterable[str] = STUDENT_
         A :class:`StudentCode`.
     """
     names = list(names)
-    merged, where, rank = ExtractedCode(), {}, {}
+    merged, where = ExtractedCode(), {}
+    rank: dict[str, int] = {}  # function -> 0 if found in a tagged solution cell, 1 if found by name
     notebooks = list(notebooks)
     unreadable, imports = [], set()
     for notebook in notebooks:
@@ -491,7 +493,7 @@ def _read_in_child(send, path: str, workdir: str, names: list[str], memory_bytes
         skipped: list[str] = []
         notebooks = collect_notebooks(path, workdir, skipped)
         student = find_student_code(notebooks, names)
-        reply = {"student": {"code": asdict(student.code), "where": student.where,
+        reply: dict[str, object] = {"student": {"code": asdict(student.code), "where": student.where,
                              "notebooks": [str(p) for p in student.notebooks], "skipped": skipped}}
     except SubmissionError as error:
         reply = {"error": str(error)}

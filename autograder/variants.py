@@ -12,6 +12,8 @@ they live here, in the instructor-only package, never in the student release.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 __all__ = ["mistake_variants"]
@@ -59,7 +61,7 @@ def _mixed_up_gram(features: np.ndarray) -> np.ndarray:
 def _style_loss_variants(feats: list[np.ndarray], style_layers: list[int], style_targets: list[np.ndarray],
                          style_weights: list[float]) -> dict[str, np.ndarray]:
     per_layer, unnormalized = [], []
-    for i, target in zip(style_layers, style_targets):
+    for i, target in zip(style_layers, style_targets, strict=True):
         _, ci, hi, wi = feats[i].shape
         flat = feats[i].reshape(1, ci, hi * wi)
         gram = flat @ flat.transpose(0, 2, 1)
@@ -68,12 +70,12 @@ def _style_loss_variants(feats: list[np.ndarray], style_layers: list[int], style
     sums = np.array([p.sum() for p in per_layer])
     weights = style_weights
     return {
-        "unnormalized_gram": np.array(sum(wt * u.sum() for wt, u in zip(weights, unnormalized))),
+        "unnormalized_gram": np.array(sum(wt * u.sum() for wt, u in zip(weights, unnormalized, strict=True))),
         "unweighted": np.array(sums.sum()),
         "last_layer_only": np.array(weights[-1] * sums[-1]),
         "first_layer_only": np.array(weights[0] * sums[0]),
         "layer_norm_not_squared": np.array((np.array(weights) * np.sqrt(sums)).sum()),
-        "mean_not_sum": np.array(sum(wt * p.mean() for wt, p in zip(weights, per_layer))),
+        "mean_not_sum": np.array(sum(wt * p.mean() for wt, p in zip(weights, per_layer, strict=True))),
     }
 
 
@@ -156,14 +158,14 @@ def _guided_style_loss_variants(feats: list[np.ndarray], style_layers: list[int]
     weights = np.array(style_weights, dtype=np.float64)
 
     def total(key: str) -> np.ndarray:
-        return np.array(sum(wt * (d**2).sum() for wt, d in zip(weights, terms[key])))
+        return np.array(sum(wt * (d**2).sum() for wt, d in zip(weights, terms[key], strict=True)))
 
     sums = np.array([(d**2).sum() for d in terms["right"]])
     out = {
         "guided_style_unweighted": np.array(sums.sum()),
         "guided_style_not_squared": np.array((weights * np.sqrt(sums)).sum()),
-        "guided_style_abs": np.array(sum(wt * np.abs(d).sum() for wt, d in zip(weights, terms["right"]))),
-        "guided_style_mean": np.array(sum(wt * (d**2).mean() for wt, d in zip(weights, terms["right"]))),
+        "guided_style_abs": np.array(sum(wt * np.abs(d).sum() for wt, d in zip(weights, terms["right"], strict=True))),
+        "guided_style_mean": np.array(sum(wt * (d**2).mean() for wt, d in zip(weights, terms["right"], strict=True))),
         "guided_style_last_layer_only": np.array(weights[-1] * sums[-1]),
         "guided_style_unnormalized_gram": total("raw"),
         "guided_style_gram_chw": total("chw"),
@@ -173,13 +175,29 @@ def _guided_style_loss_variants(feats: list[np.ndarray], style_layers: list[int]
     return out
 
 
-_VARIANTS = {
+def _photorealism_loss_variants(img: np.ndarray, laplacian: dict, weight: float) -> dict[str, np.ndarray]:
+    """``photorealism_loss``'s typical mistakes, each a 0-d array: ``cs231n_style.photorealism.photorealism_values``
+    (the notebook check's own, from the Laplacian's entries in float64) on the sparse leaf ``laplacian``."""
+    import torch
+
+    from cs231n_style._matting_tensor import laplacian_from_csr
+    from cs231n_style.photorealism import photorealism_values
+
+    from .protocol import build_tensors
+
+    matrix = build_tensors(laplacian, torch.float64, csr=laplacian_from_csr)
+    _, values = photorealism_values(torch.from_numpy(np.asarray(img, dtype=np.float64)), matrix, weight)
+    return {mistake: np.array(value) for mistake, value in values.items()}
+
+
+_VARIANTS: dict[str, Callable[..., dict[str, np.ndarray]]] = {
     "content_loss": _content_loss_variants,
     "gram_matrix": _gram_matrix_variants,
     "style_loss": _style_loss_variants,
     "tv_loss": _tv_loss_variants,
     "guided_gram_matrix": _guided_gram_matrix_variants,
     "guided_style_loss": _guided_style_loss_variants,
+    "photorealism_loss": _photorealism_loss_variants,
 }
 
 
@@ -194,7 +212,9 @@ def mistake_variants(name: str, *args) -> dict[str, np.ndarray]:
             ``mistake_variants("tv_loss", img, tv_weight)`` with ``img`` of shape (1, 3, H, W).
             ``gram_matrix`` takes only ``features`` (N, C, H, W); ``guided_gram_matrix`` takes
             ``features`` (N, C, H, W), ``masks`` (N, R, H, W) and ``normalize`` (the mistakes
-            differ with it); ``guided_style_loss`` takes its five arguments.
+            differ with it); ``guided_style_loss`` takes its five arguments; ``photorealism_loss`` takes
+            ``img`` (1, 3, H, W), its Laplacian as a sparse leaf (``autograder.cases.laplacian_leaf``)
+            and ``weight`` (its mistakes' names: ``cs231n_style.photorealism.PHOTOREALISM_MISTAKES``).
 
     Returns:
         Mistake name (a key of :data:`MISTAKES`) -> the wrong result, a float64 array of the

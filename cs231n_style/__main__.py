@@ -46,7 +46,7 @@ from .backbones import load_backbone
 from .device import describe_device, get_device
 from .images import SAMPLE_IMAGES, preprocess, save_image
 from .masks import load_masks
-from .notebook import COURSE_FOLDER_ENV, NOTEBOOK_OF, load_course_functions, load_functions
+from .notebook import COURSE_FOLDER_ENV, NOTEBOOK_OF, load_course_functions
 from .settings import EXAMPLE_SETTINGS, WEIGHTS_SIZE, TransferSettings
 from .transfer import LossFunctions, style_transfer
 
@@ -54,9 +54,6 @@ from .transfer import LossFunctions, style_transfer
 #: (``--weights-size 0`` for CS231n's exact numbers at every size), so ``--image-size 384`` or 768
 #: looks as stylized as 192 px. Also applied to ``--example``'s settings.
 _COMMAND_LINE_DEFAULTS = {"weights_size": WEIGHTS_SIZE}
-
-#: The notebook whose ``photorealism_loss`` ``--photorealism-weight`` needs (Luan et al., 2017).
-PHOTOREALISM_NOTEBOOK = "06_photorealistic_style_transfer.ipynb"
 
 #: Where the functions are looked for without --functions or $CS231N_STYLE_COURSE_DIR, in order.
 _FUNCTION_FOLDERS = (Path("."), Path("solutions"), Path("notebooks"))
@@ -244,11 +241,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         device = get_device(args.device)
-        losses = LossFunctions(**vars(load_course_functions(functions)))
-        if settings.photorealism_weight:  # notebook 06's function (Luan et al., 2017)
-            notebook = Path(functions) / PHOTOREALISM_NOTEBOOK
-            losses = dataclasses.replace(losses, photorealism_loss=load_functions(
-                notebook, ["photorealism_loss"]).photorealism_loss)
+        losses = LossFunctions(**vars(load_course_functions(functions)))  # notebook 05's and 06's where there
+        if settings.photorealism_weight and losses.photorealism_loss is None:  # Luan et al. (2017)
+            print(f"error: --photorealism-weight needs photorealism_loss from {NOTEBOOK_OF['photorealism_loss']}, "
+                  f"which is not in {functions}: finish notebook 06 there (or pass --functions solutions).",
+                  file=sys.stderr)
+            return 2
         masks = _content_masks(args.masks, content, settings, losses, functions)
         model = load_backbone(settings.backbone, weights_path=args.weights, device=device, pooling=args.pooling)
         regions = f" (regions from {', '.join(args.masks)})" if masks is not None else ""

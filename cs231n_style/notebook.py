@@ -31,27 +31,30 @@ import types
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeGuard
 
 __all__ = [
-    # what students use (``import cs231n_style as cs`` re-exports these)
-    "STUDENT_FUNCTIONS",
-    "GUIDED_FUNCTIONS",
     "ALL_STUDENT_FUNCTIONS",
-    "NOTEBOOK_OF",
     "COURSE_FOLDER_ENV",
-    "set_course_folder",
-    "find_course_notebook",
-    "load_functions",
-    "load_course_functions",
+    "GUIDED_FUNCTIONS",
     # what the autograder and the authoring tools use
     "METADATA_KEY",
-    "cell_role",
-    "is_solution_cell",
-    "is_check_cell",
-    "is_solution_only_cell",
-    "read_notebook",
+    "NOTEBOOK_OF",
+    "OPTIONAL_FUNCTIONS",
+    "PHOTOREALISM_FUNCTIONS",
+    # what students use (``import cs231n_style as cs`` re-exports these)
+    "STUDENT_FUNCTIONS",
     "ExtractedCode",
+    "cell_role",
     "extract_functions",
+    "find_course_notebook",
+    "is_check_cell",
+    "is_solution_cell",
+    "is_solution_only_cell",
+    "load_course_functions",
+    "load_functions",
+    "read_notebook",
+    "set_course_folder",
 ]
 
 #: The four functions every student writes (notebooks 01-03), in the order the course introduces them.
@@ -62,8 +65,15 @@ STUDENT_FUNCTIONS = ("content_loss", "gram_matrix", "style_loss", "tv_loss")
 #: for these (:func:`load_course_functions` loads them only when their notebook is found).
 GUIDED_FUNCTIONS = ("guided_gram_matrix", "guided_style_loss")
 
+#: The function of notebook 06's photorealism regularization (Luan et al., CVPR 2017, Sec. 3.1):
+#: optional like notebook 05's.
+PHOTOREALISM_FUNCTIONS = ("photorealism_loss",)
+
+#: The functions of the optional notebooks (05, 06): loaded and required only where their notebook is.
+OPTIONAL_FUNCTIONS = GUIDED_FUNCTIONS + PHOTOREALISM_FUNCTIONS
+
 #: Every function students may write: the four, then the optional ones.
-ALL_STUDENT_FUNCTIONS = STUDENT_FUNCTIONS + GUIDED_FUNCTIONS
+ALL_STUDENT_FUNCTIONS = STUDENT_FUNCTIONS + OPTIONAL_FUNCTIONS
 
 #: The course notebook in which each student function is written.
 NOTEBOOK_OF = {
@@ -73,6 +83,7 @@ NOTEBOOK_OF = {
     "tv_loss": "03_tv_loss.ipynb",
     "guided_gram_matrix": "05_controlling_style_transfer.ipynb",
     "guided_style_loss": "05_controlling_style_transfer.ipynb",
+    "photorealism_loss": "06_photorealistic_style_transfer.ipynb",
 }
 
 #: The key of this course's block in a cell's (and a notebook's) metadata.
@@ -166,7 +177,7 @@ class ExtractedCode:
         return "\n\n".join(parts) + "\n"
 
 
-def _is_constant(node: ast.stmt) -> bool:
+def _is_constant(node: ast.stmt) -> TypeGuard[ast.Assign | ast.AnnAssign]:
     """``NAME = literal`` (numbers, strings, tuples of them...), e.g. ``EPS = 1e-8``."""
     if not isinstance(node, (ast.Assign, ast.AnnAssign)) or node.value is None:
         return False
@@ -185,7 +196,7 @@ def _segment(lines: list[str], node: ast.stmt) -> str:
     is quadratic in a cell's size (a cell of 20000 lines took minutes). Column offsets are in
     UTF-8 bytes, as ``ast`` gives them.
     """
-    first, last = node.lineno - 1, node.end_lineno - 1
+    first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1  # ast.parse sets end_lineno
     if first == last:
         return lines[first].encode()[node.col_offset:node.end_col_offset].decode()
     head = lines[first].encode()[node.col_offset:].decode()
@@ -235,8 +246,9 @@ def extract_functions(notebook, names: Iterable[str] = STUDENT_FUNCTIONS) -> Ext
             elif _is_constant(node):
                 text = _segment(lines, node)
                 for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
-                    found.helpers[target.id] = text
-                    found.first_line[target.id] = node.lineno
+                    if isinstance(target, ast.Name):  # (every target is: _is_constant)
+                        found.helpers[target.id] = text
+                        found.first_line[target.id] = node.lineno
             elif isinstance(node, ast.FunctionDef):
                 start = node.decorator_list[0].lineno if node.decorator_list else node.lineno
                 text = "\n".join(lines[start - 1:node.end_lineno])  # decorators included
@@ -457,7 +469,7 @@ def load_course_functions(folder: str | os.PathLike | None = None) -> types.Simp
     loaded = {}
     for name in ALL_STUDENT_FUNCTIONS:
         notebook = NOTEBOOK_OF[name] if base is None else base / NOTEBOOK_OF[name]
-        if name in GUIDED_FUNCTIONS:
+        if name in OPTIONAL_FUNCTIONS:
             try:
                 notebook = find_course_notebook(notebook)
             except FileNotFoundError:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import traceback
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ._matting_tensor import DenseLaplacianError, MattingLaplacian, laplacian_from_csr
 from ._tracebacks import where_in_your_code
 from .checks import CheckResult, _fail_if, _require_tensor, _require_unmodified, _run_check, _Verdict
 from .diagnosis import TOLERANCE, diagnose_exception, diagnose_gradient, relative_error
@@ -35,8 +35,14 @@ __all__ = [
     "MAX_LAPLACIAN_PIXELS",
     "DenseLaplacianError",
     "MattingLaplacian",
+    "check_inputs",
     "check_photorealism_loss",
+    "dense_verdict",
+    "diagnose_photorealism_gradient",
+    "diagnose_photorealism_value",
     "matting_laplacian",
+    "photo_pair",
+    "photorealism_values",
 ]
 
 #: The largest image (in pixels, H*W) :func:`matting_laplacian` accepts. A 3 x 3 window gives 25
@@ -107,12 +113,8 @@ def matting_laplacian(image: torch.Tensor, eps: float = 1e-7, window: int = 3,
     columns = rows + np.array([dy * width + dx for dy, dx in offsets])[slots]
     row_starts = np.concatenate([[0], np.cumsum(covered.sum(axis=1))])
     values = band.reshape(height * width, len(offsets))[rows, slots]
-    with warnings.catch_warnings():  # torch's one-time "Sparse CSR tensor support is in beta state"
-        warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta", UserWarning)
-        csr = torch.sparse_csr_tensor(torch.from_numpy(row_starts), torch.from_numpy(columns),
-                                      torch.from_numpy(values).to(dtype), (height * width, height * width),
-                                      check_invariants=True)
-    return MattingLaplacian._wrap(csr)
+    return laplacian_from_csr(torch.from_numpy(row_starts), torch.from_numpy(columns), torch.from_numpy(values),
+                              (height * width, height * width), dtype)
 
 
 def _photo_pixels(image, window) -> np.ndarray:
@@ -208,106 +210,9 @@ def _covered(height: int, width: int, window: int, offsets: list) -> np.ndarray:
     return covered
 
 
-# --- the Laplacian as a tensor: sparse, multiplied fast, never dense ------------------------------
-
-class DenseLaplacianError(RuntimeError):
-    """Raised when code asks for a :class:`MattingLaplacian` as a dense matrix (``.to_dense()``)."""
-
-
-class _SymmetricProduct(torch.autograd.Function):
-    """``laplacian @ dense`` whose backward is ``laplacian @ grad``: the Laplacian is symmetric, so its
-    transpose is itself (PyTorch's own backward would transpose the CSR matrix, re-sorting it: ~30x slower)."""
-
-    @staticmethod
-    def forward(ctx, laplacian: torch.Tensor, dense: torch.Tensor) -> torch.Tensor:
-        ctx.laplacian = laplacian
-        return laplacian @ dense
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: torch.Tensor):
-        return None, ctx.laplacian @ grad
-
-
-class MattingLaplacian(torch.Tensor):
-    """What :func:`matting_laplacian` returns: a ``torch.sparse_csr`` tensor (N, N) that knows it is
-    symmetric, and refuses to become dense.
-
-    It is a torch tensor in every way (``.shape``, ``.dtype``, ``.to(device)``, ``.values()``, ...), with
-    two differences, both through PyTorch's ``__torch_function__`` protocol:
-
-    * a product with a dense tensor - ``laplacian @ v``, ``v.T @ laplacian``, ``torch.sparse.mm``,
-      ``torch.mm``, ``torch.matmul``, ``.mm``, ``.matmul`` - returns a plain dense tensor whose
-      gradient with respect to ``v`` is computed with the Laplacian itself (it is its own transpose);
-      ``v`` is (N,) or (N, K) (or (K, N) on the left), of the Laplacian's dtype and device;
-    * ``.to_dense()`` raises :class:`DenseLaplacianError`: an (N, N) dense matrix of a 192 x 288 px
-      image would take 12 GB.
-
-    ``.to(...)``, ``.cpu()``, ``.cuda()``, ``.float()``, ``.double()``, ``.clone()``, ``.detach()``,
-    ``.coalesce()`` and ``.to_sparse...()`` keep it a ``MattingLaplacian`` (so ``.to_sparse_coo().to_dense()``
-    is refused too); anything else returns plain tensors.
-
-    Raises:
-        DenseLaplacianError: from ``.to_dense()``.
-        ValueError: from a product with something that is not a dense (N,) or 2-D tensor, or one of
-            another dtype or device (the message says how to convert).
-    """
-
-    _KEEPS = ("to", "cpu", "cuda", "float", "double", "clone", "detach", "coalesce", "to_sparse", "to_sparse_coo",
-              "to_sparse_csr")
-    _PRODUCTS = ("__matmul__", "__rmatmul__", "matmul", "mm", "sparse.mm")
-
-    @classmethod
-    def _wrap(cls, sparse: torch.Tensor) -> MattingLaplacian:
-        return torch.Tensor._make_subclass(cls, sparse)  # as torch.nn.Parameter wraps its data
-
-    @classmethod
-    def __torch_function__(cls, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        name = _function_name(func)
-        if name == "to_dense":
-            raise DenseLaplacianError(_DENSE_MESSAGE.format(n=args[0].shape[0]))
-        if name in cls._PRODUCTS and len(args) == 2 and not kwargs:
-            return _product(*args)
-        with torch._C.DisableTorchFunctionSubclass():
-            out = func(*args, **kwargs)
-        keep = name in cls._KEEPS and isinstance(out, torch.Tensor) and out.layout != torch.strided
-        return cls._wrap(out) if keep else out
-
-
-_DENSE_MESSAGE = ("The Matting Laplacian must stay sparse: as a dense matrix it would hold {n} x {n} numbers (12 GB "
-                  "for a 192 x 288 px image). Multiply it as it is: laplacian @ v, with v a dense (H*W, K) tensor "
-                  "(or torch.sparse.mm(laplacian, v)).")
-
-
-def _function_name(func) -> str:
-    name = getattr(func, "__name__", "")
-    return "sparse.mm" if func is torch.sparse.mm else name
-
-
-def _product(left, right) -> torch.Tensor:
-    """``left @ right`` with one of them a :class:`MattingLaplacian` and the other dense."""
-    with torch._C.DisableTorchFunctionSubclass():
-        on_left = isinstance(left, MattingLaplacian)
-        laplacian = torch.Tensor._make_subclass(torch.Tensor, left if on_left else right)
-        dense = right if on_left else left
-        if not isinstance(dense, torch.Tensor) or dense.layout != torch.strided or dense.dim() not in (1, 2):
-            raise ValueError("the Matting Laplacian multiplies dense vectors (N,) or matrices: laplacian @ v with v "
-                            f"of shape (N, K), N = {laplacian.shape[0]}.")
-        if dense.dtype != laplacian.dtype or dense.device != laplacian.device:
-            raise ValueError(f"the Matting Laplacian is {laplacian.dtype} on {laplacian.device}, the other factor "
-                             f"{dense.dtype} on {dense.device}: make them the same, e.g. "
-                             "laplacian.to(v.device, v.dtype).")
-        column = dense.reshape(-1, 1) if dense.dim() == 1 else (dense if on_left else dense.mT)
-        out = _SymmetricProduct.apply(laplacian, column)
-        if dense.dim() == 1:
-            return out.reshape(-1)
-        return out if on_left else out.mT  # v^T L = (L v)^T: L is symmetric
-
-
 # --- the check of the student's photorealism_loss ------------------------------------------------
 
-#: What each wrong value means, in the student's terms (the keys of :func:`_variants`).
+#: What each wrong value means, in the student's terms (the keys of :func:`photorealism_values`).
 PHOTOREALISM_MISTAKES = {
     "one_channel": ("the result counts one colour channel only: sum V_c^T M V_c over the three channels R, G and B "
                     "(e.g. V = img.reshape(3, H*W).T, then (V * (laplacian @ V)).sum())."),
@@ -374,16 +279,40 @@ def check_photorealism_loss(photorealism_loss: Callable) -> CheckResult:
     return _run_check(name, body)
 
 
-def _check_inputs(dtype: torch.dtype):
-    """The check's output image (1, 3, H, W) in [0, 1] requiring gradients, the Matting Laplacian of its
-    content image (smooth colours plus texture: no window is flat) in ``dtype``, and that content image."""
-    generator = torch.Generator().manual_seed(_CHECK_SEED)
-    height, width = _CHECK_SIZE
+def photo_pair(height: int, width: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A photo-like content image and an output image, both (1, 3, H, W) float64 pixels in [0, 1].
+
+    The content image is a smooth colour ramp plus texture (no window is flat, so its Matting
+    Laplacian is well conditioned); the output image is uniform noise. The check's inputs, and
+    the autograder's hidden ones (drawn with other sizes).
+
+    Args:
+        height, width: the image size, each at least 3 (the Laplacian's window).
+        generator: the random generator (seeded by the caller).
+
+    Returns:
+        ``(content, img)``.
+    """
     ramp = torch.linspace(0, 1, height * width, dtype=torch.float64).reshape(1, 1, height, width)
     content = (0.6 * ramp * torch.tensor([0.9, 0.5, 0.2], dtype=torch.float64).reshape(1, 3, 1, 1)
                + 0.4 * torch.rand(1, 3, height, width, generator=generator, dtype=torch.float64))
-    img = torch.rand(1, 3, height, width, generator=generator, dtype=torch.float64).to(dtype).requires_grad_(True)
-    return img, matting_laplacian(content, dtype=dtype), content
+    img = torch.rand(1, 3, height, width, generator=generator, dtype=torch.float64)
+    return content, img
+
+
+def check_inputs() -> tuple[torch.Tensor, torch.Tensor, float]:
+    """The notebook check's inputs (also the autograder's public test): ``(content, img, weight)``,
+    content and output images (1, 3, 6, 9) of float64 pixels in [0, 1] (:func:`photo_pair`, seeded) and
+    the weight 2.5."""
+    content, img = photo_pair(*_CHECK_SIZE, torch.Generator().manual_seed(_CHECK_SEED))
+    return content, img, _CHECK_WEIGHT
+
+
+def _check_inputs(dtype: torch.dtype):
+    """The check's output image (1, 3, H, W) in [0, 1] requiring gradients, the Matting Laplacian of its
+    content image in ``dtype``, and that content image."""
+    content, img, _ = check_inputs()
+    return img.to(dtype).requires_grad_(True), matting_laplacian(content, dtype=dtype), content
 
 
 def _quadratic_forms(laplacian: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
@@ -396,10 +325,23 @@ def _quadratic_forms(laplacian: torch.Tensor, channels: torch.Tensor) -> torch.T
     return torch.einsum("k,ck,dk->cd", values, channels[:, rows], channels[:, columns])
 
 
-def _variants(img: torch.Tensor, content: torch.Tensor, weight: float) -> tuple[float, dict[str, float]]:
-    """The reference value (float64) and, by mistake name, the value each mistake gives."""
+def photorealism_values(img: torch.Tensor, laplacian: torch.Tensor, weight: float) -> tuple[float, dict[str, float]]:
+    """The right value of ``photorealism_loss(img, laplacian, weight)`` and the values typical mistakes give.
+
+    Computed in float64 from the Laplacian's stored entries (no matrix product, no solution code):
+    ``weight * sum_c V_c^T M V_c`` (Luan et al., CVPR 2017, Sec. 3.1), ``V_c`` channel ``c`` of ``img``
+    flattened row by row.
+
+    Args:
+        img: the output image, (1, 3, H, W), any float dtype (pixels in [0, 1]).
+        laplacian: its sparse CSR (H*W, H*W) Matting Laplacian (:func:`matting_laplacian`, any float dtype).
+        weight: the weight.
+
+    Returns:
+        ``(reference, variants)``: variants maps a mistake name (a key of :data:`PHOTOREALISM_MISTAKES`,
+        ``one_channel`` with the channel's number appended) to the value it gives.
+    """
     pixels = img.detach().to(torch.float64)[0]
-    laplacian = matting_laplacian(content, dtype=torch.float64)
     forms = _quadratic_forms(laplacian, pixels.reshape(3, -1))
     column_major = _quadratic_forms(laplacian, pixels.transpose(1, 2).reshape(3, -1))
     reference = weight * forms.trace()
@@ -410,23 +352,66 @@ def _variants(img: torch.Tensor, content: torch.Tensor, weight: float) -> tuple[
     return float(reference), {key: float(value) for key, value in values.items()}
 
 
+def diagnose_photorealism_value(name: str, value, reference: float, variants: dict[str, float],
+                                dtype: torch.dtype) -> tuple[float, str | None]:
+    """Compare a ``photorealism_loss`` result with the reference; on a mismatch, name the mistake.
+
+    Args:
+        name: the function's name, for the message.
+        value: the student's result (a scalar tensor or array).
+        reference, variants: from :func:`photorealism_values`.
+        dtype: the inputs' dtype; sets the tolerance (:data:`cs231n_style.diagnosis.TOLERANCE`).
+
+    Returns:
+        ``(relative error, failure message or None)``: the message names the mistake whose value
+        matches (:data:`PHOTOREALISM_MISTAKES`), or a result of 0 (no quadratic form), or says how far
+        off the value is. Used by the notebook check and the autograder alike.
+    """
+    tolerance = TOLERANCE[dtype]
+    error = relative_error(value, np.float64(reference))
+    if error <= tolerance:
+        return error, None
+    value = float(np.asarray(value.detach().to(torch.float64) if isinstance(value, torch.Tensor) else value))
+    if abs(value) <= 1e-6 * abs(reference):
+        return error, f"{name}: FAIL - {_NOT_QUADRATIC}"
+    for mistake, expected in variants.items():
+        if relative_error(np.float64(value), np.float64(expected)) <= max(tolerance, 1e-6):
+            return error, f"{name}: FAIL - {PHOTOREALISM_MISTAKES[mistake.rstrip('_012')]}"
+    return error, (f"{name}: FAIL - the values differ from the reference (max relative error {error:.1e}, threshold "
+                   f"{tolerance:.0e} in {str(dtype).removeprefix('torch.')}): the loss is weight * sum over the "
+                   "channels c of V_c^T (M V_c), with V_c = img[0, c] flattened row by row.")
+
+
+def diagnose_photorealism_gradient(name: str, requires_grad: bool, grads: list, expected: list) -> str | None:
+    """The failure message for a ``photorealism_loss`` gradient, or ``None`` if it is right.
+
+    Args:
+        name: the function's name.
+        requires_grad: whether the result required gradients.
+        grads: the student's gradient with respect to ``img`` (one array or tensor, or ``None``), in a list.
+        expected: the right one, ``2 * weight * M V_c`` per channel, (1, 3, H, W), in a list.
+
+    Returns:
+        Half the right gradient is named as a factor cut off from autograd (``.detach()``); other
+        mismatches as :func:`cs231n_style.diagnosis.diagnose_gradient` words them.
+    """
+    if grads and grads[0] is not None and relative_error(grads[0], np.asarray(expected[0]) / 2) <= 1e-6:
+        return f"{name}: FAIL - {_HALF_GRADIENT}"
+    return diagnose_gradient(name, requires_grad, list(grads), list(expected))
+
+
+def dense_verdict(name: str, error_text: str, where: str = "") -> str:
+    """The verdict for a ``photorealism_loss`` that made the Laplacian dense (its
+    :class:`DenseLaplacianError`, whose text is ``error_text``; ``where``: the line, if known)."""
+    return f"{name}: FAIL - it made the Laplacian dense (.to_dense()). {error_text}{where}"
+
+
 def _compare_photorealism(name: str, out: torch.Tensor, img: torch.Tensor, content: torch.Tensor,
                           dtype: torch.dtype) -> float:
     """The relative error of ``out``; a failed verdict naming the mistake when a variant matches."""
-    reference, variants = _variants(img, content, _CHECK_WEIGHT)
-    tolerance = TOLERANCE[dtype]
-    error = relative_error(out, np.float64(reference))
-    if error <= tolerance:
-        return error
-    value = float(out.detach().to(torch.float64))
-    if abs(value) <= 1e-6 * abs(reference):
-        _fail_if(f"{name}: FAIL - {_NOT_QUADRATIC}", error)
-    for mistake, expected in variants.items():
-        if relative_error(np.float64(value), np.float64(expected)) <= max(tolerance, 1e-6):
-            _fail_if(f"{name}: FAIL - {PHOTOREALISM_MISTAKES[mistake.rstrip('_012')]}", error)
-    _fail_if(f"{name}: FAIL - the values differ from the reference (max relative error {error:.1e}, threshold "
-             f"{tolerance:.0e} in {str(dtype).removeprefix('torch.')}): the loss is weight * sum over the channels c "
-             "of V_c^T (M V_c), with V_c = img[0, c] flattened row by row.", error)
+    reference, variants = photorealism_values(img, matting_laplacian(content, dtype=torch.float64), _CHECK_WEIGHT)
+    error, message = diagnose_photorealism_value(name, out, reference, variants, dtype)
+    _fail_if(message, error)
     return error
 
 
@@ -435,9 +420,7 @@ def _require_photorealism_gradient(name: str, out: torch.Tensor, img: torch.Tens
     grads = torch.autograd.grad(out, [img], allow_unused=True) if out.requires_grad else []
     channels = img.detach().reshape(3, -1)
     expected = (2 * _CHECK_WEIGHT * (laplacian @ channels.T)).T.reshape(img.shape).numpy()
-    if grads and grads[0] is not None and relative_error(grads[0], expected / 2) <= 1e-6:
-        _fail_if(f"{name}: FAIL - {_HALF_GRADIENT}")
-    _fail_if(diagnose_gradient(name, out.requires_grad, list(grads), [expected]))
+    _fail_if(diagnose_photorealism_gradient(name, out.requires_grad, list(grads), [expected]))
 
 
 def _call_student(name: str, fn: Callable, *args):
@@ -447,8 +430,7 @@ def _call_student(name: str, fn: Callable, *args):
     except Exception as error:  # a student's bug can raise anything: report it, don't crash
         where = where_in_your_code(error, _is_students)
         if isinstance(error, DenseLaplacianError):
-            raise _Verdict("fail", f"{name}: FAIL - it made the Laplacian dense (.to_dense()). {error}"
-                           f"{where}") from None
+            raise _Verdict("fail", dense_verdict(name, str(error), where)) from None
         img, laplacian = args[0], args[1]
         shapes = f"img {tuple(img.shape)}, laplacian {tuple(laplacian.shape)} (sparse)"
         status, message = diagnose_exception(name, type(error).__name__, str(error), shapes, where)

@@ -36,7 +36,8 @@ from cs231n_style.notebook import ALL_STUDENT_FUNCTIONS, STUDENT_FUNCTIONS, extr
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
-GRADED = ["01_content_loss.ipynb", "02_style_loss.ipynb", "03_tv_loss.ipynb", "05_controlling_style_transfer.ipynb"]
+GRADED = ["01_content_loss.ipynb", "02_style_loss.ipynb", "03_tv_loss.ipynb", "05_controlling_style_transfer.ipynb",
+          "06_photorealistic_style_transfer.ipynb"]
 
 # Gradescope's results.json (https://gradescope-autograders.readthedocs.io/en/latest/specs/)
 RESULTS_SCHEMA = {
@@ -153,9 +154,9 @@ def batch(tmp_path_factory):
 def test_solutions_score_full_marks(batch, rubric):
     out, rows = batch
     results = json.loads((out / "solved" / "results.json").read_text())
-    assert results["score"] == rubric.max_score == 130  # 100, and notebook 05's spatial control: 30
+    assert results["score"] == rubric.max_score == 145  # 100, notebook 05's spatial control 30, notebook 06's 15
     assert all(test["status"] == "passed" for test in results["tests"])
-    assert float(rows["solved"]["total"]) == 130
+    assert float(rows["solved"]["total"]) == 145
 
 
 def test_untouched_student_notebooks_score_zero_with_not_implemented(batch):
@@ -182,7 +183,7 @@ def test_the_same_code_gets_the_same_grade_with_the_rubrics_seed(batch, rubric):
     assert a["extra_data"]["seed"] == b["extra_data"]["seed"] == str(rubric.seed)
     assert [t["score"] for t in a["tests"]] == [t["score"] for t in b["tests"]]
     assert rows["twin_a.ipynb"] == {**rows["twin_b.ipynb"], "submission": "twin_a.ipynb"}
-    content = [t["score"] for t, spec in zip(a["tests"], rubric.tests) if spec.function == "content_loss"]
+    content = [t["score"] for t, spec in zip(a["tests"], rubric.tests, strict=True) if spec.function == "content_loss"]
     assert 0 < sum(content)  # partial credit: the inputs drawn decide it
     table = re.findall(r"\| (\d+(?:\.\d+)?) / \d+ \|", (out / "twin_a" / "report.md").read_text())
     assert table and all(re.fullmatch(r"\d+(\.\d{1,2})?", v) for v in table)
@@ -192,7 +193,7 @@ def test_indexing_feats_by_position_fails_every_style_loss_value_test(batch, rub
     """feats[i] instead of feats[style_layers[i]]: the drawn style layers never start at layer 0."""
     out, _ = batch
     results = json.loads((out / "twin_a" / "results.json").read_text())
-    for test, spec in zip(results["tests"], rubric.tests):
+    for test, spec in zip(results["tests"], rubric.tests, strict=True):
         if spec.function == "style_loss":
             assert test["score"] == 0, (spec.id, test["output"])
         elif spec.function in ("gram_matrix", "tv_loss"):
@@ -204,7 +205,7 @@ def test_drawn_style_layers_are_never_their_positions():
         feats, layers, targets, weights = draw_args("style_loss", np.random.default_rng(seed))
         assert 2 <= len(layers) == len(targets) == len(weights) < len(feats)
         assert all(layer > position for position, layer in enumerate(layers)), layers
-        assert all(t["tensor"].shape[1] == feats[i]["tensor"].shape[1] for i, t in zip(layers, targets))
+        assert all(t["tensor"].shape[1] == feats[i]["tensor"].shape[1] for i, t in zip(layers, targets, strict=True))
 
 
 def test_results_json_validates_and_hidden_tests_show_after_the_due_date(batch, rubric):
@@ -214,7 +215,7 @@ def test_results_json_validates_and_hidden_tests_show_after_the_due_date(batch, 
         jsonschema.validate(results, RESULTS_SCHEMA)
         visibilities = {t["number"]: t["visibility"] for t in results["tests"]}
         assert len(visibilities) == len(rubric.tests)  # numbers are unique
-        for test, spec in zip(results["tests"], rubric.tests):
+        for test, spec in zip(results["tests"], rubric.tests, strict=True):
             assert test["visibility"] == ("after_due_date" if spec.hidden else "visible")
             assert test["max_score"] == spec.points
         assert (out / name / "report.md").read_text().startswith("# Grading report")

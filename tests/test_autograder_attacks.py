@@ -413,7 +413,7 @@ def test_the_fallbacks_still_clean_up_and_forbid_forking(tmp_path, mode):
     """Without bubblewrap: the student process runs as a fresh uid that may not fork (no cgroup
     here), its files in /tmp, /dev/shm and /var/tmp are deleted afterwards, and with ``unshare``
     the grader's folders are covered."""
-    if mode == "unshare" and not _works(_UNSHARE + ["true"]):
+    if mode == "unshare" and not _works([*_UNSHARE, "true"]):
         pytest.skip("unshare does not work here")
     tag = f"fallback-{mode}-{os.getpid()}-{time.monotonic_ns()}"
     source = f'''def tv_loss(img, tv_weight):

@@ -267,7 +267,7 @@ def test_the_unshare_fallback_never_shows_a_sibling_submissions_copy(tmp_path, r
     scored 70/130 running a sibling's functions. Now each sandbox's folder is 0710 for its own
     group: bob's process reads its own copy, not alice's (whose sandbox is open meanwhile);
     bob's content_loss scores 0, his tv_loss keeps its points."""
-    if not _works(_UNSHARE + ["true"]):
+    if not _works([*_UNSHARE, "true"]):
         pytest.skip("unshare does not work here")
     monkeypatch.setattr(sandbox, "isolation", lambda: "unshare")
     rubric = only(rubric, "content_loss", "tv_loss")

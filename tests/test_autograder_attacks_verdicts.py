@@ -34,6 +34,7 @@ from autograder.protocol import build_tensors
 from autograder.reference import load_reference
 from autograder.report import MAX_BYTES, markdown_report, results_json, write_gradebook, write_results
 from autograder.rubric import load_rubric
+from cs231n_style._matting_tensor import laplacian_from_csr
 from cs231n_style.checks import check_content_loss, check_gram_matrix
 from cs231n_style.diagnosis import (
     TYPE_NAME_LIMIT,
@@ -117,7 +118,7 @@ def test_the_stored_and_drawn_inputs_give_finite_values_in_both_dtypes():
                 for values in (call.expected, *call.expected_grads, *call.variants.values()):
                     assert np.isfinite(values).all(), (seed, spec.id)
                 tensors = []
-                args = build_tensors(call.args, torch.float32, "cpu", tensors)
+                args = build_tensors(call.args, torch.float32, "cpu", tensors, csr=laplacian_from_csr)
                 out = getattr(reference, call.function)(*args)
                 assert torch.isfinite(out).all(), (seed, spec.id)
                 wanted = [t for t in tensors if t.requires_grad]
@@ -193,7 +194,7 @@ def test_what_hidden_tests_print_is_shown_only_with_them():
     tests = [TestResult(spec, spec.points, "PASS", printed=f"printed in {spec.id}\n") for spec in rubric.tests]
     result = GradingResult("s.ipynb", tests, printed="".join(t.printed for t in tests))
     results = results_json(result, rubric)
-    for test, spec in zip(results["tests"], rubric.tests):
+    for test, spec in zip(results["tests"], rubric.tests, strict=True):
         assert (f"printed in {spec.id}" in test["output"]) == spec.hidden, test
         assert (f"printed in {spec.id}" in results["output"]) != spec.hidden
     report = markdown_report(result)  # the instructor's: everything, within PRINTED_LIMIT
@@ -227,7 +228,7 @@ def test_a_nan_gradient_gram_matrix_scores_zero_on_the_gradient_tests(attacked):
 
 
 def test_a_huge_exception_name_leaves_small_valid_results(attacked):
-    rubric, result, path = attacked
+    _rubric, result, path = attacked
     assert path.stat().st_size < MAX_BYTES and (path.parent / "report.md").stat().st_size < MAX_BYTES
     results = validated(path)
     tv = [t for t in results["tests"] if t["name"].startswith("tv_loss")]
@@ -238,7 +239,7 @@ def test_a_huge_exception_name_leaves_small_valid_results(attacked):
 
 
 def test_inputs_printed_during_hidden_tests_are_not_visible_before_the_due_date(attacked):
-    rubric, _, path = attacked
+    _rubric, _, path = attacked
     results = json.loads(path.read_text())
     visible = results["output"] + "".join(t["output"] for t in results["tests"] if t["visibility"] == "visible")
     later = "".join(t["output"] for t in results["tests"] if t["visibility"] == "after_due_date")

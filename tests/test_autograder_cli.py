@@ -80,7 +80,7 @@ def test_rubric_field_types_are_checked(tmp_path, old, new, message):
 
 
 def test_well_typed_rubric_still_loads(tmp_path):
-    assert len(load_rubric().tests) == 36 + 14  # notebooks 01-03, and 05 (spatial_control section)
+    assert len(load_rubric().tests) == 36 + 14 + 7  # notebooks 01-03, 05 (spatial_control), 06 (photorealism)
     rubric = load_rubric(rubric_with(tmp_path, "timeout_s = 10", "timeout_s = 2.5"))
     assert rubric.limits.timeout_s == 2.5 and rubric.seed == 2016
     assert rubric.tests[0].hidden is False and rubric.tests[1].hidden is True

@@ -3,6 +3,8 @@
 Its own rubric section, switched off with one line; partial credit with the notebook checks'
 diagnoses; guided_style_loss graded on its own (re-run with the grader's guided Gram matrices); a
 missing notebook 05 scores 0 on those tests only, with a message saying which notebook to submit.
+The photorealism section (notebook 06) is switched off where a test grades without notebook 06
+(tests/test_autograder_photorealism.py grades it).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from autograder.cases import draw_args, given_guided_grams
 from autograder.grader import grade_submission
 from autograder.reference import MissingReference, load_reference
 from autograder.rubric import DEFAULT_RUBRIC, RubricError, load_rubric, switched_off
-from cs231n_style.notebook import GUIDED_FUNCTIONS, STUDENT_FUNCTIONS
+from cs231n_style.notebook import GUIDED_FUNCTIONS, PHOTOREALISM_FUNCTIONS, STUDENT_FUNCTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
@@ -33,13 +35,15 @@ def rubric():
     return load_rubric()
 
 
-def rubric_with(tmp_path: Path, on: bool) -> Path:
-    """The default rubric with the spatial_control line changed, and nothing else."""
+def rubric_with(tmp_path: Path, on: bool, photorealism: bool = True) -> Path:
+    """The default rubric with the spatial_control line (and the photorealism line) changed, and nothing else."""
     text = DEFAULT_RUBRIC.read_text()
-    line = "spatial_control = true"
-    assert text.count(line) == 1
+    for section, value in (("spatial_control", on), ("photorealism", photorealism)):
+        line = f"{section} = true"
+        assert text.count(line) == 1
+        text = text.replace(line, f"{section} = {'true' if value else 'false'}")
     path = tmp_path / "rubric.toml"
-    path.write_text(text.replace(line, f"spatial_control = {'true' if on else 'false'}"))
+    path.write_text(text)
     return path
 
 
@@ -50,13 +54,14 @@ def test_the_section_has_the_agreed_points(rubric):
     public = {spec.function: spec.points for spec in guided if spec.kind == "public"}
     assert public == {"guided_gram_matrix": 5, "guided_style_loss": 5}
     assert all(spec.hidden == (spec.kind != "public") for spec in guided)
-    assert rubric.max_score == 130 and rubric.functions[-2:] == GUIDED_FUNCTIONS
+    assert rubric.max_score == 145 and rubric.functions[-3:] == GUIDED_FUNCTIONS + PHOTOREALISM_FUNCTIONS
 
 
 def test_one_line_switches_the_section_off(tmp_path):
     off = load_rubric(rubric_with(tmp_path, on=False))
-    assert off.max_score == 100 and off.functions == STUDENT_FUNCTIONS
+    assert off.max_score == 115 and off.functions == STUDENT_FUNCTIONS + PHOTOREALISM_FUNCTIONS
     assert switched_off(off) == ["spatial_control"]
+    assert load_rubric(rubric_with(tmp_path, on=False, photorealism=False)).max_score == 100
     assert [s.id for s in off.tests] == [s.id for s in load_rubric().tests if s.function not in GUIDED_FUNCTIONS]
 
 
@@ -86,7 +91,7 @@ def test_drawn_guided_inputs_keep_the_mistakes_apart():
         assert 2 <= len(layers) == len(targets) == len(weights) == len(content_masks) < len(feats)
         assert all(layer > position for position, layer in enumerate(layers)), layers
         regions = content_masks[0]["tensor"].shape[1]
-        for layer, target, mask in zip(layers, targets, content_masks):
+        for layer, target, mask in zip(layers, targets, content_masks, strict=True):
             c = feats[layer]["tensor"].shape[1]
             assert target["tensor"].shape == (1, regions, c, c)
             assert mask["tensor"].shape == (1, regions, *feats[layer]["tensor"].shape[2:])
@@ -132,14 +137,15 @@ def _folder(tmp_path: Path, notebooks: list[str]) -> Path:
 
 
 def test_without_the_section_notebook_05_is_not_required(tmp_path):
-    rubric = load_rubric(rubric_with(tmp_path, on=False))
+    rubric = load_rubric(rubric_with(tmp_path, on=False, photorealism=False))
     result = grade_submission(_folder(tmp_path, CORE_NOTEBOOKS), rubric, seed=2)
     assert result.score == result.max_score == 100
     assert not any(test.spec.function in GUIDED_FUNCTIONS for test in result.tests)
     assert set(result.where) == set(STUDENT_FUNCTIONS)
 
 
-def test_with_the_section_a_missing_notebook_05_scores_zero_there_only(tmp_path, rubric):
+def test_with_the_section_a_missing_notebook_05_scores_zero_there_only(tmp_path):
+    rubric = load_rubric(rubric_with(tmp_path, on=True, photorealism=False))
     result = grade_submission(_folder(tmp_path, CORE_NOTEBOOKS), rubric, seed=2)
     scores, points = scores_by_function(result), points_by_function(rubric)
     assert {f: scores[f] for f in STUDENT_FUNCTIONS} == {f: points[f] for f in STUDENT_FUNCTIONS}
@@ -153,7 +159,7 @@ def test_a_rubric_grading_what_the_reference_lacks_is_refused(tmp_path, rubric):
     reference = _folder(tmp_path, CORE_NOTEBOOKS)
     with pytest.raises(MissingReference, match="spatial_control = false"):
         grade_submission(reference, rubric, reference_path=reference)
-    off = load_rubric(rubric_with(tmp_path, on=False))
+    off = load_rubric(rubric_with(tmp_path, on=False, photorealism=False))
     assert grade_submission(reference, off, reference_path=reference, seed=1).score == 100
 
 
@@ -227,10 +233,11 @@ def test_the_gradescope_zip_ships_what_the_rubric_grades(tmp_path):
     from autograder.packaging import build_gradescope_zip
 
     core = _folder(tmp_path, CORE_NOTEBOOKS)
-    with pytest.raises(MissingReference, match="05_controlling_style_transfer.ipynb"):
+    with pytest.raises(MissingReference, match=r"05_controlling_style_transfer\.ipynb"):
         build_gradescope_zip(tmp_path / "on.zip", solutions=core)
     assert not (tmp_path / "on.zip").exists()
-    build_gradescope_zip(tmp_path / "off.zip", rubric=rubric_with(tmp_path, on=False), solutions=core)
+    build_gradescope_zip(tmp_path / "off.zip", rubric=rubric_with(tmp_path, on=False, photorealism=False),
+                         solutions=core)
     with zipfile.ZipFile(tmp_path / "off.zip") as zf:
         assert "spatial_control = false" in zf.read("autograder/rubric.toml").decode()
         assert "def guided_gram_matrix(" not in zf.read("reference_solutions.py").decode()

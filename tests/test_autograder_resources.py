@@ -59,13 +59,13 @@ def test_the_solutions_and_a_memory_hog_are_graded_in_gradescopes_default_contai
         peak = box.peak_mb()
         assert done.returncode == 0, done.stderr[-3000:]
         results = validated(tmp_path / "solutions" / "results.json")
-        assert results["score"] == 130, results.get("output")
+        assert results["score"] == 145, results.get("output")
         hog = notebook_with({**solution_sources(), "content_loss": MEMORY_HOG}, tmp_path / "hog.ipynb")
         done = grade_in(box, hog, tmp_path / "hog")
         assert done.returncode == 0, done.stderr[-3000:]
         results = validated(tmp_path / "hog" / "results.json")
     hog_tests = [t for t in results["tests"] if t["name"].startswith("content_loss")]
-    assert results["score"] == 130 - sum(t["max_score"] for t in hog_tests)  # the others keep their points
+    assert results["score"] == 145 - sum(t["max_score"] for t in hog_tests)  # the others keep their points
     assert "memory limit" in hog_tests[0]["output"] and all(t["score"] == 0 for t in hog_tests), hog_tests[0]
     print(f"768 MB, 0.5 CPU: the solutions' grading peaked at {peak:.0f} MB")
     assert not leftovers(before)

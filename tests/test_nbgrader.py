@@ -4,12 +4,13 @@ busy machine: two processes keep the CPU busy beside it, as other students' kern
 and nbgrader stops any cell after its default 30 s. The style transfer runs are cut short while
 nbgrader grades (``NBGRADER_EXECUTION``; ``cs231n_style.transfer.GRADING_STEPS``).
 
-The nbgrader assignment is the whole course, the six notebooks in one folder (notebooks 3 and 4
+The nbgrader assignment is the whole course, its notebooks in one folder (notebooks 3 and 4
 load the functions of 1 and 2 from next to themselves). Its autograded test cells are the check
-cells of notebooks 1-3 and 5, one per function, each worth that function's public points in
+cells of notebooks 1-3, 5 and 6, one per function, each worth that function's public points in
 ``autograder/rubric.toml`` (the rubric's public test *is* that check); the hidden tests stay with
-our own autograder. So nbgrader's total is the rubric's public total: 35 (of 130), of which
-notebook 05's spatial control (``check_guided_gram_matrix``, ``check_guided_style_loss``) has 10.
+our own autograder. So nbgrader's total is the rubric's public total: 40 (of 145), of which
+notebook 05's spatial control (``check_guided_gram_matrix``, ``check_guided_style_loss``) has 10 and
+notebook 06's photorealism (``check_photorealism_loss``) 5.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def test_test_cells_are_the_check_cells_worth_the_rubrics_public_points():
                 assert cell.source == f"cs.check_{function}({function}).raise_if_failed()"
                 points[function] = points.get(function, 0) + meta["points"]
     assert points == _public_points()
-    assert points["guided_gram_matrix"] == points["guided_style_loss"] == 5 and sum(points.values()) == 35
+    assert points["guided_gram_matrix"] == points["guided_style_loss"] == points["photorealism_loss"] == 5
+    assert sum(points.values()) == 40
 
 
 def test_nbgrader_solution_cells_are_our_solution_cells():

@@ -33,6 +33,7 @@ STUDENT_API = {
                "check_all", "check_guided_gram_matrix", "check_guided_style_loss"],
     "notebook": ["STUDENT_FUNCTIONS", "NOTEBOOK_OF", "COURSE_FOLDER_ENV", "set_course_folder",
                  "find_course_notebook", "load_functions", "load_course_functions"],
+    "photorealism": ["check_photorealism_loss"],
     "plots": ["show_feature_maps", "plot_loss_history"],
     "widgets": ["PanelRun", "StyleTransferPanel", "style_transfer_panel"],
 }
@@ -104,7 +105,8 @@ def test_the_graders_and_the_authors_names_are_not_the_students(name):
 def test_the_panel_and_plots_load_on_first_use_under_their_names():
     from cs231n_style import plots, widgets
 
-    assert cs231n_style._LAZY == {**dict.fromkeys(plots.__all__, "plots"), **dict.fromkeys(widgets.__all__, "widgets")}
+    assert cs231n_style._LAZY == {**dict.fromkeys(plots.__all__, "plots"), **dict.fromkeys(widgets.__all__, "widgets"),
+                                  "check_photorealism_loss": "photorealism"}
     for name, module in cs231n_style._LAZY.items():
         assert getattr(cs231n_style, name) is getattr(sys.modules[f"cs231n_style.{module}"], name)
         assert name in dir(cs231n_style) and name in cs231n_style.__all__

@@ -201,7 +201,7 @@ def test_the_environment_is_made_from_the_zips_requirements_only(gradescope):
 def test_the_solutions_score_full_marks(gradescope):
     results, _ = gradescope.grade({p.name: p for p in sorted((ROOT / "solutions").glob("*.ipynb"))})
     rubric = load_rubric()
-    assert results["score"] == pytest.approx(sum(spec.points for spec in rubric.tests)) == pytest.approx(130)
+    assert results["score"] == pytest.approx(sum(spec.points for spec in rubric.tests)) == pytest.approx(145)
     assert all(test["status"] == "passed" for test in results["tests"])
     if os.geteuid() == 0:
         assert not any("NOT dropped" in m or "NOT isolated" in m for m in results["extra_data"]["sandbox"])
@@ -249,12 +249,13 @@ def content_loss(content_weight, content_current, content_original):  # loop-fre
     rubric = load_rubric()
     function_of = {spec.id: spec.function for spec in rubric.tests}
     scores = dict.fromkeys(function_of.values(), 0.0)
-    for test_id, test in zip(results["extra_data"]["test_ids"], results["tests"]):
+    for test_id, test in zip(results["extra_data"]["test_ids"], results["tests"], strict=True):
         scores[function_of[test_id]] += test["score"]
     points = points_by_function(rubric)
     assert scores == pytest.approx({**points, "style_loss": 0, "tv_loss": 0})
     assert results["score"] == pytest.approx(points["content_loss"] + points["gram_matrix"]
-                                             + points["guided_gram_matrix"] + points["guided_style_loss"])
+                                             + points["guided_gram_matrix"] + points["guided_style_loss"]
+                                             + points["photorealism_loss"])
     assert not (source / "planted.py").exists()
 
 

@@ -20,7 +20,7 @@ from autograder.authoring import fill_in_solutions
 from cs231n_style.notebook import ALL_STUDENT_FUNCTIONS, is_check_cell, read_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
-FUNCTIONS = list(ALL_STUDENT_FUNCTIONS)  # the four and notebook 05's two
+FUNCTIONS = list(ALL_STUDENT_FUNCTIONS)  # the four, notebook 05's two and notebook 06's photorealism_loss
 
 
 def _student_copy(tmp_path: Path, filled: bool) -> Path:
@@ -68,7 +68,7 @@ def test_untouched_student_notebooks_fail_with_not_implemented(tmp_path):
         assert unit and outcomes[unit[0]] == "failed"
     failed = {k for k, v in outcomes.items() if v == "failed"}
     for stem in ("01_content_loss", "02_style_loss", "03_tv_loss", "04_style_transfer",
-                 "05_controlling_style_transfer"):
+                 "05_controlling_style_transfer", "06_photorealistic_style_transfer"):
         assert any(stem in k for k in failed), f"{stem} should fail untouched"
     assert not any("00_setup_and_features" in k for k in failed), "notebook 0 has nothing to implement"
     for item in failed - {k for k in failed if "test_my_function" in k}:  # the demo cells after them are skipped
@@ -93,6 +93,6 @@ def _last_lines(output: str, count: int) -> list[str]:
 def test_student_notebooks_with_solutions_filled_in_pass(tmp_path):
     code, output, outcomes = _run_student_tests(_student_copy(tmp_path, filled=True))
     assert code == 0, output[-3000:]
-    assert sum(v == "passed" for v in outcomes.values()) >= 6 + 6  # 6 unit tests + cells of 6 notebooks
+    assert sum(v == "passed" for v in outcomes.values()) >= 7 + 7  # 7 unit tests + cells of 7 notebooks
     assert all(v == "passed" for v in outcomes.values())
     assert sorted(_last_lines(output, len(FUNCTIONS))) == sorted(f"{name}: PASS" for name in FUNCTIONS)

@@ -84,7 +84,7 @@ def build_reference(content_loss, gram_matrix, style_loss, tv_loss) -> dict[str,
 
     # Gram matrix: batch of 2, non-square maps
     features = _features(rng, (2, 12, 5, 8))
-    n, c, h, wd = features.shape
+    n, c, _h, _wd = features.shape
     f = _t(features, requires_grad=True)
     gram = gram_matrix(f)
     upstream = rng.normal(size=(n, c, c))
@@ -115,7 +115,7 @@ def build_reference(content_loss, gram_matrix, style_loss, tv_loss) -> dict[str,
     ref.update(_variants("style_loss", feats_np, layers, targets_np, weights))
     ref.update({f"style_loss.feats.{i}": a for i, a in enumerate(feats_np)})
     ref.update({f"style_loss.style_targets.{j}": t for j, t in enumerate(targets_np)})
-    ref.update({f"style_loss.grad.{i}": g.numpy() for i, g in zip(layers, grads)})
+    ref.update({f"style_loss.grad.{i}": g.numpy() for i, g in zip(layers, grads, strict=True)})
 
     # TV loss: a normalized-range image (1, 3, H, W), H != W
     tw = 2e-2
@@ -150,7 +150,7 @@ def _guided_gram(features: np.ndarray, masks: np.ndarray, normalize: bool = True
 def _guided_gram_grad(features: np.ndarray, masks: np.ndarray, upstream: np.ndarray, normalize: bool = True
                       ) -> np.ndarray:
     """d(sum(upstream * G)) / d(features), by hand: dW = scale (U + U^T) W, dF = sum_r dW * m_r."""
-    n, c, h, w = features.shape
+    n, _c, h, w = features.shape
     _, weighted, scale = _guided_gram(features, masks, normalize)
     d_weighted = scale * (upstream + upstream.transpose(0, 1, 3, 2)) @ weighted
     return (d_weighted * masks.reshape(n, -1, 1, h * w)).sum(axis=1).reshape(features.shape)
@@ -186,13 +186,13 @@ def build_guided_reference() -> dict[str, np.ndarray]:
     shapes = [(1, 8, 11, 14), (1, 12, 9, 12), (1, 12, 7, 9), (1, 16, 5, 6), (1, 16, 3, 4)]
     layers, weights, regions = [1, 3, 4], [200.0, 10.0, 1.5], 2
     feats = [_features(rng, s) for s in shapes]
-    masks_per_layer = [_soft_masks(rng, (1, regions) + shapes[i][2:]) for i in layers]
+    masks_per_layer = [_soft_masks(rng, (1, regions, *shapes[i][2:])) for i in layers]
     targets = []
     for i in layers:  # region r's target: the plain normalized Gram matrix of style image r's features
         styles = [_features(rng, shapes[i]).reshape(shapes[i][1], -1) for _ in range(regions)]
         targets.append(np.stack([s @ s.T / s.size for s in styles])[None])
     loss, grads = 0.0, {}
-    for layer, weight, target, mask in zip(layers, weights, targets, masks_per_layer):
+    for layer, weight, target, mask in zip(layers, weights, targets, masks_per_layer, strict=True):
         gram, _, _ = _guided_gram(feats[layer], mask)
         loss += weight * ((gram - target) ** 2).sum()
         grads[layer] = _guided_gram_grad(feats[layer], mask, 2 * weight * (gram - target))
