@@ -7,13 +7,24 @@
 PYTHON ?= python3
 VENV ?= .venv
 # Which torch to install, and from where. Without an NVIDIA GPU (no nvidia-smi on the PATH), PyTorch's
-# CPU index is added, so pip picks the CPU build (about 1 GB less than CUDA's libraries); where that
-# index cannot be reached, pip says so and falls back to its usual index. Pick by hand with e.g.
+# CPU index is added, so pip picks the CPU build (about 1 GB instead of about 5 GB with CUDA's
+# libraries). Where that index cannot be reached (offline but for pip's own registry), it is left
+# out - pip would retry it for minutes - and one line says so. Pick by hand with e.g.
 #   make course TORCH_INDEX=                      (pip's choice: CUDA on Linux)
 #   make course TORCH_INDEX="--index-url https://download.pytorch.org/whl/cu126"
 TORCH ?= torch torchvision
-CPU_INDEX := --extra-index-url https://download.pytorch.org/whl/cpu
-TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,$(CPU_INDEX))
+CPU_INDEX_URL := https://download.pytorch.org/whl/cpu
+CPU_INDEX := --extra-index-url $(CPU_INDEX_URL)
+HAS_GPU = $(shell command -v nvidia-smi 2>/dev/null)
+# "yes" when the CPU index answers within 5 s; asked once, and only by the install recipes (an
+# ordinary `make check` asks nothing). Set CPU_INDEX_UP=yes or CPU_INDEX_UP= to skip the question.
+CPU_INDEX_UP ?= $(eval CPU_INDEX_UP := $(shell $(PYTHON) -c "import urllib.request as r; \
+	r.urlopen('$(CPU_INDEX_URL)/', timeout=5)" >/dev/null 2>&1 && echo yes))$(CPU_INDEX_UP)
+TORCH_INDEX ?= $(if $(HAS_GPU),,$(if $(CPU_INDEX_UP),$(CPU_INDEX)))
+# Said before the torch install when the CPU build was wanted but its index cannot be reached.
+TORCH_NOTE = $(if $(filter file,$(origin TORCH_INDEX)),$(if $(HAS_GPU)$(CPU_INDEX_UP),,@echo "No GPU here, but \
+	PyTorch's CPU index ($(CPU_INDEX_URL)) cannot be reached: pip takes torch from its usual index (on Linux \
+	the CUDA build, about 5 GB with its libraries; it runs on the CPU too)."))
 BIN := $(VENV)/bin
 # JupyterLab refuses to run as root without --allow-root (containers, Colab-like images), and opens
 # no browser where there is no display (it prints the URL to open instead).
@@ -22,7 +33,12 @@ JUPYTER_FLAGS ?= $(if $(filter 0,$(shell id -u)),--allow-root) \
 # Offline weights: a copy in weights/ (see README), found by the package without any variable.
 SHARED_WEIGHTS ?= ../shared/weights/squeezenet1_1_features.pth
 
-.PHONY: course check test stylize notebooks weights
+.PHONY: help course check test stylize notebooks weights
+.DEFAULT_GOAL := help
+
+# `make` alone: the targets, from this file's first lines.
+help:
+	@sed -n 's/^#   make /  make /p; s/^# Other targets: /  also: /p' $(firstword $(MAKEFILE_LIST))
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,11 +46,13 @@ $(BIN)/python:
 # Students get the course, JupyterLab and their checks; developers (make test) also the test tools
 # and nbgrader.
 $(VENV)/.course: pyproject.toml | $(BIN)/python
+	$(TORCH_NOTE)
 	$(BIN)/python -m pip install $(TORCH_INDEX) $(TORCH)
 	$(BIN)/python -m pip install -e ".[notebook,check]"
 	touch $@
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(TORCH_NOTE)
 	$(BIN)/python -m pip install $(TORCH_INDEX) $(TORCH)
 	$(BIN)/python -m pip install -e ".[dev]"
 	touch $@ $(VENV)/.course

@@ -17,7 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CPU_INDEX = "--extra-index-url https://download.pytorch.org/whl/cpu"
 #: The Makefile's own variables (an environment variable of the same name would override its ?= default).
-MAKEFILE_VARIABLES = ("PYTHON", "VENV", "TORCH", "CPU_INDEX", "TORCH_INDEX", "BIN", "JUPYTER_FLAGS", "SHARED_WEIGHTS")
+MAKEFILE_VARIABLES = ("PYTHON", "VENV", "TORCH", "CPU_INDEX", "CPU_INDEX_URL", "CPU_INDEX_UP", "HAS_GPU",
+                      "TORCH_INDEX", "TORCH_NOTE", "BIN", "JUPYTER_FLAGS", "SHARED_WEIGHTS")
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 
 
@@ -51,8 +52,27 @@ def pip_lines(lines):
 
 
 def test_without_a_gpu_torch_comes_from_the_cpu_index(tmp_path):
-    torch_line = pip_lines(dry_run(tmp_path, "course", gpu=False))[0]
+    lines = dry_run(tmp_path, "course", gpu=False, CPU_INDEX_UP="yes")  # the index answers
+    torch_line = pip_lines(lines)[0]
     assert CPU_INDEX in torch_line and torch_line.endswith("torch torchvision")
+    assert not any("cannot be reached" in line for line in lines)
+
+
+def test_an_unreachable_cpu_index_is_left_out_with_one_line_saying_so(tmp_path):
+    """Offline but for pip's registry, pip retried the CPU index for ~4 minutes (a newcomer timed it)."""
+    lines = dry_run(tmp_path, "course", gpu=False, CPU_INDEX_UP="")
+    torch_line = pip_lines(lines)[0]
+    assert "download.pytorch.org" not in torch_line and torch_line.endswith("torch torchvision")
+    note = next(line for line in lines if "cannot be reached" in line)
+    assert "https://download.pytorch.org/whl/cpu" in note and "CUDA build" in note
+    assert lines.index(note) < lines.index(torch_line)
+    # asked of the network itself here (this machine's answer, whichever it is, gives one of the two)
+    lines = dry_run(tmp_path, "course", gpu=False)
+    assert (CPU_INDEX in pip_lines(lines)[0]) != any("cannot be reached" in line for line in lines)
+    # no note with a GPU, nor when the index was chosen by hand
+    assert not any("cannot be reached" in line for line in dry_run(tmp_path, "course", gpu=True, CPU_INDEX_UP=""))
+    assert not any("cannot be reached" in line
+                   for line in dry_run(tmp_path, "course", gpu=False, CPU_INDEX_UP="", TORCH_INDEX=""))
 
 
 def test_with_a_gpu_pip_chooses(tmp_path):
@@ -80,3 +100,11 @@ def test_course_check_and_stylize_copy_the_shared_weights(tmp_path):
     for target in ("course", "check", "stylize"):
         lines = dry_run(tmp_path, target, gpu=False, SHARED_WEIGHTS=str(shared))
         assert any(f"cp {shared} weights/" in line for line in lines), target
+
+
+def test_make_alone_lists_the_targets():
+    """A newcomer's bare ``make`` said only "'.venv/bin/python' is up to date"."""
+    done = subprocess.run(["make", "-C", str(ROOT), "--no-print-directory"], capture_output=True, text=True,
+                          check=True, env={k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS")})
+    for target in ("make course", "make check", "make test", "make stylize"):
+        assert target in done.stdout, done.stdout
