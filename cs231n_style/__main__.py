@@ -44,7 +44,7 @@ from pathlib import Path
 from ._tracebacks import where_in_your_code
 from .backbones import load_backbone
 from .device import describe_device, get_device
-from .images import SAMPLE_IMAGES, preprocess, save_image
+from .images import SAMPLE_IMAGES, load_image, preprocess, save_image
 from .masks import load_masks
 from .notebook import COURSE_FOLDER_ENV, NOTEBOOK_OF, load_course_functions
 from .settings import EXAMPLE_SETTINGS, WEIGHTS_SIZE, TransferSettings
@@ -229,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:  # checked before the notebooks, the device and the weights are looked for
         content, styles, settings = run_settings(args)
-    except ValueError as error:
+        for image in (content, *styles):  # a misspelled name is said at once, not after loading the model
+            load_image(image)
+    except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     functions = args.functions or _default_functions_dir()
@@ -299,6 +301,9 @@ def _save(result, output: str) -> int:
         print(f"error: the run finished but {output!r} could not be written ({error}).", file=sys.stderr)
         return 2
     summary = f"total loss {total[0]:.4g} -> {total[-1]:.4g}" if total else "no steps run"
+    if total and total[-1] > total[0]:  # a newcomer's --num-steps 5 read as "it broke"
+        summary += (" (higher: with CS231n's learning rate Adam's first steps overshoot, and the loss falls back "
+                    "below its start after a few dozen steps; run more --num-steps)")
     if result.final_loss is not None:  # speed="fast": its history starts at the coarse size
         summary = f"total loss of the result {result.final_loss['total']:.4g} ({len(total)} steps)"
     print(f"{summary} in {result.seconds:.1f} s; wrote {path}")

@@ -9,6 +9,7 @@ Two value conventions appear in this course, and every function says which one i
 
 from __future__ import annotations
 
+import difflib
 import io
 import os
 import warnings
@@ -225,8 +226,10 @@ def load_image(source: str | os.PathLike | Image.Image | np.ndarray) -> Image.Im
             source = SAMPLE_IMAGES[source]
         path = Path(source).expanduser()
         if not path.is_file():
+            close = difflib.get_close_matches(str(source), SAMPLE_IMAGES, n=1)
+            hint = f" Did you mean the sample {close[0]!r}?" if close else ""
             raise FileNotFoundError(
-                f"No image file at {str(path)!r}. Check the path, or use a sample: {sorted(SAMPLE_IMAGES)}."
+                f"No image file at {str(path)!r}.{hint} Check the path, or use a sample: {sorted(SAMPLE_IMAGES)}."
             )
         try:
             with warnings.catch_warnings():  # Pillow's DecompressionBombWarning: _refuse_bomb says it better

@@ -225,3 +225,28 @@ def test_a_vgg_backbone_runs_from_its_weights_file_with_layers_by_name(tmp_path,
     assert "'fire2' is not a layer of VGG-16" in capsys.readouterr().err
     assert main(["--backbone", "vgg16", "--example", "cat_starry_night", "--output", str(out), *TINY]) == 2
     assert "for SqueezeNet" in capsys.readouterr().err
+
+
+def test_a_misspelled_image_is_said_at_once_with_the_sample_meant(tmp_path, capsys, monkeypatch):
+    """A newcomer's --content caat printed 'style transfer on cpu ...' first, and the error ~8 s later."""
+    import cs231n_style.__main__ as cli
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was loaded before the images were checked")
+
+    monkeypatch.setattr(cli, "load_backbone", never)
+    assert main(["--content", "caat", "--output", str(tmp_path / "x.png")]) == 2
+    out, err = capsys.readouterr()
+    assert "style transfer on" not in out
+    assert "No image file at 'caat'. Did you mean the sample 'cat'?" in err
+    assert main(["--style", str(tmp_path / "nothing.png"), "--output", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert "nothing.png" in err and "Did you mean" not in err
+
+
+def test_a_run_too_short_to_lower_the_loss_says_why(tmp_path, capsys):
+    """Adam at CS231n's learning rate (3.0) first overshoots: after 5 steps the loss is higher than at the start."""
+    assert main(["--num-steps", "5", "--image-size", "64", "--output", str(tmp_path / "x.png")]) == 0
+    out = capsys.readouterr().out
+    start, end = (float(x) for x in out.split("total loss ")[1].split(" (")[0].split(" -> "))
+    assert end > start and "run more --num-steps" in out
