@@ -22,6 +22,7 @@
 """
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,8 @@ def pytest_configure(config):
         os.environ["CS231N_STYLE_WEIGHTS"] = str(SHARED_WEIGHTS)
     os.environ.setdefault("CS231N_STYLE_SKIP_AFTER_FAILED_CHECK", "1")  # nbval's kernels inherit it
     os.environ.setdefault("MPLBACKEND", "Agg")  # headless figures in tests; notebooks use inline
+    if getattr(config.option, "color", None) == "auto" and not sys.stdout.isatty():
+        config.option.color = "no"  # nbval colours its messages unless --color=no, even into a file or pipe
     for name in ("JPY_SESSION_NAME", "CS231N_STYLE_COURSE_DIR"):  # notebooks under test look next to themselves
         os.environ.pop(name, None)
     if hasattr(config.option, "nbval_sanitize_with") and config.option.nbval_sanitize_with is None:
