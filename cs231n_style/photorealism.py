@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ._checking import CheckResult, _fail_if, _require_tensor, _require_unmodified, _run_check, _Verdict
 from ._matting_tensor import DenseLaplacianError, MattingLaplacian, laplacian_from_csr
 from ._tracebacks import where_in_your_code
-from .checks import CheckResult, _fail_if, _require_tensor, _require_unmodified, _run_check, _Verdict
 from .diagnosis import TOLERANCE, diagnose_exception, diagnose_gradient, relative_error
 
 __all__ = [

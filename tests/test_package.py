@@ -43,6 +43,7 @@ STUDENT_API = {
 #: skipping of demo cells after a failed check).
 LOADED = {"cs231n_style", "cs231n_style._parts", "cs231n_style._pooling", "cs231n_style._skip_after_failure",
           "cs231n_style.backbones", "cs231n_style._compare", "cs231n_style._locate", "cs231n_style._fields",
+          "cs231n_style._checking",
           "cs231n_style._tracebacks", "cs231n_style.settings",
           "cs231n_style.checks", "cs231n_style.color", "cs231n_style.device", "cs231n_style.diagnosis",
           "cs231n_style.features", "cs231n_style.images", "cs231n_style.masks", "cs231n_style.notebook",
