@@ -3,8 +3,8 @@
 Read it top-down after notebook 04. Gatys et al. (2016, Sec. 2.3) synthesize an image by gradient
 descent on its pixels so that its feature maps match those of the content image and its Gram
 matrices match those of the style image. :func:`style_transfer` does that in four steps: check
-the arguments, compute the targets once, start from the content image (or noise), and run Adam on
-the pixels, as CS231n's assignment 3 does: learning rate 3.0, then 0.1 from step 180, pixels
+the arguments, compute the targets, start from the content image (or noise), and run Adam on the
+pixels, as CS231n's assignment 3 does: learning rate 3.0, then 0.1 from step 180, pixels
 clamped to [-1.5, 1.5] until step 190. :func:`loss_values` is the loss it minimizes, made of the
 functions the students wrote; the Adam loop is in :func:`optimize`.
 
@@ -13,7 +13,7 @@ Sec. 6) and the fast mode are the same loop run in stages (``cs231n_style.settin
 each stage starts from the previous one's result, upsampled. The other controls of that paper
 (several style images blended, a style per region, the photo's colours kept) change the images and
 the targets, not the loop: they are options, off by default, handled in ``cs231n_style._parts``
-with the rest of the bookkeeping (progress bar, previews, L-BFGS).
+with the rest of the bookkeeping (progress bar, previews, and the loop of the L-BFGS optimizer).
 """
 
 from __future__ import annotations
@@ -76,8 +76,9 @@ class TransferResult:
         image: the result, a normalized float32 tensor (1, 3, H, W) on the CPU, detached, at
             ``settings.image_size``.
         history: per step, the loss terms as Python floats: keys ``"content"``, ``"style"``,
-            ``"tv"`` and ``"total"``, each a list of one float per step (``num_steps`` per stage;
-            ``settings.total_steps`` in all), the stages one after the other (fewer if stopped).
+            ``"tv"`` and ``"total"`` (and ``"photorealism"`` when that term runs), each a list of
+            one float per step (``num_steps`` per stage; ``settings.total_steps`` in all), the
+            stages one after the other (fewer if stopped).
             A coarse stage's losses are those at its size: not comparable with the full size's;
             with ``weights_size`` > 0, each stage's with its scaled content and TV weights.
         settings: the :class:`TransferSettings` used.
@@ -173,13 +174,15 @@ def style_transfer(
     if not isinstance(losses, LossFunctions):
         raise TypeError("losses must be a LossFunctions(content_loss=..., gram_matrix=..., style_loss=..., "
                         "tv_loss=...).")
-    settings = cut_while_grading(settings)  # while nbgrader autogrades, a short run; else unchanged
+    settings = cut_while_grading(settings)  # fewer steps only while nbgrader autogrades (its 30 s cell limit)
+    # used: which terms run (a weight of 0 or no style image turns one off) and the deepest layer they read
     used = _parts.losses_in_use(losses, settings, style_image, model, content_masks)
     network = network_for(model, used.deepest_layer)  # the model's layers up to the deepest one a loss reads
     device = next(model.parameters()).device
-    stages = plan_stages(settings)  # one stage; two (each with its own size, steps and rates) going coarse to fine
+    stages = plan_stages(settings)  # by default one stage; coarse to fine two (each its own size, steps, rates)
     start = time.perf_counter()
     images = _parts.load_images(content_image, style_image, content_masks, stages[0].settings, device)
+    # monitor: records each step's losses (the history), shows progress, and asks should_stop
     monitor = _parts.Monitor(settings.total_steps, progress, preview_every, callback, should_stop)
 
     img = previous_content = None
@@ -188,8 +191,8 @@ def style_transfer(
             if stage_index > 0:  # the next stage's images, at its size
                 previous_content = images.content
                 images = _parts.load_images(content_image, style_image, content_masks, stage.settings, device)
-            # 2. The targets: the content image's feature maps, the style image's Gram matrices
-            #    (made with your gram_matrix).
+            # 2. The targets, once per stage: the content image's feature maps, the style image's Gram
+            #    matrices (made with your gram_matrix).
             targets = _parts.targets(images, network, losses, stage.settings, used)
             # 3. The image to optimize: the content image (or noise), or the last stage's result upsampled.
             img = _parts.initial_image(images.content, stage, previous=img, previous_content=previous_content)
@@ -242,7 +245,7 @@ def optimize(img: torch.Tensor, network: nn.Sequential, losses: LossFunctions, s
     """Minimize the total loss (:func:`loss_values`) over the pixels of ``img`` (a leaf tensor,
     changed in place) with CS231n's schedule: Adam at ``learning_rate``; a fresh Adam at
     ``decayed_learning_rate`` from step ``decay_at`` on (CS231n re-creates the optimizer); pixels
-    clamped to [-clamp, clamp] before each step until ``clamp_until``. ``optimizer="lbfgs"``: L-BFGS
+    clamped to [-clamp, clamp] before each step numbered below ``clamp_until``. ``optimizer="lbfgs"``: L-BFGS
     instead (``_parts.run_lbfgs``). Each step's loss values go to ``monitor``, which may stop the run."""
     if settings.optimizer == "lbfgs":
         _parts.run_lbfgs(img, lambda: loss_values(img, network, losses, settings, used, targets), settings, monitor)
