@@ -272,3 +272,26 @@ def test_the_photorealism_term_needs_its_function_and_follows_coarse_to_fine(mod
     (h1, w1), (h2, w2) = seen[0][0], seen[-1][0]
     assert seen[0][1] == (h1 * w1, h1 * w1) and seen[-1][1] == (h2 * w2, h2 * w2) and h2 == 64 and h1 == 32
     assert all(pixels for *_, pixels in seen[:1])  # pixels (the photo's are in [0, 1]), not normalized values
+
+
+def test_the_photorealism_term_runs_with_a_style_per_region(model):
+    """Luan et al.'s augmented style loss is notebook 05's guided one: masks and the regularizer together."""
+    from tools.plain_loop import photorealism_loss
+
+    calls = {"guided": 0, "photorealism": 0}
+
+    def counting(name, function):
+        def wrapped(*args):
+            calls[name] += 1
+            return function(*args)
+        return wrapped
+
+    losses = dataclasses.replace(LOSSES, guided_style_loss=counting("guided", LOSSES.guided_style_loss),
+                                 photorealism_loss=counting("photorealism", photorealism_loss))
+    settings = cs.TransferSettings(image_size=32, style_size=32, num_steps=3, photorealism_weight=1e3)
+    result = cs.style_transfer("coffee", ["the_scream", "starry_night"], losses, model, settings, progress=False,
+                               content_masks=cs.split_masks((32, 48), "horizontal"))
+    assert calls == {"guided": 3, "photorealism": 3}
+    assert len(result.history["photorealism"]) == 3 and all(v > 0 for v in result.history["photorealism"])
+    assert result.history["total"][0] == pytest.approx(
+        sum(result.history[key][0] for key in ("content", "style", "tv", "photorealism")), rel=1e-6)
