@@ -222,7 +222,8 @@ def test_a_pod_grades_its_manifest_line_with_the_grade_command_into_a_valid_resu
     assert results["score"] == 0 and "not a readable .zip" in results["extra_data"]["error"]
     assert main(["gradebook", str(volume / "results"), "--csv", str(tmp_path / "gradebook.csv")]) == 0
     [row] = csv.DictReader((tmp_path / "gradebook.csv").open())
-    assert row["submission"] == "bob.zip" and row["total"] == "0" and row["max_score"] == "130"
+    # the default rubric's maximum: 100 + 30 (notebook 05's section) + 15 (notebook 06's)
+    assert row["submission"] == "bob.zip" and row["total"] == "0" and row["max_score"] == "145"
     assert row["note"].startswith("not graded: ") and "not a readable .zip" in row["note"]
 
 
@@ -274,7 +275,7 @@ def test_the_gradebook_has_a_row_for_each_folder_it_cannot_use(rubric, tmp_path,
     assert main(["gradebook", str(folder), "--csv", str(tmp_path / "book.csv")]) == 0
     rows = {row["submission"]: row for row in csv.DictReader((tmp_path / "book.csv").open())}
     assert list(rows) == ["alice", "dave", "erin", "frank"]
-    assert rows["alice"]["total"] == "130" and rows["alice"]["note"] == ""
+    assert rows["alice"]["total"] == "145" and rows["alice"]["note"] == ""
     assert "no results.json" in rows["dave"]["note"]
     assert "not a results.json of this autograder" in rows["erin"]["note"]
     assert "another rubric" in rows["frank"]["note"] and "renamed.public" in rows["frank"]["note"]
