@@ -122,7 +122,8 @@ def test_changing_only_the_style_layers_says_to_change_the_weights_too():
 
 def test_linear_slider_ranges_lie_within_the_allowed_range():
     sliders = {name: field.metadata["slider"] for name, field in FIELDS.items() if field.metadata["slider"]}
-    assert set(sliders) == {"content_weight", "style_weights", "tv_weight", "image_size", "num_steps"}
+    assert set(sliders) == {"content_weight", "style_weights", "tv_weight", "image_size", "num_steps",
+                            "photorealism_weight"}  # the panel's sliders (photorealism: its log slider, #21)
     for name, slider in sliders.items():
         meta = FIELDS[name].metadata
         assert slider.scale in ("linear", "log")
